@@ -1,0 +1,139 @@
+// Files first: each secret becomes one 0600 file in a private 0700 directory laid out like Swarm's
+// /run/secrets/<name>, on tmpfs (/dev/shm) when usable so values never touch a disk. Env vars and
+// step outputs are written only when asked for.
+import { constants, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { DeliveryError } from './errors.ts';
+import type { Secret } from './fetch.ts';
+
+export const ROOT_PREFIX = 'pipeline-secrets-';
+/** A marker in the private root: post removes a directory recursively only if it carries it. */
+export const ROOT_MARKER = '.pipeline-secrets';
+const TMPFS_MAGIC = 0x01021994;
+
+export interface PrivateDir {
+  /** 0700 directory for everything that is not for containers (token, env-file, docker config). */
+  readonly root: string;
+  /** 0700 directory with one file per secret; mount it as /run/secrets. */
+  readonly secretsDir: string;
+  /** True when secretsDir was chosen by the user (`secrets-dir`) rather than made inside root. */
+  readonly userSecretsDir: boolean;
+  readonly onTmpfs: boolean;
+}
+
+/** /dev/shm when it is a usable tmpfs, else RUNNER_TEMP (macOS/Windows runners, small containers). */
+export async function chooseBase(env: Readonly<Record<string, string | undefined>>, shm = '/dev/shm'): Promise<{ base: string; onTmpfs: boolean }> {
+  try {
+    const stat = await fs.lstat(shm);
+    const statfs = await fs.statfs(shm);
+    if (stat.isDirectory() && statfs.type === TMPFS_MAGIC) {
+      await fs.access(shm, constants.W_OK | constants.X_OK);
+      return { base: shm, onTmpfs: true };
+    }
+  } catch {
+    // not usable: fall through
+  }
+  const temp = env.RUNNER_TEMP;
+  if (!temp) throw new DeliveryError('no usable /dev/shm and RUNNER_TEMP is not set: nowhere private to write secrets');
+  return { base: temp, onTmpfs: false };
+}
+
+export async function createPrivateDir(
+  env: Readonly<Record<string, string | undefined>>,
+  userSecretsDir: string | undefined,
+  shm?: string,
+): Promise<PrivateDir> {
+  const { base, onTmpfs } = await chooseBase(env, shm);
+  // mkdtemp: an unpredictable name created 0700 by us, so nothing can be planted there beforehand.
+  const root = await fs.mkdtemp(path.join(base, ROOT_PREFIX));
+  await fs.chmod(root, 0o700);
+  let secretsDir = path.join(root, 'secrets');
+  try {
+    await writeExclusive(path.join(root, ROOT_MARKER), '');
+    if (userSecretsDir !== undefined) {
+      secretsDir = path.resolve(userSecretsDir);
+      await makeFreshDir(secretsDir, 'secrets-dir');
+    } else {
+      await fs.mkdir(secretsDir, { mode: 0o700 });
+    }
+    await fs.chmod(secretsDir, 0o700);
+  } catch (error) {
+    // Nothing has been written yet: leave no empty directory behind.
+    await fs.rm(root, { recursive: true, force: true });
+    throw error;
+  }
+  return { root, secretsDir, userSecretsDir: userSecretsDir !== undefined, onTmpfs };
+}
+
+/** Creates a directory that must not exist yet: refuses a planted file, directory or symlink. */
+async function makeFreshDir(dir: string, input: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new DeliveryError(`input '${input}': ${dir} already exists; give a path that does not exist yet (it is refused, never reused or followed)`);
+    if (code === 'ENOENT') throw new DeliveryError(`input '${input}': the parent directory of ${dir} does not exist`);
+    throw new DeliveryError(`input '${input}': cannot create ${dir} (${code ?? 'error'})`);
+  }
+  const stat = await fs.lstat(dir);
+  if (!stat.isDirectory()) throw new DeliveryError(`input '${input}': ${dir} is not a directory after creating it`);
+}
+
+/**
+ * Writes a new file with mode 0600. O_EXCL refuses anything already there, O_NOFOLLOW refuses a
+ * symlink even a dangling one: a value is never written through a link planted by someone else.
+ */
+export async function writeExclusive(file: string, content: string | Buffer): Promise<void> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ELOOP') {
+      throw new DeliveryError(`${file} already exists (file or symlink); refusing to overwrite or follow it`);
+    }
+    throw new DeliveryError(`cannot create ${file} (${code ?? 'error'})`);
+  }
+  try {
+    await handle.chmod(0o600); // umask may not widen it, but make the mode explicit
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface Delivered {
+  readonly files: string[];
+  readonly envFile: string;
+  readonly envFileSkipped: string[];
+}
+
+export function envFileName(root: string): string {
+  return path.join(root, 'secrets.env');
+}
+
+/**
+ * Writes one file per secret and the env-file. `onWrite` records each path before it is written so
+ * that post can remove it even if this step dies half-way.
+ */
+export async function writeSecretFiles(dir: PrivateDir, secrets: readonly Secret[], onWrite: (file: string) => void): Promise<Delivered> {
+  const files: string[] = [];
+  for (const secret of secrets) {
+    const file = path.join(dir.secretsDir, secret.name);
+    onWrite(file);
+    await writeExclusive(file, secret.value);
+    files.push(file);
+  }
+  // docker run --env-file takes VAR=value lines literally; a value with a line break cannot be written.
+  const skipped: string[] = [];
+  const lines: string[] = [];
+  for (const secret of secrets) {
+    if (/[\r\n]/.test(secret.value)) skipped.push(secret.envName);
+    else lines.push(`${secret.envName}=${secret.value}\n`);
+  }
+  const envFile = envFileName(dir.root);
+  onWrite(envFile);
+  await writeExclusive(envFile, lines.join(''));
+  files.push(envFile);
+  return { files, envFile, envFileSkipped: skipped };
+}

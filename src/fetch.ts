@@ -1,0 +1,198 @@
+// Turns secret lines into secrets: one read per distinct path (and version), concurrently, then
+// the selected keys. All or nothing: any failure of a required secret fails the whole fetch.
+import { SecretError, VaultError } from './errors.ts';
+import { mapLimit } from './pool.ts';
+import { normalizeName, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
+import type { VaultClient } from './vault/client.ts';
+import { readSecret, resolveMounts, type ReadResult } from './vault/kv.ts';
+
+export type SecretSource =
+  | {
+      readonly kind: 'vault';
+      readonly line: number;
+      readonly path: string;
+      readonly readPath: string;
+      readonly key: string;
+      readonly kvVersion: 1 | 2 | undefined;
+      readonly version: number | undefined;
+      readonly leaseId: string | undefined;
+    }
+  | { readonly kind: 'env'; readonly line: number; readonly envVar: string };
+
+export interface Secret {
+  /** File and output name. */
+  readonly name: string;
+  /** Env var and env-file name. */
+  readonly envName: string;
+  readonly value: string;
+  readonly source: SecretSource;
+}
+
+export interface Lease {
+  readonly leaseId: string;
+  readonly path: string;
+  readonly duration: number | undefined;
+  readonly renewable: boolean;
+}
+
+export interface FetchOutcome {
+  readonly secrets: Secret[];
+  readonly leases: Lease[];
+  readonly warnings: string[];
+  readonly reads: number;
+}
+
+export interface FetchDeps {
+  /** Called with each value as soon as it is known, before anything else can see it. */
+  readonly onValue: (value: string) => void;
+  readonly debug: (message: string) => void;
+}
+
+function readKey(path: string, version: number | undefined): string {
+  return version === undefined ? path : `${path}?version=${version}`;
+}
+
+export async function fetchVaultSecrets(
+  client: VaultClient,
+  lines: readonly VaultSecretLine[],
+  concurrency: number,
+  deps: FetchDeps,
+): Promise<FetchOutcome> {
+  const plans = new Map<string, { path: string; version: number | undefined; line: number; optional: boolean }>();
+  for (const line of lines) {
+    const key = readKey(line.path, line.version);
+    const known = plans.get(key);
+    // A path is optional only if every line that reads it is.
+    plans.set(key, { path: line.path, version: line.version, line: known?.line ?? line.line, optional: (known?.optional ?? true) && line.optional });
+  }
+  const mounts = await resolveMounts(client, [...plans.values()].map((p) => p.path), concurrency);
+  const warnings: string[] = [];
+  const entries = [...plans.entries()];
+  const results = await mapLimit(entries, concurrency, async ([, plan]) => {
+    try {
+      const result = await readSecret(client, plan, mounts.get(plan.path) ?? { mount: undefined, type: undefined, kvVersion: undefined });
+      // Mask every field as soon as it arrives: a later error message must not be able to show it.
+      forEachLeaf(result.data, deps.onValue);
+      deps.debug(`read ${result.readPath}${result.version !== undefined ? ` (version ${result.version})` : ''}`);
+      return result;
+    } catch (error) {
+      if (plan.optional && error instanceof VaultError && error.status === 404) {
+        warnings.push(`secrets line ${plan.line}: '${plan.path}' not found; skipped (optional)`);
+        return undefined;
+      }
+      throw error;
+    }
+  });
+  const byKey = new Map<string, ReadResult | undefined>();
+  entries.forEach(([key], index) => byKey.set(key, results[index]));
+
+  const secrets: Secret[] = [];
+  for (const line of lines) {
+    const result = byKey.get(readKey(line.path, line.version));
+    if (result === undefined) continue;
+    secrets.push(...select(line, result, warnings));
+  }
+  const leases: Lease[] = [];
+  for (const result of results) {
+    if (result?.leaseId) leases.push({ leaseId: result.leaseId, path: result.readPath, duration: result.leaseDuration, renewable: result.renewable });
+  }
+  return { secrets, leases, warnings, reads: results.length };
+}
+
+function select(line: VaultSecretLine, result: ReadResult, warnings: string[]): Secret[] {
+  const source = (key: string): SecretSource => ({
+    kind: 'vault',
+    line: line.line,
+    path: line.path,
+    readPath: result.readPath,
+    key,
+    kvVersion: result.kvVersion,
+    version: result.version,
+    leaseId: result.leaseId,
+  });
+  if (line.selector.kind === 'all') {
+    const { prefix, keepCase } = line.selector;
+    return Object.entries(result.data)
+      .filter(([, value]) => value !== null && value !== undefined)
+      .map(([key, value]) => {
+        const name = prefix + normalizeName(key);
+        return { name, envName: keepCase ? name : name.toUpperCase(), value: render(value), source: source(key) };
+      });
+  }
+  const key = line.selector.key;
+  const value = lookup(result.data, key);
+  if (value === undefined || value === null) {
+    const available = Object.keys(result.data).sort().join(', ') || 'none';
+    const message = `secrets line ${line.line}: key '${key}' not found at '${result.readPath}' (keys there: ${available})`;
+    if (line.optional) {
+      warnings.push(`${message}; skipped (optional)`);
+      return [];
+    }
+    throw new SecretError(message);
+  }
+  const name = line.name ?? normalizeName(key);
+  // vault-action: an explicit `| NAME` is used as written for env too; a derived name is upper-cased.
+  return [{ name, envName: line.name ?? normalizeName(key, true), value: render(value), source: source(key) }];
+}
+
+/** A key as written, else a dotted path into nested objects (vault-action's JSONata path). */
+function lookup(data: Record<string, unknown>, key: string): unknown {
+  if (Object.hasOwn(data, key)) return data[key];
+  let node: unknown = data;
+  for (const part of key.split('.')) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+/** Strings as they are; other JSON values as JSON text, as vault-action delivers them. */
+export function render(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+function forEachLeaf(data: Record<string, unknown>, fn: (value: string) => void): void {
+  for (const value of Object.values(data)) {
+    if (value === null || value === undefined) continue;
+    fn(render(value));
+  }
+}
+
+/** Workflow secrets handed to the step through `env:`; treated exactly like Vault secrets. */
+export function collectEnvSecrets(
+  lines: readonly EnvSecretLine[],
+  env: Readonly<Record<string, string | undefined>>,
+  onValue: (value: string) => void,
+): { secrets: Secret[]; warnings: string[] } {
+  const secrets: Secret[] = [];
+  const warnings: string[] = [];
+  for (const line of lines) {
+    const value = env[line.envVar];
+    if (value === undefined || value === '') {
+      const message = `env-secrets line ${line.line}: environment variable '${line.envVar}' is not set or empty (pass it with env: ${line.envVar}: \${{ secrets.${line.envVar} }})`;
+      if (line.optional) {
+        warnings.push(`${message}; skipped (optional)`);
+        continue;
+      }
+      throw new SecretError(message);
+    }
+    onValue(value);
+    secrets.push({ name: line.name, envName: line.name, value, source: { kind: 'env', line: line.line, envVar: line.envVar } });
+  }
+  return { secrets, warnings };
+}
+
+/** Two secrets may not share a file name or an env name. */
+export function checkUniqueNames(secrets: readonly Secret[]): void {
+  const seen = new Map<string, Secret>();
+  const where = (s: Secret): string => `${s.source.kind === 'vault' ? 'secrets' : 'env-secrets'} line ${s.source.line}`;
+  for (const secret of secrets) {
+    for (const key of [`file:${secret.name.toLowerCase()}`, `env:${secret.envName}`]) {
+      const other = seen.get(key);
+      if (other && other !== secret) {
+        throw new SecretError(`two secrets are named '${key.startsWith('env:') ? secret.envName : secret.name}' (${where(other)} and ${where(secret)}); rename one with '| NAME'`);
+      }
+      seen.set(key, secret);
+    }
+  }
+}

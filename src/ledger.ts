@@ -1,0 +1,43 @@
+// The ledger: what main created, saved as step state for post. State is a plaintext file the runner
+// also debug-logs, so it holds paths, lease ids and flags, never a value; the Vault token post must
+// revoke waits in a 0600 file of the private directory instead.
+import type { Runner } from './runner.ts';
+
+export interface Ledger {
+  root?: string;
+  secretsDir?: string;
+  userSecretsDir?: boolean;
+  /** Every file main wrote or was about to write. */
+  files: string[];
+  /** File holding a token this run created; post revokes it. */
+  tokenFile?: string;
+  vaultUrl?: string;
+  namespace?: string;
+  leases: string[];
+}
+
+const KEY = 'ledger';
+
+export function emptyLedger(): Ledger {
+  return { files: [], leases: [] };
+}
+
+export class LedgerWriter {
+  readonly ledger: Ledger = emptyLedger();
+  private readonly runner: Runner;
+  constructor(runner: Runner) {
+    this.runner = runner;
+  }
+  /** Saves after every change, so a main step that dies half-way still tells post what to remove. */
+  update(change: (ledger: Ledger) => void): void {
+    change(this.ledger);
+    this.runner.saveState(KEY, JSON.stringify(this.ledger));
+  }
+}
+
+export function loadLedger(runner: Runner): Ledger | undefined {
+  const raw = runner.getState(KEY);
+  if (raw === '') return undefined;
+  const parsed = JSON.parse(raw) as Partial<Ledger>;
+  return { ...parsed, files: parsed.files ?? [], leases: parsed.leases ?? [] };
+}

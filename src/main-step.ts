@@ -1,0 +1,145 @@
+// The main step: inputs -> auth -> fetch (concurrent) -> mask -> deliver -> ledger -> summary.
+// Nothing is delivered, exported or summarised until every required secret has been fetched.
+import * as path from 'node:path';
+import { errorText, isUserError } from './errors.ts';
+import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, type Lease, type Secret } from './fetch.ts';
+import { createPrivateDir, writeExclusive, writeSecretFiles } from './deliver.ts';
+import { parseInputs, type Env } from './inputs.ts';
+import { LedgerWriter } from './ledger.ts';
+import { MaskRegistry, MIN_FORM_LENGTH } from './mask.ts';
+import type { Runner } from './runner.ts';
+import { deliverySummary } from './summary.ts';
+import type { VaultClient, VaultClientOptions } from './vault/client.ts';
+import { login } from './vault/auth.ts';
+
+export interface MainDeps {
+  readonly env: Env;
+  readonly runner: Runner;
+  /** Loaded only when Vault is used, so a run without Vault does not pay for loading its client. */
+  readonly loadVaultClient: () => Promise<(options: VaultClientOptions) => VaultClient>;
+  readonly now?: () => number;
+  /** Where tmpfs is looked for (tests point it elsewhere). */
+  readonly shm?: string;
+}
+
+export const PRIVATE_DIR_ENV = 'PIPELINE_SECRETS_DIR';
+
+export async function runMain(deps: MainDeps): Promise<void> {
+  const { runner } = deps;
+  const masks = new MaskRegistry(runner);
+  try {
+    await main(deps, masks);
+  } catch (error) {
+    fail(runner, masks, error);
+  }
+}
+
+/** One top-level failure path for any thrown value; the message is scrubbed of every masked form. */
+export function fail(runner: Runner, masks: MaskRegistry, error: unknown): void {
+  const message = masks.scrub(errorText(error));
+  if (!isUserError(error) && error instanceof Error && error.stack) {
+    // A bug, not a user mistake: keep the stack, but only in debug output and scrubbed.
+    runner.debug(masks.scrub(error.stack));
+  }
+  runner.setFailed(message);
+}
+
+async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
+  const { runner, env } = deps;
+  const now = deps.now ?? Date.now;
+  const config = parseInputs(env);
+  const deadline = now() + config.timeoutMs;
+  const ledger = new LedgerWriter(runner);
+  const warnings: string[] = [];
+
+  // Workflow secrets first: they are masked the moment they are read.
+  const fromEnv = collectEnvSecrets(config.envSecrets, env, (value) => masks.add(value));
+  warnings.push(...fromEnv.warnings);
+
+  // The private directory exists before any credential arrives, so a token has a safe place to wait.
+  const dir = await createPrivateDir(env, config.secretsDir, deps.shm);
+  ledger.update((l) => {
+    l.root = dir.root;
+    l.secretsDir = dir.secretsDir;
+    l.userSecretsDir = dir.userSecretsDir;
+  });
+
+  let fromVault: Secret[] = [];
+  let leases: Lease[] = [];
+  let tokenRevocable = false;
+  if (config.vault) {
+    const vault = config.vault;
+    const createClient = await deps.loadVaultClient();
+    const client = createClient({
+      url: vault.url,
+      namespace: vault.namespace,
+      deadline,
+      retries: config.retries,
+      maxSockets: config.concurrency,
+      log: (message) => runner.debug(message),
+    });
+    try {
+      ledger.update((l) => {
+        l.vaultUrl = vault.url;
+        if (vault.namespace !== undefined) l.namespace = vault.namespace;
+      });
+      const session = await login(client, vault.auth, { masks, getIDToken: (aud) => runner.getIDToken(aud) });
+      if (session.created) {
+        // Post revokes the token this run created; it waits in a 0600 file, never in state or env.
+        const tokenFile = path.join(dir.root, 'vault-token');
+        ledger.update((l) => (l.tokenFile = tokenFile));
+        await writeExclusive(tokenFile, session.token);
+        tokenRevocable = true;
+      }
+      runner.debug(`logged in to Vault with method ${session.method}`);
+      const outcome = await fetchVaultSecrets(client, config.secrets, config.concurrency, {
+        onValue: (value) => masks.add(value),
+        debug: (message) => runner.debug(message),
+      });
+      fromVault = outcome.secrets;
+      leases = outcome.leases;
+      warnings.push(...outcome.warnings);
+      ledger.update((l) => (l.leases = leases.map((lease) => lease.leaseId)));
+    } finally {
+      client.close();
+    }
+  }
+
+  const secrets = [...fromVault, ...fromEnv.secrets];
+  checkUniqueNames(secrets);
+  for (const warning of warnings) runner.warning(warning);
+  for (const secret of secrets) {
+    if (secret.value.length > 0 && secret.value.length < MIN_FORM_LENGTH) {
+      runner.warning(`secret '${secret.name}' is shorter than ${MIN_FORM_LENGTH} characters: it is masked, but a value that short also masks unrelated log text and is easy to guess`);
+    } else if (secret.value.length === 0) {
+      runner.warning(`secret '${secret.name}' is empty`);
+    }
+  }
+
+  const delivered = await writeSecretFiles(dir, secrets, (file) => ledger.update((l) => l.files.push(file)));
+  for (const name of delivered.envFileSkipped) {
+    runner.warning(`secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`);
+  }
+
+  // Paths, not values: later steps and the scan sub-action find the files through these.
+  runner.setOutput('secrets-dir', dir.secretsDir);
+  runner.setOutput('env-file', delivered.envFile);
+  runner.exportVariable(PRIVATE_DIR_ENV, dir.secretsDir);
+  if (config.exportEnv) for (const s of secrets) runner.exportVariable(s.envName, s.value);
+  if (config.exportOutputs) for (const s of secrets) runner.setOutput(s.name, s.value);
+
+  runner.info(`Pipeline Secrets: ${secrets.length} secret(s) delivered to ${dir.secretsDir}${dir.onTmpfs ? ' (tmpfs)' : ''}`);
+  await runner.appendSummary(
+    deliverySummary({
+      secrets,
+      secretsDir: dir.secretsDir,
+      envFile: delivered.envFile,
+      onTmpfs: dir.onTmpfs,
+      exportEnv: config.exportEnv,
+      exportOutputs: config.exportOutputs,
+      envFileSkipped: delivered.envFileSkipped,
+      leases: leases.length,
+      tokenRevocable,
+    }),
+  );
+}

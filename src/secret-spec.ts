@@ -1,0 +1,165 @@
+// Parses the `secrets` and `env-secrets` inputs. hashicorp/vault-action's syntax works unchanged
+// (`<path> <selector> [| NAME]`, entries separated by `;` or new lines, `*`, `**`, `* | PREFIX_`),
+// so users switch by changing `uses:`. Additions: `?version=N` on a path, a trailing ` ?` marking an
+// entry optional, and KV v2 paths written without `/data/`.
+import { InputError } from './errors.ts';
+
+export type Selector =
+  | { kind: 'key'; key: string } // a key, or a dotted path into a JSON object (vault-action's plain selector)
+  | { kind: 'all'; keepCase: boolean; prefix: string }; // `*` (env names upper-cased) or `**` (case kept)
+
+export interface VaultSecretLine {
+  /** 1-based line of the input where the entry stands. */
+  line: number;
+  /** The path as the user wrote it, without a leading `/` and without `?version=`. */
+  path: string;
+  version: number | undefined;
+  selector: Selector;
+  optional: boolean;
+  /** Explicit `| NAME` (for `key` selectors); undefined means derive from the key. */
+  name: string | undefined;
+}
+
+export interface EnvSecretLine {
+  line: number;
+  name: string;
+  envVar: string;
+  optional: boolean;
+}
+
+// A safe name for a file in the secrets directory and for an output: no path separators, no
+// leading dot (dot names are reserved), nothing a shell or docker would split.
+const SAFE_NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u;
+const PLAIN_KEY = /^[^\s$()[\]{}&|,;:<>=!?*'"`~^%]+$/u;
+
+export function isSafeName(name: string): boolean {
+  return SAFE_NAME.test(name) && name.length <= 200;
+}
+
+/** vault-action's default name for a key: `.` -> `__`, drop all but letters, digits, `_` and `-`. */
+export function normalizeName(key: string, upperCase = false): string {
+  const name = key.replaceAll('.', '__').replace(/[^\p{L}\p{N}_-]/gu, '');
+  return upperCase ? name.toUpperCase() : name;
+}
+
+interface Entry {
+  line: number;
+  text: string;
+}
+
+/** Splits on new lines and `;`, remembering the line each entry starts on; drops empty entries and `#` comments. */
+function entries(input: string): Entry[] {
+  const out: Entry[] = [];
+  input.split(/\r?\n/).forEach((raw, index) => {
+    const text = raw.trim();
+    if (text === '' || text.startsWith('#')) return;
+    for (const part of text.split(';')) {
+      const entry = part.trim();
+      if (entry !== '') out.push({ line: index + 1, text: entry });
+    }
+  });
+  return out;
+}
+
+function takeOptional(text: string): { text: string; optional: boolean } {
+  const match = /\s\?$/.exec(text);
+  return match ? { text: text.slice(0, match.index).trim(), optional: true } : { text, optional: false };
+}
+
+const EXPECTED = `expected '<path> <key> [| NAME]', '<path> * [| PREFIX]' or '<path> ** [| PREFIX]', optionally ending in ' ?'`;
+
+export function parseSecretsInput(input: string): VaultSecretLine[] {
+  const result: VaultSecretLine[] = [];
+  for (const entry of entries(input)) {
+    const where = `line ${entry.line}`;
+    const { text, optional } = takeOptional(entry.text);
+    let spec = text;
+    let name: string | undefined;
+    const bar = text.lastIndexOf('|');
+    if (bar >= 0) {
+      spec = text.slice(0, bar).trim();
+      name = text.slice(bar + 1).trim();
+      if (name === '') throw new InputError('secrets', `${where}: nothing after '|'; ${EXPECTED}`);
+    }
+    const words = spec.split(/\s+/).filter((w) => w !== '');
+    if (words.length !== 2) {
+      throw new InputError('secrets', `${where}: found ${words.length} word(s) before '|'; ${EXPECTED}`);
+    }
+    const [rawPath, rawSelector] = words as [string, string];
+    const { path, version } = parsePath(rawPath, where);
+
+    let selector: Selector;
+    if (rawSelector === '*' || rawSelector === '**') {
+      const prefix = name ?? '';
+      if (prefix !== '' && !/^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u.test(prefix)) {
+        throw new InputError('secrets', `${where}: prefix '${prefix}' may hold only letters, digits, '_', '-' and '.'`);
+      }
+      selector = { kind: 'all', keepCase: rawSelector === '**', prefix };
+      name = undefined;
+    } else {
+      // JSONata quotes a key holding special characters: "my.key" means the literal key.
+      const key = rawSelector.replace(/^"(.*)"$/, '$1');
+      if (key === '' || !PLAIN_KEY.test(key.replaceAll('.', 'x'))) {
+        throw new InputError(
+          'secrets',
+          `${where}: selector '${rawSelector}' is not a key; JSONata expressions are not supported, select a key or a dotted path (a.b.c)`,
+        );
+      }
+      selector = { kind: 'key', key };
+      if (name !== undefined && !isSafeName(name)) {
+        throw new InputError(
+          'secrets',
+          `${where}: name '${name}' may hold only letters, digits, '_', '-' and '.', and must not start with '.' or '-'`,
+        );
+      }
+      if (name === undefined && normalizeName(key) === '') {
+        throw new InputError('secrets', `${where}: key '${key}' gives an empty name; add '| NAME'`);
+      }
+    }
+    result.push({ line: entry.line, path, version, selector, optional, name });
+  }
+  return result;
+}
+
+function parsePath(raw: string, where: string): { path: string; version: number | undefined } {
+  let path = raw.replace(/^\/+/, '');
+  let version: number | undefined;
+  const q = path.indexOf('?');
+  if (q >= 0) {
+    const query = new URLSearchParams(path.slice(q + 1));
+    path = path.slice(0, q);
+    for (const [key, value] of query) {
+      if (key !== 'version') throw new InputError('secrets', `${where}: unknown query '${key}' on the path; only ?version=N is accepted`);
+      if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new InputError('secrets', `${where}: version '${value}' must be a positive whole number`);
+      version = Number(value);
+    }
+  }
+  path = path.replace(/\/+$/, '');
+  if (path === '' || path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new InputError('secrets', `${where}: path '${raw}' is not a Vault path like 'secret/data/app'`);
+  }
+  return { path, version };
+}
+
+/** `env-secrets`: `NAME` or `NAME=ENV_VAR`, one per line or comma-separated. */
+export function parseEnvSecretsInput(input: string): EnvSecretLine[] {
+  const result: EnvSecretLine[] = [];
+  input.split(/\r?\n/).forEach((raw, index) => {
+    const line = index + 1;
+    for (const part of raw.split(',')) {
+      const { text, optional } = takeOptional(part.trim());
+      if (text === '' || text.startsWith('#')) continue;
+      const eq = text.indexOf('=');
+      const name = (eq >= 0 ? text.slice(0, eq) : text).trim();
+      const envVar = (eq >= 0 ? text.slice(eq + 1) : text).trim();
+      if (!isSafeName(name)) {
+        throw new InputError('env-secrets', `line ${line}: name '${name}' may hold only letters, digits, '_', '-' and '.'`);
+      }
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envVar)) {
+        throw new InputError('env-secrets', `line ${line}: '${envVar}' is not an environment variable name`);
+      }
+      result.push({ line, name, envVar, optional });
+    }
+  });
+  return result;
+}

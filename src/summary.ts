@@ -1,0 +1,71 @@
+// Job summary: where each secret went and how many bytes it has; never a value. Verification by
+// presence and byte count, as the seed asks.
+import type { Secret } from './fetch.ts';
+
+export interface DeliveryReport {
+  readonly secrets: readonly Secret[];
+  readonly secretsDir: string;
+  readonly envFile: string;
+  readonly onTmpfs: boolean;
+  readonly exportEnv: boolean;
+  readonly exportOutputs: boolean;
+  readonly envFileSkipped: readonly string[];
+  readonly leases: number;
+  readonly tokenRevocable: boolean;
+}
+
+/** Escapes text for a markdown table cell (names and paths only ever reach here). */
+function cell(text: string): string {
+  return text.replace(/[|\\`*_<>[\]]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
+}
+
+export function deliverySummary(report: DeliveryReport): string {
+  const rows = report.secrets.map((s) => {
+    const source = s.source.kind === 'vault' ? `${s.source.readPath} → ${s.source.key}` : `env ${s.source.envVar}`;
+    const version =
+      s.source.kind === 'vault'
+        ? [s.source.kvVersion ? `kv v${s.source.kvVersion}` : 'engine', s.source.version !== undefined ? `version ${s.source.version}` : '', s.source.leaseId ? 'lease' : '']
+            .filter(Boolean)
+            .join(', ')
+        : 'workflow secret';
+    const delivery = ['file', report.envFileSkipped.includes(s.envName) ? '' : 'env-file', report.exportEnv ? `env ${s.envName}` : '', report.exportOutputs ? 'output' : '']
+      .filter(Boolean)
+      .join(', ');
+    const bytes = Buffer.byteLength(s.value, 'utf8');
+    return `| ${cell(s.name)} | ${cell(source)} | ${cell(version)} | ${cell(delivery)} | ${bytes} |`;
+  });
+  const place = report.onTmpfs ? 'in memory (tmpfs /dev/shm)' : 'under RUNNER_TEMP on disk (no usable /dev/shm)';
+  return [
+    '### Pipeline Secrets',
+    '',
+    `${report.secrets.length} secret(s) delivered as 0600 files in \`${report.secretsDir}\`, ${place}.`,
+    '',
+    '| name | source | kind | delivered to | bytes |',
+    '| --- | --- | --- | --- | ---: |',
+    ...rows,
+    '',
+    report.envFileSkipped.length > 0 ? `Left out of the env-file (multi-line): ${report.envFileSkipped.map(cell).join(', ')}.\n` : '',
+    `Post will ${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases > 0 ? `revoke ${report.leases} lease(s), ` : ''}delete these files and the directory.`,
+    '',
+  ].join('\n');
+}
+
+export interface CleanupReport {
+  readonly tokenRevoked: boolean | undefined;
+  readonly leasesRevoked: number;
+  readonly leasesFailed: number;
+  readonly filesRemoved: number;
+  readonly dirsRemoved: readonly string[];
+  readonly problems: readonly string[];
+}
+
+export function cleanupSummary(report: CleanupReport): string {
+  const lines = ['### Pipeline Secrets cleanup', ''];
+  if (report.tokenRevoked !== undefined) lines.push(`- Vault token: ${report.tokenRevoked ? 'revoked' : 'NOT revoked (see warnings)'}`);
+  if (report.leasesRevoked + report.leasesFailed > 0) lines.push(`- Leases: ${report.leasesRevoked} revoked, ${report.leasesFailed} failed`);
+  lines.push(`- Files removed: ${report.filesRemoved}`);
+  for (const dir of report.dirsRemoved) lines.push(`- Directory removed: \`${dir}\``);
+  for (const problem of report.problems) lines.push(`- ⚠️ ${cell(problem)}`);
+  lines.push('');
+  return lines.join('\n');
+}

@@ -1,0 +1,116 @@
+// A small Vault client: node-vault builds the requests (paths, token and namespace headers, error
+// mapping) over our transport (retries, TLS, deadline). Errors become VaultError naming the
+// operation and path; response bodies never reach a message.
+import nodeVault from 'node-vault';
+import { VaultError } from '../errors.ts';
+import { createTransport, TransportError, type TransportOptions } from './transport.ts';
+
+export interface VaultResponse {
+  data?: Record<string, unknown> | null;
+  lease_id?: string;
+  lease_duration?: number;
+  renewable?: boolean;
+  auth?: {
+    client_token?: string;
+    accessor?: string;
+    policies?: string[];
+    lease_duration?: number;
+    renewable?: boolean;
+  } | null;
+  warnings?: string[] | null;
+}
+
+export interface VaultClientOptions extends TransportOptions {
+  readonly url: string;
+  readonly namespace: string | undefined;
+}
+
+export interface VaultClient {
+  token: string | undefined;
+  read(path: string, query?: Record<string, string>): Promise<VaultResponse>;
+  write(path: string, body: Record<string, unknown>): Promise<VaultResponse | undefined>;
+  revokeSelf(): Promise<void>;
+  close(): void;
+}
+
+// node-vault's typings lag its runtime (no namespace/pathPrefix, token not optional): our view of it.
+interface NodeVaultClient {
+  token: string | undefined;
+  namespace: string | undefined;
+  pathPrefix: string;
+  request(options: { path: string; method: string; json?: unknown }): Promise<unknown>;
+  write(path: string, data: unknown): Promise<unknown>;
+  tokenRevokeSelf(): Promise<unknown>;
+}
+
+interface ApiResponseError extends Error {
+  response?: { statusCode?: number; body?: { errors?: unknown[] } };
+}
+
+export function createVaultClient(options: VaultClientOptions): VaultClient {
+  const transport = createTransport(options);
+  const vault = nodeVault({
+    endpoint: options.url,
+    // Our transport replaces node-vault's axios one (see transport.ts).
+    'request-promise': transport.rp,
+    // node-vault's own debug output prints request bodies, which carry credentials: silence it.
+    debug: () => {},
+  }) as unknown as NodeVaultClient;
+  // node-vault falls back to VAULT_TOKEN / VAULT_NAMESPACE / VAULT_PREFIX from the environment;
+  // this action decides those from its inputs only.
+  vault.token = undefined;
+  vault.namespace = options.namespace;
+  vault.pathPrefix = '';
+
+  async function call<T>(method: string, path: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw toVaultError(method, path, error);
+    }
+  }
+
+  return {
+    get token() {
+      return vault.token;
+    },
+    set token(value: string | undefined) {
+      vault.token = value;
+    },
+    read(path, query) {
+      const qs = query && Object.keys(query).length > 0 ? `?${new URLSearchParams(query).toString()}` : '';
+      return call('GET', path, () => vault.request({ path: `/${path}${qs}`, method: 'GET' }) as Promise<VaultResponse>);
+    },
+    write(path, body) {
+      return call('POST', path, () => vault.write(path, body) as Promise<VaultResponse | undefined>);
+    },
+    async revokeSelf() {
+      await call('POST', 'auth/token/revoke-self', () => vault.tokenRevokeSelf());
+    },
+    close: () => transport.close(),
+  };
+}
+
+export function toVaultError(method: string, path: string, error: unknown): VaultError {
+  if (error instanceof VaultError) return error;
+  if (error instanceof TransportError) return new VaultError(path, `${method} ${path}: ${error.message}`, undefined, { cause: error });
+  const api = error as ApiResponseError;
+  const status = api?.response?.statusCode;
+  if (typeof status === 'number') {
+    const errors = api.response?.body?.errors;
+    // Vault's error strings describe the failure (e.g. "permission denied"); they are not values.
+    const detail = Array.isArray(errors) && errors.length > 0 ? errors.map(String).join('; ') : statusText(status);
+    return new VaultError(path, `${method} ${path}: Vault answered ${status} ${detail}`, status);
+  }
+  return new VaultError(path, `${method} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+function statusText(status: number): string {
+  switch (status) {
+    case 400: return 'bad request';
+    case 403: return 'permission denied';
+    case 404: return 'not found';
+    case 429: return 'rate limited';
+    default: return 'error';
+  }
+}

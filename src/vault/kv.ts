@@ -1,0 +1,114 @@
+// Works out how to read each path: which mount it is on and, for KV, which version, so a user can
+// write `secret/app` or `secret/data/app` for KV v2 alike. One lookup per mount, not per path.
+import { SecretError, VaultError } from '../errors.ts';
+import { mapLimit } from '../pool.ts';
+import type { VaultClient, VaultResponse } from './client.ts';
+
+export interface MountInfo {
+  /** Mount path with a trailing slash, e.g. `secret/`; undefined when Vault would not say. */
+  readonly mount: string | undefined;
+  readonly type: string | undefined;
+  readonly kvVersion: 1 | 2 | undefined;
+}
+
+const UNKNOWN: MountInfo = { mount: undefined, type: undefined, kvVersion: undefined };
+
+// GET /v1/sys/internal/ui/mounts/:path names the mount a path is on and its options
+// (https://developer.hashicorp.com/vault/api-docs/system/internal-ui-mounts#get-single-mount-details);
+// the token needs some capability on the path, not on sys/. The Vault CLI makes the same preflight.
+async function lookupMount(client: VaultClient, path: string): Promise<MountInfo> {
+  let response: VaultResponse;
+  try {
+    response = await client.read(`sys/internal/ui/mounts/${path}`);
+  } catch (error) {
+    // 403/404: an older Vault or a policy without access to the preflight; read the path as written.
+    if (error instanceof VaultError && (error.status === 403 || error.status === 404)) return UNKNOWN;
+    throw error;
+  }
+  const data = response.data ?? {};
+  const mount = typeof data.path === 'string' && data.path !== '' ? data.path.replace(/\/*$/, '/') : undefined;
+  const type = typeof data.type === 'string' ? data.type : undefined;
+  const options = (data.options ?? {}) as Record<string, unknown>;
+  const kvVersion = type === 'kv' || type === 'generic' ? (String(options.version ?? '1') === '2' ? 2 : 1) : undefined;
+  return { mount, type, kvVersion };
+}
+
+/** Mount info for every path: one lookup per first path segment, a second only for nested mounts. */
+export async function resolveMounts(client: VaultClient, paths: readonly string[], concurrency: number): Promise<Map<string, MountInfo>> {
+  const result = new Map<string, MountInfo>();
+  const groups = new Map<string, string[]>();
+  for (const path of new Set(paths)) {
+    const head = path.split('/')[0] ?? path;
+    groups.set(head, [...(groups.get(head) ?? []), path]);
+  }
+  const firsts = await mapLimit([...groups.values()], concurrency, (group) => lookupMount(client, group[0] ?? ''));
+  const again: string[] = [];
+  [...groups.values()].forEach((group, index) => {
+    const info = firsts[index] ?? UNKNOWN;
+    for (const path of group) {
+      if (info.mount === undefined ? path === group[0] : `${path}/`.startsWith(info.mount)) result.set(path, info);
+      else again.push(path);
+    }
+  });
+  const seconds = await mapLimit(again, concurrency, (path) => lookupMount(client, path));
+  again.forEach((path, index) => result.set(path, seconds[index] ?? UNKNOWN));
+  return result;
+}
+
+export interface ReadPlan {
+  readonly path: string;
+  readonly version: number | undefined;
+  readonly line: number;
+}
+
+export interface ReadResult {
+  readonly readPath: string;
+  readonly kvVersion: 1 | 2 | undefined;
+  /** The key/value map of the secret. */
+  readonly data: Record<string, unknown>;
+  /** KV v2 version read. */
+  readonly version: number | undefined;
+  readonly leaseId: string | undefined;
+  readonly leaseDuration: number | undefined;
+  readonly renewable: boolean;
+}
+
+/** The API path to GET for a user's path, given its mount. */
+export function apiPath(plan: ReadPlan, info: MountInfo): string {
+  if (info.kvVersion === 2 && info.mount !== undefined) {
+    const relative = `${plan.path}/`.slice(info.mount.length).replace(/\/$/, '');
+    return relative.startsWith('data/') ? plan.path : `${info.mount}data/${relative}`;
+  }
+  if (plan.version !== undefined && info.kvVersion === 1) {
+    throw new SecretError(`secrets line ${plan.line}: '${plan.path}' is on a KV v1 mount, which has no versions; drop '?version='`);
+  }
+  return plan.path;
+}
+
+export async function readSecret(client: VaultClient, plan: ReadPlan, info: MountInfo): Promise<ReadResult> {
+  const readPath = apiPath(plan, info);
+  const response = await client.read(readPath, plan.version !== undefined ? { version: String(plan.version) } : undefined);
+  const data = response.data ?? {};
+  // KV v2 wraps the map in data.data with data.metadata beside it
+  // (https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-version).
+  const looksV2 = isRecord(data.data) && isRecord(data.metadata);
+  const kvVersion = info.kvVersion ?? (looksV2 ? 2 : undefined);
+  if (kvVersion === 2 && !isRecord(data.data)) {
+    throw new SecretError(`secrets line ${plan.line}: '${readPath}' holds no data (deleted or destroyed version?)`);
+  }
+  const map = kvVersion === 2 ? (data.data as Record<string, unknown>) : data;
+  const metadata = kvVersion === 2 && isRecord(data.metadata) ? data.metadata : {};
+  return {
+    readPath,
+    kvVersion,
+    data: map,
+    version: typeof metadata.version === 'number' ? metadata.version : undefined,
+    leaseId: typeof response.lease_id === 'string' && response.lease_id !== '' ? response.lease_id : undefined,
+    leaseDuration: typeof response.lease_duration === 'number' ? response.lease_duration : undefined,
+    renewable: response.renewable === true,
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
