@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../src/errors.ts';
+import { normalizeName, parseEnvSecretsInput, parseSecretsInput } from '../../src/secret-spec.ts';
+
+describe('parseSecretsInput (hashicorp/vault-action syntax)', () => {
+  it.each([
+    ['secret/data/ci npmToken | NPM_TOKEN', { path: 'secret/data/ci', selector: { kind: 'key', key: 'npmToken' }, name: 'NPM_TOKEN', optional: false }],
+    ['kv/legacy key', { path: 'kv/legacy', selector: { kind: 'key', key: 'key' }, name: undefined }],
+    ['/cubbyhole/foo foo', { path: 'cubbyhole/foo', selector: { kind: 'key', key: 'foo' } }],
+    ['secret/data/ci/aws *', { selector: { kind: 'all', keepCase: false, prefix: '' } }],
+    ['secret/data/ci/aws ** | MYAPP_', { selector: { kind: 'all', keepCase: true, prefix: 'MYAPP_' } }],
+    ['secret/data/ci/aws * | MYAPP_', { selector: { kind: 'all', keepCase: false, prefix: 'MYAPP_' } }],
+    ['secret/data/app?version=3 password', { path: 'secret/data/app', version: 3 }],
+    ['secret/app password | DB ?', { path: 'secret/app', name: 'DB', optional: true }],
+    ['secret/app nested.key', { selector: { kind: 'key', key: 'nested.key' } }],
+    ['secret/app "my.key"', { selector: { kind: 'key', key: 'my.key' } }],
+  ])('%s', (input, expected) => {
+    const [line] = parseSecretsInput(input);
+    expect(line).toMatchObject(expected);
+  });
+
+  it('splits on new lines and semicolons and keeps line numbers', () => {
+    const lines = parseSecretsInput('a/b k1 ;\n\n# comment\nc/d k2 ; e/f k3 | X\n');
+    expect(lines.map((l) => [l.line, l.path])).toEqual([
+      [1, 'a/b'],
+      [4, 'c/d'],
+      [4, 'e/f'],
+    ]);
+  });
+
+  it.each([
+    ['secret/app', /line 1: found 1 word/],
+    ['secret/app a b', /line 1: found 3 word/],
+    ['secret/app key |', /line 1: nothing after '\|'/],
+    ['secret/app $join(x) | X', /JSONata expressions are not supported/],
+    ['secret/app key | ../evil', /name '..\/evil'/],
+    ['secret/app key | .hidden', /name '.hidden'/],
+    ['secret/app?version=0 key', /version '0'/],
+    ['secret/app?v=1 key', /unknown query 'v'/],
+    ['secret//app key', /is not a Vault path/],
+    ['secret/../sys key', /is not a Vault path/],
+    ['secret/app * | bad prefix!', /prefix/],
+  ])('rejects %j naming the input and line', (input, message) => {
+    let caught: unknown;
+    try {
+      parseSecretsInput(`\n${input}`.slice(1));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InputError);
+    expect((caught as Error).message).toMatch(/^input 'secrets': /);
+    expect((caught as Error).message).toMatch(message);
+  });
+});
+
+describe('normalizeName (vault-action defaults)', () => {
+  it.each([
+    ['npmToken', false, 'npmToken'],
+    ['npmToken', true, 'NPMTOKEN'],
+    ['a.b.c', false, 'a__b__c'],
+    ['my-key', true, 'MY-KEY'],
+    ['we!rd key$', false, 'werdkey'],
+    ['ключ', true, 'КЛЮЧ'],
+  ])('%s (env %s) -> %s', (key, upper, expected) => {
+    expect(normalizeName(key, upper)).toBe(expected);
+  });
+});
+
+describe('parseEnvSecretsInput', () => {
+  it('accepts NAME and NAME=ENV_VAR, lines and commas, optional marker', () => {
+    expect(parseEnvSecretsInput('A, B=OTHER\nC ?')).toEqual([
+      { line: 1, name: 'A', envVar: 'A', optional: false },
+      { line: 1, name: 'B', envVar: 'OTHER', optional: false },
+      { line: 2, name: 'C', envVar: 'C', optional: true },
+    ]);
+  });
+  it.each([
+    ['a/b', /name 'a\/b'/],
+    ['A=1X', /'1X' is not an environment variable name/],
+  ])('rejects %j', (input, message) => {
+    expect(() => parseEnvSecretsInput(input)).toThrow(message);
+  });
+});
