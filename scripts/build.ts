@@ -1,6 +1,6 @@
 // Bundles the action's entry points into dist/ with esbuild (see README "Development" for why
 // esbuild rather than ncc: the bundle's cold start is what every job pays).
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { rm } from 'node:fs/promises';
 
 // node-vault requires axios at load time, but the action always hands node-vault its own transport
@@ -18,20 +18,58 @@ module.exports = Object.assign(fail, { create: fail, default: fail });`,
   },
 };
 
-await rm('dist', { recursive: true, force: true });
-await build({
-  entryPoints: { main: 'src/main.ts', post: 'src/post.ts' },
-  outdir: 'dist',
+// @actions/core imports its OIDC client (and through it @actions/http-client, undici and tunnel)
+// at the top of its index, although only getIDToken uses it. These modules have no side effects
+// worth keeping on import, so let esbuild drop them from the bundle paths that never call it.
+const sideEffectFree: Plugin = {
+  name: 'side-effect-free',
+  setup(b) {
+    const filter = /[\\/]node_modules[\\/](@actions[\\/]http-client|undici|tunnel|@actions[\\/]exec|@actions[\\/]io)[\\/]|[\\/]@actions[\\/]core[\\/]lib[\\/](oidc-utils|platform)\.js$/;
+    b.onLoad({ filter }, () => undefined);
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === 'side-effect-free') return undefined;
+      const result = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'side-effect-free' });
+      if (result.errors.length > 0 || !filter.test(result.path)) return undefined;
+      return { ...result, sideEffects: false };
+    });
+  },
+};
+
+// What most runs never need is bundled apart and loaded on demand: node-vault only when `secrets`
+// has entries, the OIDC client only for method jwt. A dynamic import of those modules in src/
+// becomes an import of the sibling bundle in dist/. The lazy bundles hold third-party code only, so
+// no class of ours exists twice (instanceof stays true across bundles).
+const lazy: Record<string, string> = { './oidc-token.ts': './oidc-token.js', './node-vault.ts': './node-vault.js' };
+const lazyEntries: Plugin = {
+  name: 'lazy-entries',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(oidc-token|node-vault)\.ts$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: lazy[args.path] ?? args.path, external: true } : undefined,
+    );
+  },
+};
+
+const common: BuildOptions = {
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node24',
   minify: true,
   legalComments: 'linked',
-  chunkNames: 'chunks/[name]-[hash]',
   // CommonJS dependencies (node-vault) call require(); give the ESM bundle a real one.
   banner: { js: "import { createRequire as __psCreateRequire } from 'node:module'; const require = __psCreateRequire(import.meta.url);" },
-  plugins: [stubAxios],
+  plugins: [stubAxios, sideEffectFree, lazyEntries],
   logLevel: 'warning',
+};
+
+await rm('dist', { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: {
+    main: 'src/main.ts',
+    post: 'src/post.ts',
+    'oidc-token': 'src/oidc-token.ts',
+    'node-vault': 'src/vault/node-vault.ts',
+  },
+  outdir: 'dist',
 });

@@ -9,14 +9,14 @@ import { LedgerWriter } from './ledger.ts';
 import { MaskRegistry, MIN_FORM_LENGTH } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { deliverySummary } from './summary.ts';
-import type { VaultClient, VaultClientOptions } from './vault/client.ts';
+import type { VaultClientFactory } from './vault/client.ts';
 import { login } from './vault/auth.ts';
 
 export interface MainDeps {
   readonly env: Env;
   readonly runner: Runner;
   /** Loaded only when Vault is used, so a run without Vault does not pay for loading its client. */
-  readonly loadVaultClient: () => Promise<(options: VaultClientOptions) => VaultClient>;
+  readonly loadVaultClient: () => Promise<VaultClientFactory>;
   readonly now?: () => number;
   /** Where tmpfs is looked for (tests point it elsewhere). */
   readonly shm?: string;

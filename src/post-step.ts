@@ -10,12 +10,12 @@ import { loadLedger, type Ledger } from './ledger.ts';
 import { MaskRegistry } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { cleanupSummary, type CleanupReport } from './summary.ts';
-import type { VaultClient, VaultClientOptions } from './vault/client.ts';
+import type { VaultClientFactory } from './vault/client.ts';
 
 export interface PostDeps {
   readonly env: Env;
   readonly runner: Runner;
-  readonly loadVaultClient: () => Promise<(options: VaultClientOptions) => VaultClient>;
+  readonly loadVaultClient: () => Promise<VaultClientFactory>;
   readonly now?: () => number;
 }
 

@@ -1,6 +1,6 @@
 // The edge between the action and the Actions runner. Modules talk to this interface, never to
 // @actions/core directly, so tests can hand in a fake and the entry files wire in the real thing.
-import * as core from '@actions/core';
+import { debug, error, exportVariable, getState, info, isDebug, saveState, setFailed, setOutput, setSecret, summary, warning } from '@actions/core';
 
 export interface Runner {
   /** Registers a value with the runner's log masker (emits ::add-mask::). */
@@ -20,21 +20,23 @@ export interface Runner {
 }
 
 export const actionsRunner: Runner = {
-  setSecret: (value) => core.setSecret(value),
-  info: (message) => core.info(message),
-  warning: (message) => core.warning(message),
-  debug: (message) => core.debug(message),
-  error: (message) => core.error(message),
-  isDebug: () => core.isDebug(),
-  exportVariable: (name, value) => core.exportVariable(name, value),
-  setOutput: (name, value) => core.setOutput(name, value),
-  saveState: (name, value) => core.saveState(name, value),
-  getState: (name) => core.getState(name),
+  setSecret,
+  info,
+  warning: (message) => warning(message),
+  debug,
+  error: (message) => error(message),
+  isDebug,
+  exportVariable,
+  setOutput,
+  saveState,
+  getState,
   appendSummary: async (markdown) => {
     // Without GITHUB_STEP_SUMMARY (a local run) there is nowhere to write; that is not an error.
     if (!process.env.GITHUB_STEP_SUMMARY) return;
-    await core.summary.addRaw(markdown, true).write();
+    await summary.addRaw(markdown, true).write();
   },
-  getIDToken: (audience) => core.getIDToken(audience),
-  setFailed: (message) => core.setFailed(message),
+  // @actions/core's OIDC client pulls in its HTTP client (undici, tunnel): loaded only by jobs
+  // that use OIDC, so every other run starts faster.
+  getIDToken: async (audience) => (await import('./oidc-token.ts')).getIDToken(audience),
+  setFailed,
 };

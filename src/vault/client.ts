@@ -1,7 +1,7 @@
 // A small Vault client: node-vault builds the requests (paths, token and namespace headers, error
 // mapping) over our transport (retries, TLS, deadline). Errors become VaultError naming the
 // operation and path; response bodies never reach a message.
-import nodeVault from 'node-vault';
+import type NodeVault from 'node-vault';
 import { VaultError } from '../errors.ts';
 import { createTransport, TransportError, type TransportOptions } from './transport.ts';
 
@@ -47,7 +47,15 @@ interface ApiResponseError extends Error {
   response?: { statusCode?: number; body?: { errors?: unknown[] } };
 }
 
-export function createVaultClient(options: VaultClientOptions): VaultClient {
+export type VaultClientFactory = (options: VaultClientOptions) => VaultClient;
+
+/** Loads node-vault (a separate bundle) and returns a factory of clients built on it. */
+export async function loadVaultClient(): Promise<VaultClientFactory> {
+  const nodeVault = (await import('./node-vault.ts')).default;
+  return (options) => createVaultClient(nodeVault, options);
+}
+
+export function createVaultClient(nodeVault: typeof NodeVault, options: VaultClientOptions): VaultClient {
   const transport = createTransport(options);
   const vault = nodeVault({
     endpoint: options.url,

@@ -1,0 +1,33 @@
+// Cold start of the main step with no Vault (one workflow secret), as a whole process, against bare
+// `node -e 0`, runs interleaved. Aim (issue 2): within +30 ms of bare node.
+//   node bench/cold-start.ts [runs]
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fmt, median, node, repo, stepEnv, timed } from './lib.ts';
+
+const runs = Number(process.argv[2] ?? 20);
+const main = path.join(repo, 'dist/main.js');
+const post = path.join(repo, 'dist/post.js');
+const bare: number[] = [];
+const ours: number[] = [];
+const cleanup: number[] = [];
+for (let i = 0; i < runs + 2; i++) {
+  const b = await timed(node, ['-e', '0'], { PATH: process.env.PATH ?? '' });
+  const step = stepEnv({ 'ENV-SECRETS': 'TOKEN' }, { TOKEN: 'bench-secret-value-123' });
+  const m = await timed(node, [main], step.env);
+  if (m.code !== 0) throw new Error(`main failed: ${m.stdout}`);
+  const state = readFileSync(step.env.GITHUB_STATE as string, 'utf8');
+  const ledger = state.split('\n').filter((l) => l.startsWith('{')).pop() ?? '';
+  const p = await timed(node, [post], { ...step.env, STATE_ledger: ledger });
+  step.dispose();
+  if (i < 2) continue; // warm the page cache first
+  bare.push(b.ms);
+  ours.push(m.ms);
+  cleanup.push(p.ms);
+}
+const mb = median(bare);
+const mm = median(ours);
+console.log(`node ${process.version}, ${runs} interleaved runs, medians:`);
+console.log(`  node -e 0                         ${fmt(mb)}`);
+console.log(`  main (1 env secret, no Vault)     ${fmt(mm)}   (+${(mm - mb).toFixed(1)} ms, ${(mm / mb).toFixed(2)}x bare node)`);
+console.log(`  post (cleanup)                    ${fmt(median(cleanup))}   (+${(median(cleanup) - mb).toFixed(1)} ms)`);

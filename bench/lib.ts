@@ -1,0 +1,53 @@
+// Bench helpers: whole-process wall times, interleaved runs, medians. Machines are shared and noisy:
+// only medians and ratios of runs taken side by side in the same command are reported.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const node = process.execPath;
+
+export interface Timed {
+  ms: number;
+  code: number | null;
+  stdout: string;
+}
+
+/** Runs a command to completion and returns its wall time in ms (spawn to exit). */
+export function timed(cmd: string, args: string[], env: Record<string, string>, input?: string): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', () => {});
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, code, stdout }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** A minimal runner environment with fresh file-command files, like a `uses:` step gets. */
+export function stepEnv(inputs: Record<string, string>, extra: Record<string, string> = {}): { env: Record<string, string>; dispose: () => void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ps-bench-'));
+  const files: Record<string, string> = {};
+  for (const name of ['GITHUB_ENV', 'GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_STEP_SUMMARY', 'GITHUB_PATH']) {
+    files[name] = path.join(dir, name.toLowerCase());
+    writeFileSync(files[name], '');
+  }
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, RUNNER_TEMP: dir, GITHUB_ACTIONS: 'true', ...files, ...extra };
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  return { env, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export function fmt(ms: number): string {
+  return `${ms.toFixed(1)} ms`;
+}

@@ -1,0 +1,286 @@
+// End to end: the bundled dist/ entries run as the runner runs them, against the Vault double.
+// Every test asserts the invariant: a value appears in raw stdout only inside ::add-mask:: lines
+// and never in state, summary, errors, argv or files outside the private directory.
+import { promises as fs, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
+import type { VaultDouble } from '../vault-double/index.ts';
+import { ALL_VALUES, MAIN, POST, VALUES, newJob, startVault } from './setup.ts';
+
+let vault: VaultDouble;
+let job: Job;
+
+beforeAll(async () => {
+  vault = await startVault();
+});
+afterAll(async () => {
+  await vault.stop();
+});
+afterEach(async () => {
+  vault.clearFaults();
+  await job?.cleanup();
+});
+
+function mode(file: string): string {
+  return (statSync(file).mode & 0o777).toString(8);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+function ledgerOf(main: StepResult): { root: string; secretsDir: string; files: string[] } {
+  return JSON.parse(main.state.ledger ?? '{}');
+}
+
+function check(steps: StepResult[], extra: string[] = []): void {
+  const dirs = steps.flatMap((s) => (s.state.ledger ? [ledgerOf(s).root, ledgerOf(s).secretsDir] : []));
+  assertNoLeak(job, steps, [...ALL_VALUES, ...extra], { privateDirs: dirs });
+}
+
+describe('core path: Vault -> masked -> files -> cleaned up', () => {
+  it('delivers KV v2 (both path forms, pinned version), KV v1 and wildcard secrets as 0600 files, and post removes them', async () => {
+    const token = vault.createToken({ policies: ['ci'], ttl: 600 });
+    job = await newJob();
+    const main = await job.runMain(MAIN, {
+      url: vault.url,
+      token,
+      secrets: [
+        'secret/data/ci/app password | DB_PASSWORD',
+        'secret/ci/app api-key',
+        'secret/data/ci/app?version=1 password | OLD_PASSWORD ;',
+        'kv1/legacy key | LEGACY',
+        'secret/ci/tls ** | TLS_',
+      ].join('\n'),
+      'export-env': 'true',
+      'export-outputs': 'true',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    const dir = main.outputs['secrets-dir'] ?? '';
+    expect(dir).not.toBe('');
+    expect(mode(dir)).toBe('700');
+    expect(job.env.PIPELINE_SECRETS_DIR).toBe(dir);
+    const expected: Record<string, string> = {
+      DB_PASSWORD: VALUES.password,
+      'api-key': VALUES.apiKey,
+      OLD_PASSWORD: VALUES.oldPassword,
+      LEGACY: VALUES.legacy,
+      TLS_key: VALUES.multiline,
+      TLS_sa: VALUES.json,
+    };
+    for (const [name, value] of Object.entries(expected)) {
+      const file = path.join(dir, name);
+      expect(mode(file), name).toBe('600');
+      expect(await fs.readFile(file, 'utf8'), name).toBe(value);
+      expect(main.outputs[name], name).toBe(value);
+    }
+    expect((await fs.readdir(dir)).sort()).toEqual(Object.keys(expected).sort());
+    // Env names: explicit names as written, derived names upper-cased, `**` keeps case.
+    expect(job.env.DB_PASSWORD).toBe(VALUES.password);
+    expect(job.env['API-KEY']).toBe(VALUES.apiKey);
+    expect(job.env.TLS_key).toBe(VALUES.multiline);
+    // The env-file holds single-line values only; the multi-line one is named in a warning.
+    const envFile = await fs.readFile(main.outputs['env-file'] ?? '', 'utf8');
+    expect(envFile).toContain(`DB_PASSWORD=${VALUES.password}\n`);
+    expect(envFile).not.toContain('TLS_key=');
+    expect(main.annotations.some((a) => a.level === 'warning' && a.message.includes("'TLS_key'"))).toBe(true);
+    // The summary shows byte counts, never values.
+    expect(main.summary).toContain(`| ${Buffer.byteLength(VALUES.password)} |`);
+    expect(main.summary).toContain('kv v2, version 2');
+    // One login-free run: one mount lookup per mount, one read per distinct path and version.
+    expect(vault.count({ method: 'GET', path: /^secret\/data\// })).toBeGreaterThanOrEqual(3);
+
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    expect(await exists(dir)).toBe(false);
+    expect(await exists(ledgerOf(main).root)).toBe(false);
+    // A token the user passed in is the user's: post does not revoke it.
+    expect(vault.tokenState(token)).toBe('active');
+    check([main, post], [token]);
+  });
+
+  it('logs in with AppRole, masks the token, and post revokes it', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, {
+      url: vault.url,
+      method: 'approle',
+      'role-id': VALUES.roleId,
+      'secret-id': VALUES.roleSecretId,
+      secrets: 'secret/data/ci/app password | DB_PASSWORD',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    const live = vault.liveTokens();
+    expect(live).toHaveLength(1);
+    const token = live[0] ?? '';
+    expect(main.masks).toContain(token);
+    const state = await fs.readFile(main.files.state, 'utf8');
+    expect(state).not.toContain(token);
+
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    expect(vault.tokenState(token)).toBe('revoked');
+    expect(vault.liveTokens()).toEqual([]);
+    // Safe to run twice: nothing left to do, no failure.
+    const again = await job.runPost(POST, main);
+    expect(again.exitCode, again.log).toBe(0);
+    expect(again.annotations.filter((a) => a.level === 'error')).toEqual([]);
+    check([main, post, again], [token]);
+  });
+
+  it('logs in with the job OIDC token (jwt), requesting the configured audience', async () => {
+    job = await newJob({ oidc: true });
+    const oidc = job.oidc;
+    if (!oidc) throw new Error('harness gave no OIDC issuer');
+    vault.addJwtRole('jwt', 'deploy', {
+      publicKeyPem: oidc.publicKeyPem,
+      boundAudiences: ['vault-ci'],
+      boundIssuer: oidc.issuer,
+      boundClaims: { repository: 'octo-org/octo-repo' },
+      userClaim: 'sub',
+      policies: ['ci'],
+      ttl: 300,
+    });
+    const main = await job.runMain(MAIN, {
+      url: vault.url,
+      method: 'jwt',
+      role: 'deploy',
+      'jwt-audience': 'vault-ci',
+      secrets: 'secret/data/ci/app api-key | API_KEY',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    expect(oidc.audienceSeen).toContain('vault-ci');
+    expect(await fs.readFile(path.join(main.outputs['secrets-dir'] ?? '', 'API_KEY'), 'utf8')).toBe(VALUES.apiKey);
+    const token = vault.liveTokens()[0] ?? '';
+    const post = await job.runPost(POST, main);
+    expect(vault.tokenState(token)).toBe('revoked');
+    check([main, post], [token]);
+
+    // The wrong audience is refused by Vault: a clear error naming the login path, nothing delivered.
+    const wrong = await job.runMain(MAIN, { url: vault.url, method: 'jwt', role: 'deploy', 'jwt-audience': 'other', secrets: 'secret/data/ci/app api-key' });
+    expect(wrong.exitCode).toBe(1);
+    expect(wrong.annotations.find((a) => a.level === 'error')?.message).toMatch(/auth\/jwt\/login: Vault answered 400/);
+    const wrongPost = await job.runPost(POST, wrong);
+    expect(wrongPost.exitCode).toBe(0);
+    check([wrong, wrongPost]);
+  });
+
+  it('treats workflow secrets from env-secrets like Vault secrets, with no Vault at all', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, { 'env-secrets': 'NPM_TOKEN=NPM_TOKEN_SECRET' }, { env: { NPM_TOKEN_SECRET: VALUES.envSecret } });
+    expect(main.exitCode, main.log).toBe(0);
+    const file = path.join(main.outputs['secrets-dir'] ?? '', 'NPM_TOKEN');
+    expect(await fs.readFile(file, 'utf8')).toBe(VALUES.envSecret);
+    expect(main.masks).toContain(VALUES.envSecret);
+    expect(job.env.NPM_TOKEN).toBeUndefined();
+    // A later step finds the file through PIPELINE_SECRETS_DIR and proves it by byte count.
+    const later = await job.runShell('test -s "$PIPELINE_SECRETS_DIR/NPM_TOKEN" && wc -c < "$PIPELINE_SECRETS_DIR/NPM_TOKEN"');
+    expect(later.stdout.trim()).toBe(String(VALUES.envSecret.length));
+    const post = await job.runPost(POST, main);
+    expect(await exists(file)).toBe(false);
+    check([main, later, post]);
+  });
+});
+
+describe('failures: one clear line, nothing delivered, post still cleans up', () => {
+  async function failing(inputs: Record<string, string>, expected: RegExp): Promise<{ main: StepResult; post: StepResult }> {
+    const main = await job.runMain(MAIN, inputs);
+    expect(main.exitCode, main.log).toBe(1);
+    const errors = main.annotations.filter((a) => a.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toMatch(expected);
+    expect(errors[0]?.message).not.toMatch(/\n|\bat .*\(.*:\d+:\d+\)/); // one line, no stack trace
+    expect(main.outputs['secrets-dir']).toBeUndefined();
+    if (main.state.ledger) expect(ledgerOf(main).files).toEqual([]);
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    if (main.state.ledger) expect(await exists(ledgerOf(main).root)).toBe(false);
+    return { main, post };
+  }
+
+  it('a missing key names the line, path and the keys that exist; the login token is revoked', async () => {
+    job = await newJob();
+    const { main, post } = await failing(
+      {
+        url: vault.url,
+        method: 'approle',
+        'role-id': VALUES.roleId,
+        'secret-id': VALUES.roleSecretId,
+        secrets: 'secret/data/ci/app password | A\nsecret/data/ci/app passwrd | B',
+      },
+      /secrets line 2: key 'passwrd' not found at 'secret\/data\/ci\/app' \(keys there: api-key, password\)/,
+    );
+    expect(vault.liveTokens()).toEqual([]);
+    check([main, post]);
+  });
+
+  it('a path the policy does not allow names the path and the 403', async () => {
+    const token = vault.createToken({ policies: ['ci'], ttl: 600 });
+    vault.putKv('secret', 'prod/db', { password: 'prod-only-value-x' });
+    job = await newJob();
+    const { main, post } = await failing({ url: vault.url, token, secrets: 'secret/data/prod/db password' }, /secret\/data\/prod\/db: Vault answered 403 permission denied/);
+    check([main, post], [token, 'prod-only-value-x']);
+  });
+
+  it.each([
+    [{ secrets: 'secret/data/ci/app' }, /^input 'secrets': line 1: found 1 word/],
+    [{ secrets: 'a/b c\nsecret/data/ci/app $x.y | Z' }, /^input 'secrets': line 2: .*JSONata/],
+    [{ method: 'kerberos' }, /^input 'method': 'kerberos' is not supported/],
+    [{ timeout: 'soon' }, /^input 'timeout': 'soon' must be a whole number/],
+    [{ url: '' }, /^input 'url': is required/],
+  ])('bad input %j', async (inputs, expected) => {
+    job = await newJob();
+    const token = vault.createToken({ policies: ['ci'] });
+    const { main, post } = await failing({ url: vault.url, token, secrets: 'secret/data/ci/app password', ...inputs }, expected);
+    check([main, post], [token]);
+  });
+
+  it('an optional entry that is missing is a warning, not a failure', async () => {
+    const token = vault.createToken({ policies: ['ci'] });
+    job = await newJob();
+    const main = await job.runMain(MAIN, { url: vault.url, token, secrets: 'secret/data/ci/app password | P\nsecret/data/ci/nope x ?\nsecret/data/ci/app nokey | N ?' });
+    expect(main.exitCode, main.log).toBe(0);
+    const warnings = main.annotations.filter((a) => a.level === 'warning').map((a) => a.message);
+    expect(warnings.some((w) => w.includes("'secret/data/ci/nope' not found; skipped (optional)"))).toBe(true);
+    expect(warnings.some((w) => w.includes("key 'nokey' not found"))).toBe(true);
+    expect(await fs.readdir(main.outputs['secrets-dir'] ?? '')).toEqual(['P']);
+    const post = await job.runPost(POST, main);
+    check([main, post], [token]);
+  });
+});
+
+describe('the private directory', () => {
+  it('refuses a planted symlink or existing path for secrets-dir, never following it', async () => {
+    job = await newJob();
+    const token = vault.createToken({ policies: ['ci'] });
+    const target = path.join(job.workspace, 'target');
+    await fs.mkdir(target);
+    const planted = path.join(job.runnerTemp, 'planted');
+    await fs.symlink(target, planted);
+    const main = await job.runMain(MAIN, { url: vault.url, token, secrets: 'secret/data/ci/app password', 'secrets-dir': planted });
+    expect(main.exitCode).toBe(1);
+    expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(/secrets-dir.*already exists; .* refused, never reused or followed/);
+    expect(await fs.readdir(target)).toEqual([]);
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode).toBe(0);
+    expect((await fs.lstat(planted)).isSymbolicLink()).toBe(true); // left alone
+    check([main, post], [token]);
+  });
+
+  it('creates a user-chosen secrets-dir, and post removes only what it wrote', async () => {
+    job = await newJob();
+    const token = vault.createToken({ policies: ['ci'] });
+    const dir = path.join(job.runnerTemp, 'app-secrets');
+    const main = await job.runMain(MAIN, { url: vault.url, token, secrets: 'secret/data/ci/app password | db', 'secrets-dir': dir });
+    expect(main.exitCode, main.log).toBe(0);
+    expect(main.outputs['secrets-dir']).toBe(dir);
+    expect(mode(dir)).toBe('700');
+    expect(mode(path.join(dir, 'db'))).toBe('600');
+    const post = await job.runPost(POST, main);
+    expect(await exists(dir)).toBe(false);
+    check([main, post], [token]);
+  });
+});
