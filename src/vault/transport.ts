@@ -2,8 +2,16 @@
 // through a proxy (axios #4531, #6330), drops response headers (so Retry-After is lost) and has no
 // retries; node-vault accepts a `request-promise`-shaped function instead, which is this.
 // Retries live here, below node-vault, so every call (reads, logins, revokes) gets one policy.
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
+
+// node:http costs about 18 ms to load; runs without Vault never pay it.
+interface HttpModules {
+  http: typeof http;
+  https: typeof https;
+  httpAgent: http.Agent;
+  httpsAgent: https.Agent;
+}
 
 export interface TransportOptions {
   /** Absolute time (ms since epoch) after which no request is started and none waits longer. */
@@ -67,11 +75,24 @@ export function createTransport(options: TransportOptions) {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const random = options.random ?? Math.random;
   const log = options.log ?? (() => {});
-  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
-  const httpAgent = new http.Agent(agentOptions);
-  const httpsAgent = new https.Agent({ ...agentOptions, ...options.tls });
+  let modules: Promise<HttpModules> | undefined;
+  let loaded: HttpModules | undefined;
+  function load(): Promise<HttpModules> {
+    modules ??= Promise.all([import('node:http'), import('node:https')]).then(([httpModule, httpsModule]) => {
+      const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
+      loaded = {
+        http: httpModule,
+        https: httpsModule,
+        httpAgent: new httpModule.Agent(agentOptions),
+        httpsAgent: new httpsModule.Agent({ ...agentOptions, ...options.tls }),
+      };
+      return loaded;
+    });
+    return modules;
+  }
 
-  function once(opts: RpOptions, timeoutMs: number): Promise<RpResponse> {
+  async function once(opts: RpOptions, timeoutMs: number): Promise<RpResponse> {
+    const { http, https, httpAgent, httpsAgent } = await load();
     const url = new URL(opts.uri);
     const isHttps = url.protocol === 'https:';
     const body = opts.json !== undefined ? Buffer.from(JSON.stringify(opts.json)) : undefined;
@@ -160,8 +181,8 @@ export function createTransport(options: TransportOptions) {
   return {
     rp,
     close(): void {
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      loaded?.httpAgent.destroy();
+      loaded?.httpsAgent.destroy();
     },
   };
 }
