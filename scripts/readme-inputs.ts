@@ -27,8 +27,8 @@ export function tables(file: string): string {
 }
 
 export function render(readme: string): string {
-  return readme.replace(/(<!-- inputs:([\w./-]+) -->\n)[\s\S]*?(\n<!-- \/inputs -->)/g, (_m, open: string, file: string, close: string) =>
-    existsSync(file) ? `${open}${tables(file)}${close}` : `${open}${close}`,
+  return readme.replace(/(<!-- inputs:([\w./-]+) -->)[\s\S]*?(<!-- \/inputs -->)/g, (_m, open: string, file: string, close: string) =>
+    existsSync(file) ? `${open}\n${tables(file)}\n${close}` : `${open}\n${close}`,
   );
 }
 

@@ -82,7 +82,10 @@ describe('steps: inputs, environment, file commands', () => {
   it('passes action.yml defaults overlaid with explicit inputs as INPUT_*, in a minimal runner env', async () => {
     process.env['HARNESS_CANARY'] = 'from-the-test-process';
     const j = await newJob({ env: { VAULT_ADDR: 'http://127.0.0.1:1' } });
-    const dump = entry('dump.mjs', `put('GITHUB_OUTPUT', 'dump', JSON.stringify({ env: process.env, cwd: process.cwd(), argv: process.argv }));`);
+    const dump = entry(
+      'dump.mjs',
+      `put('GITHUB_OUTPUT', 'dump', JSON.stringify({ env: process.env, cwd: process.cwd(), argv: process.argv }));`,
+    );
     const step = await j.runMain(dump, { 'vault-url': 'https://override', extra: 'x' }, { actionYml, env: { STEP_VAR: 's' } });
     delete process.env['HARNESS_CANARY'];
     expect(step.exitCode, step.log).toBe(0);
@@ -146,7 +149,9 @@ describe('steps: inputs, environment, file commands', () => {
     expect(j.env).toEqual({ FROM_MAIN: 'hello\nworld', SIMPLE: 'v' });
     expect(m.log).toContain('##[debug]Save intra-action state plain = x');
 
-    const later = await j.runShell('echo "$FROM_MAIN" | wc -l\necho "path=$PATH" >> "$GITHUB_OUTPUT"\necho "who=$GITHUB_ACTION" >> "$GITHUB_OUTPUT"');
+    const later = await j.runShell(
+      'echo "$FROM_MAIN" | wc -l\necho "path=$PATH" >> "$GITHUB_OUTPUT"\necho "who=$GITHUB_ACTION" >> "$GITHUB_OUTPUT"',
+    );
     expect(later.exitCode).toBe(0);
     expect(later.stdout.trim()).toBe('2');
     expect(later.outputs['path']).toMatch(/^\/opt\/harness-bin:/);
@@ -245,12 +250,23 @@ describe('workflow commands', () => {
       '::unknown::stays',
       '::add-mask::   ',
     ];
-    const cmds = entry('cmds.mjs', `process.stdout.write(${JSON.stringify(lines.join('\n') + '\n')}); process.stderr.write('::warning::from-stderr\\n');`);
+    const cmds = entry(
+      'cmds.mjs',
+      `process.stdout.write(${JSON.stringify(lines.join('\n') + '\n')}); process.stderr.write('::warning::from-stderr\\n');`,
+    );
     const step = await j.runMain(cmds, {}, { actionYml });
     const messages = step.annotations.map((a) => `${a.level}:${a.message}`);
     expect(step.annotations[0]).toEqual({ level: 'error', message: 'bad\nnews 100%', file: 'src/a,b.ts', line: 3 });
     expect(messages).toEqual(
-      expect.arrayContaining(['warning:w1', 'notice:n1', 'debug:d1', 'warning:w2', 'warning:legacy form', 'notice:leading space', 'warning:from-stderr']),
+      expect.arrayContaining([
+        'warning:w1',
+        'notice:n1',
+        'debug:d1',
+        'warning:w2',
+        'warning:legacy form',
+        'notice:leading space',
+        'warning:from-stderr',
+      ]),
     );
     expect(messages).not.toContain('warning:ignored');
     expect(messages.filter((m) => m.includes('is deprecated and will be disabled soon'))).toHaveLength(2);
@@ -312,10 +328,14 @@ describe('masking: the runner encoders', () => {
        process.stdout.write(MULTI);
        console.log('part:BEGIN');`,
     );
-    const step = await j.runMain(m, {}, {
-      actionYml,
-      env: { SECRET: secret, QUOTED: quoted, MULTI: multi, ENCODINGS: JSON.stringify(encodings) },
-    });
+    const step = await j.runMain(
+      m,
+      {},
+      {
+        actionYml,
+        env: { SECRET: secret, QUOTED: quoted, MULTI: multi, ENCODINGS: JSON.stringify(encodings) },
+      },
+    );
     expect(step.exitCode, step.log).toBe(0);
     expect(step.masks).toEqual([secret, quoted, multi]);
     expect([...j.masks]).toEqual([secret, quoted, multi, '-----BEGIN KEY-----', 'line-two-value', 'line3']);

@@ -88,7 +88,10 @@ function parseV2(line: string, registered: ReadonlySet<string>): ParsedCommand |
   if (!registered.has(name)) return undefined;
   const properties: Record<string, string> = {};
   if (space > 0) {
-    for (const prop of info.substring(space + 1).trim().split(',')) {
+    for (const prop of info
+      .substring(space + 1)
+      .trim()
+      .split(',')) {
       const pair = prop === '' ? undefined : splitPair(prop);
       if (pair) properties[pair[0].toLowerCase()] = unescape(pair[1], PROPERTY_ESCAPES);
     }

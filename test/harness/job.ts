@@ -20,13 +20,7 @@ import path from 'node:path';
 import { loadActionInputs, resolveInputs } from './action-yml.ts';
 import { CommandProcessor, type Annotation } from './commands.ts';
 import * as ctx from './context.ts';
-import {
-  createFileCommandFiles,
-  ENV_BLOCK_LIST,
-  parseKeyValueFile,
-  parsePathFile,
-  type FileCommandPaths,
-} from './file-commands.ts';
+import { createFileCommandFiles, ENV_BLOCK_LIST, parseKeyValueFile, parsePathFile, type FileCommandPaths } from './file-commands.ts';
 import { addMaskValues, SecretMasker } from './masking.ts';
 import { OidcIssuer, type OidcInfo } from './oidc.ts';
 import { killGroup, runProcess } from './process.ts';

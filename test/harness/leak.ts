@@ -104,7 +104,11 @@ export function assertNoLeak(job: Job, steps: StepResult[], secrets: string[], o
         if (has(line)) findings.push(`${label} in ${where} stdout line ${n + 1}, outside ::add-mask::`);
       });
       if (has(step.stderr)) findings.push(`${label} in ${where} stderr`);
-      const stateText = meta ? meta.raw.state : Object.entries(step.state).map(([k, v]) => `${k}=${v}`).join('\n');
+      const stateText = meta
+        ? meta.raw.state
+        : Object.entries(step.state)
+            .map(([k, v]) => `${k}=${v}`)
+            .join('\n');
       if (has(stateText) || Object.values(step.state).some(has)) {
         findings.push(`${label} in ${where} GITHUB_STATE (${step.files.state})`);
       }
