@@ -326,12 +326,14 @@ export class Job {
     }
 
     // FileCommandManager.ProcessFiles, after the process has ended.
+    // A file the step deleted counts as empty (the runner only debug-logs "File does not exist").
+    const read = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');
     const raw = {
-      state: readFileSync(files.state, 'utf8'),
-      env: readFileSync(files.env, 'utf8'),
-      output: readFileSync(files.output, 'utf8'),
-      path: readFileSync(files.path, 'utf8'),
-      summary: readFileSync(files.summary, 'utf8'),
+      state: read(files.state),
+      env: read(files.env),
+      output: read(files.output),
+      path: read(files.path),
+      summary: read(files.summary),
     };
     const debugLog: string[] = [];
     const fileError = (context: string, error: unknown): void => {

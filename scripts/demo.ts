@@ -1,0 +1,64 @@
+// `npm run demo`: a real run of the bundled action, main then post, through the runner harness
+// against the project's Vault double, showing what a user would see.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Job } from '../test/harness/index.ts';
+import { VaultDouble } from '../test/vault-double/index.ts';
+
+const repo = path.resolve(import.meta.dirname, '..');
+const say = (title: string): void => console.log(`\n\x1b[1m== ${title}\x1b[0m`);
+
+const vault = await VaultDouble.start({ latencyMs: 5 });
+vault.enableKv('secret', 2);
+vault.enableKv('legacy', 1);
+vault.putKv('secret', 'ci/db', { username: 'app', password: 'demo-Pa55word-9f3k' });
+vault.putKv('secret', 'ci/npm', { token: 'npm_demoTokenAbCdEf0123456789' });
+vault.putKv('secret', 'ci/tls', { key: '-----BEGIN PRIVATE KEY-----\nMIIEdemoKEYline1\nMIIEdemoKEYline2\n-----END PRIVATE KEY-----\n' });
+vault.putKv('legacy', 'registry', { password: 'legacy-registry-pw-77' });
+vault.addPolicy('ci', [{ path: 'secret/data/ci/*', capabilities: ['read'] }, { path: 'legacy/*', capabilities: ['read'] }]);
+vault.addAppRole('approle', 'ci', { roleId: 'demo-role-id', secretId: 'demo-secret-id-5x7', policies: ['ci'], ttl: 900 });
+
+const job = await Job.create({ debug: false });
+try {
+  const inputs = {
+    url: vault.url,
+    method: 'approle',
+    'role-id': 'demo-role-id',
+    'secret-id': 'demo-secret-id-5x7',
+    secrets: ['secret/data/ci/db password | DB_PASSWORD', 'secret/ci/npm token | NPM_TOKEN', 'secret/ci/tls key | TLS_KEY', 'legacy/registry password | REGISTRY_PASSWORD'].join('\n'),
+  };
+  say('workflow step');
+  console.log('- uses: pipeline-secrets/pipeline-secrets@v1\n  with:');
+  for (const [k, v] of Object.entries(inputs)) console.log(`    ${k}: ${v.includes('\n') ? `|\n      ${v.split('\n').join('\n      ')}` : v}`);
+
+  const main = await job.runMain(path.join(repo, 'dist/main.js'), inputs);
+  say(`main step log, as the runner shows it (exit ${main.exitCode})`);
+  console.log(main.log.trimEnd());
+  say('job summary');
+  console.log(main.summary.trimEnd());
+
+  const dir = main.outputs['secrets-dir'] ?? '';
+  say(`delivered files in ${dir}`);
+  const dirMode = ((await fs.stat(dir)).mode & 0o777).toString(8);
+  console.log(`directory mode ${dirMode}`);
+  for (const name of (await fs.readdir(dir)).sort()) {
+    const stat = await fs.stat(path.join(dir, name));
+    console.log(`  ${(stat.mode & 0o777).toString(8)}  ${String(stat.size).padStart(4)} bytes  ${name}`);
+  }
+  const later = await job.runShell('for f in "$PIPELINE_SECRETS_DIR"/*; do printf "%s: %s bytes\\n" "$(basename "$f")" "$(wc -c < "$f")"; done');
+  say('a later step verifies by presence and byte count, never by value');
+  console.log(later.log.trimEnd());
+
+  const token = vault.liveTokens()[0];
+  const post = await job.runPost(path.join(repo, 'dist/post.js'), main);
+  say(`post step log (exit ${post.exitCode})`);
+  console.log(post.log.trimEnd());
+  say('after post');
+  const left = await fs.lstat(dir).then(() => 'STILL THERE', () => 'gone');
+  console.log(`secrets directory: ${left}`);
+  console.log(`Vault token created by the login: ${token ? vault.tokenState(token) : 'none'}`);
+  console.log(`requests Vault saw: ${vault.requests.map((r) => `${r.method} ${r.path} ${r.status}`).join(', ')}`);
+} finally {
+  await job.cleanup();
+  await vault.stop();
+}
