@@ -4,7 +4,7 @@ import { SecretError, VaultError } from './errors.ts';
 import { mapLimit } from './pool.ts';
 import { normalizeName, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
 import type { VaultClient } from './vault/client.ts';
-import { readSecret, resolveMounts, type ReadResult } from './vault/kv.ts';
+import { interpret, isExplicitDataPath, readRaw, readSecret, resolveMounts, type MountInfo, type ReadResult } from './vault/kv.ts';
 
 export type SecretSource =
   | {
@@ -65,12 +65,22 @@ export async function fetchVaultSecrets(
     // A path is optional only if every line that reads it is.
     plans.set(key, { path: line.path, version: line.version, line: known?.line ?? line.line, optional: (known?.optional ?? true) && line.optional });
   }
-  const mounts = await resolveMounts(client, [...plans.values()].map((p) => p.path), concurrency);
+  const unknown: MountInfo = { mount: undefined, type: undefined, kvVersion: undefined };
+  const mounts = resolveMounts(client, [...plans.values()].map((p) => p.path), concurrency);
+  // Mount lookups and reads share one concurrency budget's worth of sockets; a read that needs no
+  // path rewriting (already `<mount>/data/...`) need not wait for its lookup: it saves one round trip.
+  mounts.catch(() => {});
   const warnings: string[] = [];
   const entries = [...plans.entries()];
   const results = await mapLimit(entries, concurrency, async ([, plan]) => {
     try {
-      const result = await readSecret(client, plan, mounts.get(plan.path) ?? { mount: undefined, type: undefined, kvVersion: undefined });
+      let result: ReadResult;
+      if (isExplicitDataPath(plan.path)) {
+        const raw = await readRaw(client, plan.path, plan.version);
+        result = interpret(plan, plan.path, raw, (await mounts).get(plan.path) ?? unknown);
+      } else {
+        result = await readSecret(client, plan, (await mounts).get(plan.path) ?? unknown);
+      }
       // Mask every field as soon as it arrives: a later error message must not be able to show it.
       forEachLeaf(result.data, deps.onValue);
       deps.debug(`read ${result.readPath}${result.version !== undefined ? ` (version ${result.version})` : ''}`);

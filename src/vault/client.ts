@@ -107,10 +107,24 @@ export function toVaultError(method: string, path: string, error: unknown): Vaul
   if (typeof status === 'number') {
     const errors = api.response?.body?.errors;
     // Vault's error strings describe the failure (e.g. "permission denied"); they are not values.
-    const detail = Array.isArray(errors) && errors.length > 0 ? errors.map(String).join('; ') : statusText(status);
+    const detail = Array.isArray(errors) && errors.length > 0 ? flattenErrors(errors) : statusText(status);
     return new VaultError(path, `${method} ${path}: Vault answered ${status} ${detail}`, status);
   }
   return new VaultError(path, `${method} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/**
+ * Vault joins several errors with go-multierror's layout ("1 error occurred:\n\t* permission
+ * denied\n\n"); a message must stay on one line, so keep the items and drop the framing.
+ */
+export function flattenErrors(errors: unknown[]): string {
+  const items: string[] = [];
+  for (const error of errors) {
+    const text = String(error);
+    const bullets = [...text.matchAll(/^\s*\*\s+(.+)$/gm)].map((m) => (m[1] ?? '').trim());
+    items.push(...(/^\d+ errors? occurred:/.test(text.trim()) && bullets.length > 0 ? bullets : [text.replace(/\s+/g, ' ').trim()]));
+  }
+  return [...new Set(items.filter((item) => item !== ''))].join('; ');
 }
 
 function statusText(status: number): string {

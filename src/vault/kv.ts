@@ -79,18 +79,32 @@ export function apiPath(plan: ReadPlan, info: MountInfo): string {
     const relative = `${plan.path}/`.slice(info.mount.length).replace(/\/$/, '');
     return relative.startsWith('data/') ? plan.path : `${info.mount}data/${relative}`;
   }
-  if (plan.version !== undefined && info.kvVersion === 1) {
-    throw new SecretError(`secrets line ${plan.line}: '${plan.path}' is on a KV v1 mount, which has no versions; drop '?version='`);
-  }
   return plan.path;
 }
 
+/** True when the path already names the KV v2 API form (`<mount>/data/<path>`), as vault-action users write it. */
+export function isExplicitDataPath(path: string): boolean {
+  return path.split('/').slice(1, -1).includes('data');
+}
+
+/** GETs an API path; with `?version=` when pinned. */
+export function readRaw(client: VaultClient, readPath: string, version: number | undefined): Promise<VaultResponse> {
+  return client.read(readPath, version !== undefined ? { version: String(version) } : undefined);
+}
+
+/** Reads what the user asked for, once the mount is known. */
 export async function readSecret(client: VaultClient, plan: ReadPlan, info: MountInfo): Promise<ReadResult> {
   const readPath = apiPath(plan, info);
-  const response = await client.read(readPath, plan.version !== undefined ? { version: String(plan.version) } : undefined);
+  return interpret(plan, readPath, await readRaw(client, readPath, plan.version), info);
+}
+
+/** Picks the key/value map out of a read: KV v2 nests it in data.data beside data.metadata. */
+export function interpret(plan: ReadPlan, readPath: string, response: VaultResponse, info: MountInfo): ReadResult {
+  if (plan.version !== undefined && info.kvVersion === 1) {
+    throw new SecretError(`secrets line ${plan.line}: '${plan.path}' is on a KV v1 mount, which has no versions; drop '?version='`);
+  }
   const data = response.data ?? {};
-  // KV v2 wraps the map in data.data with data.metadata beside it
-  // (https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-version).
+  // https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-version
   const looksV2 = isRecord(data.data) && isRecord(data.metadata);
   const kvVersion = info.kvVersion ?? (looksV2 ? 2 : undefined);
   if (kvVersion === 2 && !isRecord(data.data)) {

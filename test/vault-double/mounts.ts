@@ -227,7 +227,8 @@ export function handleCubbyhole(ctx: Ctx, m: Mount, rest: string, tokenId: strin
 
 /** Immediate children of a folder among slash-separated keys; folders end with '/'. */
 export function listChildren(keys: Iterable<string>, folder: string): string[] {
-  const prefix = folder === '' ? '' : `${trimSlashes(folder)}/`;
+  const f = trimSlashes(folder);
+  const prefix = f === '' ? '' : `${f}/`;
   const out = new Set<string>();
   for (const k of keys) {
     if (!k.startsWith(prefix)) continue;

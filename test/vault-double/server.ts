@@ -59,17 +59,15 @@ export interface Pipeline {
 const SELF_PATHS = new Set(['auth/token/lookup-self', 'auth/token/renew-self', 'auth/token/revoke-self']);
 
 /** The token of a request: X-Vault-Token, else Authorization: Bearer. */
-function tokenOf(req: http.IncomingMessage): string | undefined {
-  const h = req.headers['x-vault-token'];
-  const t = Array.isArray(h) ? h[0] : h;
+function tokenOf(headers: http.IncomingHttpHeaders): string | undefined {
+  const t = header(headers, 'x-vault-token');
   if (t) return t.trim();
-  const a = req.headers.authorization;
-  const m = a ? /^Bearer\s+(.+)$/i.exec(a) : null;
+  const m = /^Bearer\s+(.+)$/i.exec(header(headers, 'authorization'));
   return m?.[1]?.trim() || undefined;
 }
 
-function header(req: http.IncomingMessage, name: string): string {
-  const h = req.headers[name];
+function header(headers: http.IncomingHttpHeaders, name: string): string {
+  const h = headers[name];
   return (Array.isArray(h) ? h[0] : h) ?? '';
 }
 
@@ -252,21 +250,98 @@ function authenticated(d: SysDeps, ctx: Ctx, tokenId: string): Reply {
 
 // ---- the HTTP server ----------------------------------------------------------------------
 
-function send(res: http.ServerResponse, reply: Reply): void {
-  if (res.destroyed || res.writableEnded) return;
+/** One request/response pair, whether it came through Node's HTTP parser or the LIST fallback. */
+interface Exchange {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: Promise<string>;
+  send(reply: Reply): void;
+  /** Write a status line, headers and an arbitrary (possibly broken) body. */
+  raw(status: number, headers: Record<string, string>, text: string): void;
+  reset(): void;
+}
+
+function replyHeaders(reply: Reply): { headers: Record<string, string>; text: string | undefined } {
   const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...reply.headers };
-  if (reply.body === undefined) {
-    res.writeHead(reply.status, headers);
-    res.end();
-    return;
-  }
+  if (reply.body === undefined) return { headers, text: undefined };
   const text = `${JSON.stringify(reply.body)}\n`;
-  res.writeHead(reply.status, {
-    ...headers,
-    'Content-Type': 'application/json',
-    'Content-Length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
+  headers['Content-Type'] = 'application/json';
+  headers['Content-Length'] = String(Buffer.byteLength(text));
+  return { headers, text };
+}
+
+function resetSocket(sock: Socket): void {
+  try {
+    sock.resetAndDestroy();
+  } catch {
+    sock.destroy();
+  }
+}
+
+function nodeExchange(req: http.IncomingMessage, res: http.ServerResponse): Exchange {
+  return {
+    method: (req.method ?? 'GET').toUpperCase(),
+    url: req.url ?? '/',
+    headers: req.headers,
+    body: readBody(req),
+    send(reply) {
+      if (res.destroyed || res.writableEnded) return;
+      const { headers, text } = replyHeaders(reply);
+      res.writeHead(reply.status, headers);
+      res.end(text);
+    },
+    raw(status, headers, text) {
+      if (res.destroyed || res.writableEnded) return;
+      res.writeHead(status, headers);
+      res.end(text);
+    },
+    reset() {
+      resetSocket(req.socket);
+    },
+  };
+}
+
+/**
+ * Node's HTTP parser rejects the LIST verb (HPE_INVALID_METHOD) that Vault clients such as
+ * node-vault send. The rejected bytes arrive in 'clientError'; this parses that one request by
+ * hand and answers it with Connection: close.
+ */
+function rawListExchange(sock: Socket, packet: Buffer): Exchange | undefined {
+  const text = packet.toString('latin1');
+  const headEnd = text.indexOf('\r\n\r\n');
+  if (!text.startsWith('LIST ') || headEnd < 0) return undefined;
+  const [requestLine = '', ...lines] = text.slice(0, headEnd).split('\r\n');
+  const url = requestLine.split(' ')[1] ?? '/';
+  const headers: http.IncomingHttpHeaders = {};
+  for (const line of lines) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  const len = Number(header(headers, 'content-length') || '0');
+  const body = packet.subarray(Buffer.byteLength(text.slice(0, headEnd + 4), 'latin1')).subarray(0, len).toString('utf8');
+  const write = (status: number, hdrs: Record<string, string>, payload: string | undefined): void => {
+    if (sock.destroyed) return;
+    const all = { ...hdrs, Connection: 'close', ...(payload === undefined ? { 'Content-Length': '0' } : {}) };
+    const head = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}`, ...Object.entries(all).map(([k, v]) => `${k}: ${v}`)];
+    sock.end(`${head.join('\r\n')}\r\n\r\n${payload ?? ''}`);
+  };
+  return {
+    method: 'LIST',
+    url,
+    headers,
+    body: Promise.resolve(body),
+    send(reply) {
+      const { headers: h, text: t } = replyHeaders(reply);
+      write(reply.status, h, t);
+    },
+    raw(status, h, t) {
+      write(status, h, t);
+    },
+    reset() {
+      resetSocket(sock);
+    },
+  };
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {
@@ -293,7 +368,7 @@ export class HttpServer {
   static async listen(p: Pipeline, tls: TlsOptions | undefined): Promise<HttpServer> {
     let srv: HttpServer | undefined;
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-      void srv?.handle(p, req, res);
+      void srv?.handle(p, nodeExchange(req, res));
     };
     const server = tls
       ? https.createServer(
@@ -313,6 +388,15 @@ export class HttpServer {
     server.on('connection', (sock: Socket) => {
       s.#sockets.add(sock);
       sock.on('close', () => s.#sockets.delete(sock));
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, sock: Socket) => {
+      const ex = err.code === 'HPE_INVALID_METHOD' && err.rawPacket ? rawListExchange(sock, err.rawPacket) : undefined;
+      if (ex) {
+        void s.handle(p, ex);
+        return;
+      }
+      if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else sock.destroy();
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -338,16 +422,15 @@ export class HttpServer {
     });
   }
 
-  async handle(p: Pipeline, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async handle(p: Pipeline, ex: Exchange): Promise<void> {
     const at = Date.now();
-    const method = (req.method ?? 'GET').toUpperCase();
-    const url = new URL(req.url ?? '/', 'http://vault.invalid');
+    const url = new URL(ex.url, 'http://vault.invalid');
     const pathname = decodePath(url.pathname);
     const underV1 = pathname.startsWith('/v1/');
     const rawPath = underV1 ? pathname.slice('/v1/'.length) : pathname.replace(/^\//, '');
-    const token = tokenOf(req);
+    const token = tokenOf(ex.headers);
     const rec: RecordedRequest = {
-      method,
+      method: ex.method,
       path: rawPath,
       query: url.search.replace(/^\?/, ''),
       status: 0,
@@ -355,58 +438,53 @@ export class HttpServer {
       at,
     };
     p.requests.push(rec);
-    const bodyText = await readBody(req);
+    const bodyText = await ex.body;
     if (this.#stopped) return;
     const latency = p.latencyMs();
     if (latency > 0) await this.sleep(latency);
 
-    for (const f of p.faults.take(method, rawPath)) {
+    for (const f of p.faults.take(ex.method, rawPath)) {
       if (f.kind === 'latency') {
         await this.sleep(f.latencyMs ?? 0);
         continue;
       }
       if (f.kind === 'hang') return; // never answered; stop() closes the socket
       if (f.kind === 'reset') {
-        try {
-          req.socket.resetAndDestroy();
-        } catch {
-          req.socket.destroy();
-        }
+        ex.reset();
         return;
       }
       if (f.kind === 'malformed') {
+        // 200 with a JSON document cut off mid-string.
         rec.status = 200;
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-        res.end('{"request_id":"', () => undefined);
-        // A cut-off JSON document: the body ends mid-string.
+        ex.raw(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, '{"request_id":"');
         return;
       }
       const status = f.status ?? 500;
       rec.status = status;
       const headers: Record<string, string> = f.retryAfter !== undefined ? { 'Retry-After': String(f.retryAfter) } : {};
-      send(res, { status, body: { errors: faultMessages(status, rawPath) }, headers });
+      ex.send({ status, body: { errors: faultMessages(status, rawPath) }, headers });
       return;
     }
 
     if (this.#stopped) return;
     if (!underV1) {
       rec.status = 404;
-      send(res, errorReply(404));
+      ex.send(errorReply(404));
       return;
     }
     const { reply, ns } = route(p.deps, {
-      method,
+      method: ex.method,
       rawPath,
       query: url.searchParams,
       bodyText,
       token,
-      namespaceHeader: header(req, 'x-vault-namespace'),
-      contentType: header(req, 'content-type'),
-      wrapTtlHeader: header(req, 'x-vault-wrap-ttl'),
+      namespaceHeader: header(ex.headers, 'x-vault-namespace'),
+      contentType: header(ex.headers, 'content-type'),
+      wrapTtlHeader: header(ex.headers, 'x-vault-wrap-ttl'),
     });
     if (ns) rec.namespace = ns;
     rec.status = reply.status;
-    send(res, reply);
+    ex.send(reply);
   }
 
   async close(): Promise<void> {

@@ -22,6 +22,8 @@ export interface TokenEntry {
   expireAt: number | null;
   maxExpireAt: number | null;
   lastRenewal: number | null;
+  /** TTL granted by the last login/creation or renewal (auth.lease_duration). */
+  grantedTtl: number;
   renewable: boolean;
   /** Remaining uses; 0 = unlimited. */
   numUses: number;
@@ -108,6 +110,7 @@ export class TokenStore {
       expireAt: null,
       maxExpireAt: null,
       lastRenewal: null,
+      grantedTtl: 0,
       renewable: false,
       numUses: 0,
       revokeAfterRequest: false,
@@ -141,6 +144,7 @@ export class TokenStore {
       expireAt: now + ttl * 1000,
       maxExpireAt: now + max * 1000,
       lastRenewal: null,
+      grantedTtl: ttl,
       renewable: o.renewable ?? true,
       numUses: o.numUses ?? 0,
       revokeAfterRequest: false,
@@ -208,7 +212,7 @@ export class TokenStore {
       policies: [...e.policies],
       token_policies: [...e.policies],
       metadata: e.meta,
-      lease_duration: this.remainingTtl(e),
+      lease_duration: e.grantedTtl,
       renewable: e.renewable,
       entity_id: e.entityId,
       token_type: 'service',
@@ -268,6 +272,7 @@ export class TokenStore {
     }
     e.expireAt = now + ttl * 1000;
     e.lastRenewal = now;
+    e.grantedTtl = ttl;
     return { ok: true, ttl, warnings };
   }
 

@@ -1,0 +1,156 @@
+// The byte patterns a leak scan looks for: the exact values a job was given, in the encodings they
+// take on their way into artifacts (config files, URLs, JSON, logs, docker config.json, Windows
+// strings). Every pattern carries the secret's name and the encoding, never anything derived from the
+// value that could end up in a message.
+//
+// Minimum length (default 6 bytes) is a trade-off:
+// - false positives: a 4-byte password such as "test" or the 5-char base64 core of a 4-byte value
+//   occurs by chance in any large artifact; every pattern below the bound is dropped, so a very
+//   short secret is not searched for at all (the runner's masker has no minimum; a scan would only
+//   produce noise);
+// - speed: the matcher skips ahead by at most (shortest pattern - 2) bytes per step, so short
+//   patterns slow every scan down (see matcher.ts). Values of 16 bytes and more keep it fast.
+// Lowering minLength finds short values and costs speed and precision; raising it does the opposite.
+
+/** Encodings of a whole value; `line:<encoding>` is the same for one line of a multi-line value. */
+export const BASE_ENCODINGS = [
+  'raw',
+  'json',
+  'percent',
+  'percent-lower',
+  'form',
+  'hex',
+  'hex-upper',
+  'utf16le',
+  'base64',
+  'base64url',
+  'base64-nopad',
+  'base64url-nopad',
+  'base64@0',
+  'base64@1',
+  'base64@2',
+  'base64url@0',
+  'base64url@1',
+  'base64url@2',
+] as const;
+
+export type BaseEncoding = (typeof BASE_ENCODINGS)[number];
+export type Encoding = BaseEncoding | `line:${BaseEncoding}`;
+
+export interface Pattern {
+  bytes: Buffer;
+  /** The secret's name (several names joined with ', ' when different secrets share a value). */
+  name: string;
+  encoding: Encoding;
+}
+
+export interface Secret {
+  name: string;
+  value: string;
+}
+
+export interface PatternOptions {
+  /** Patterns shorter than this many bytes are dropped (default 6). */
+  minLength?: number;
+}
+
+export const DEFAULT_MIN_LENGTH = 6;
+
+/**
+ * The base64 characters that depend only on `bytes` when they sit at byte offset `k` (mod 3) of a
+ * longer base64-encoded stream: no padding, no character that carries bits of a neighbour.
+ */
+export function base64Embedded(bytes: Buffer, k: 0 | 1 | 2): string {
+  const encoded = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
+  const first = Math.ceil((k * 8) / 6);
+  const last = Math.floor(((k + bytes.length) * 8) / 6);
+  return last > first ? encoded.slice(first, last) : '';
+}
+
+const toUrlAlphabet = (s: string): string => s.replaceAll('+', '-').replaceAll('/', '_');
+
+function percent(value: string): string | undefined {
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    return undefined; // lone surrogate: no such URL form exists
+  }
+}
+
+/** Every encoding of one text (a whole value or one line of it), as [encoding, bytes]. */
+export function encodeAll(text: string): Array<[BaseEncoding, Buffer]> {
+  const utf8 = Buffer.from(text, 'utf8');
+  const out: Array<[BaseEncoding, Buffer]> = [];
+  const add = (encoding: BaseEncoding, form: string | Buffer | undefined): void => {
+    if (form === undefined || form.length === 0) return;
+    out.push([encoding, typeof form === 'string' ? Buffer.from(form, 'latin1') : form]);
+  };
+  out.push(['raw', utf8]);
+  out.push(['json', Buffer.from(JSON.stringify(text).slice(1, -1), 'utf8')]);
+  const pct = percent(text);
+  add('percent', pct);
+  add(
+    'percent-lower',
+    pct?.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+  );
+  add('form', new URLSearchParams([['k', text]]).toString().slice(2));
+  add('hex', utf8.toString('hex'));
+  add('hex-upper', utf8.toString('hex').toUpperCase());
+  add('utf16le', Buffer.from(text, 'utf16le'));
+  const b64 = utf8.toString('base64');
+  add('base64', b64);
+  add('base64url', toUrlAlphabet(b64));
+  add('base64-nopad', b64.replace(/=+$/, ''));
+  add('base64url-nopad', toUrlAlphabet(b64).replace(/=+$/, ''));
+  for (const k of [0, 1, 2] as const) {
+    const core = base64Embedded(utf8, k);
+    add(`base64@${k}`, core);
+    add(`base64url@${k}`, toUrlAlphabet(core));
+  }
+  return out;
+}
+
+/** The trimmed, non-empty lines of a multi-line value that differ from the value itself. */
+function linesOf(value: string): string[] {
+  const lines = new Set<string>();
+  for (const line of value.split(/\r\n|\r|\n/)) {
+    const trimmed = line.trim();
+    if (trimmed !== '' && trimmed !== value) lines.add(trimmed);
+  }
+  return [...lines];
+}
+
+/**
+ * All patterns for the given secrets, deduplicated by bytes. When two derivations give the same
+ * bytes the most specific label wins (whole value before a line; order of BASE_ENCODINGS: raw before
+ * json before percent ... before the embedded base64 cores); different secrets with the same value
+ * share one pattern whose name lists them all.
+ */
+export function buildPatterns(secrets: ReadonlyArray<Secret>, opts: PatternOptions = {}): Pattern[] {
+  const minLength = Math.max(1, opts.minLength ?? DEFAULT_MIN_LENGTH);
+  const rank = (encoding: Encoding): number => {
+    const line = encoding.startsWith('line:');
+    const base = (line ? encoding.slice(5) : encoding) as BaseEncoding;
+    return (line ? BASE_ENCODINGS.length : 0) + BASE_ENCODINGS.indexOf(base);
+  };
+  const byBytes = new Map<string, { bytes: Buffer; names: Set<string>; encoding: Encoding }>();
+  const add = (name: string, encoding: Encoding, bytes: Buffer): void => {
+    if (bytes.length < minLength) return;
+    const key = bytes.toString('latin1');
+    const seen = byBytes.get(key);
+    if (seen === undefined) {
+      byBytes.set(key, { bytes, names: new Set([name]), encoding });
+      return;
+    }
+    seen.names.add(name);
+    if (rank(encoding) < rank(seen.encoding)) seen.encoding = encoding;
+  };
+  for (const { name, value } of secrets) {
+    if (value === '') continue;
+    for (const [encoding, bytes] of encodeAll(value)) add(name, encoding, bytes);
+    for (const line of linesOf(value)) {
+      for (const [encoding, bytes] of encodeAll(line)) add(name, `line:${encoding}`, bytes);
+    }
+  }
+  return [...byBytes.values()].map(({ bytes, names, encoding }) => ({ bytes, name: [...names].sort().join(', '), encoding }));
+}

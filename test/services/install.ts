@@ -1,0 +1,132 @@
+// Debian packages the Docker test services need, installed when missing. A fresh machine has none of
+// them; as root this runs `apt-get update` and `apt-get install`, otherwise it fails saying exactly
+// what to install. The presence check only looks at files (no process is started), so it costs
+// well under a millisecond when everything is there.
+
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+
+interface PackageProbe {
+  /** Debian package name. */
+  readonly name: string;
+  /** True when the package's files this project uses are in place. */
+  present(): boolean;
+}
+
+function files(...paths: string[]): () => boolean {
+  return () => paths.every((p) => existsSync(p));
+}
+
+/** True for an ELF executable without a PT_INTERP program header, i.e. statically linked. */
+export function isStaticElf(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(64);
+    if (readSync(fd, head, 0, 64, 0) < 64) return false;
+    if (head.readUInt32BE(0) !== 0x7f454c46) return false; // \x7fELF
+    const is64 = head[4] === 2;
+    const le = head[5] === 1;
+    const u16 = (b: Buffer, o: number): number => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b: Buffer, o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const phoff = is64 ? Number(le ? head.readBigUInt64LE(0x20) : head.readBigUInt64BE(0x20)) : u32(head, 0x1c);
+    const phentsize = u16(head, is64 ? 0x36 : 0x2a);
+    const phnum = u16(head, is64 ? 0x38 : 0x2c);
+    if (phnum === 0 || phentsize < 4) return false;
+    const table = Buffer.alloc(phentsize * phnum);
+    if (readSync(fd, table, 0, table.length, phoff) < table.length) return false;
+    for (let i = 0; i < phnum; i++) {
+      if (u32(table, i * phentsize) === 3 /* PT_INTERP */) return false;
+    }
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * What the Docker services use, by package. docker.io's own CLI is /usr/bin/docker (20.10, BuildKit
+ * with DOCKER_BUILDKIT=1); a newer CLI in /usr/local/bin does not count.
+ */
+export const PACKAGES: readonly PackageProbe[] = [
+  { name: 'docker.io', present: files('/usr/sbin/dockerd', '/usr/bin/docker') },
+  { name: 'containerd', present: files('/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2') },
+  { name: 'runc', present: files('/usr/sbin/runc') },
+  { name: 'docker-registry', present: files('/usr/bin/docker-registry') },
+  { name: 'apache2-utils', present: files('/usr/bin/htpasswd') },
+  // the `busybox` package also ships /bin/busybox, but dynamically linked: useless in a bare image
+  { name: 'busybox-static', present: () => isStaticElf('/bin/busybox') },
+  { name: 'openssl', present: files('/usr/bin/openssl') },
+];
+
+export function missingPackages(): string[] {
+  return PACKAGES.filter((p) => !p.present()).map((p) => p.name);
+}
+
+export function installCommand(names: readonly string[]): string {
+  return `apt-get update && apt-get install -y --no-install-recommends ${names.join(' ')}`;
+}
+
+function run(file: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      // apt's chatter goes to stderr so a caller's stdout stays clean
+      stdio: ['ignore', 2, 2],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'l', NEEDRESTART_SUSPEND: '1' },
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${file} ${args.join(' ')} failed (${signal ?? `exit ${String(code)}`})`));
+    });
+  });
+}
+
+const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+
+async function install(names: string[]): Promise<void> {
+  // Keep package scripts from starting the system's docker/containerd/registry services: the tests
+  // run their own instances, and a system containerd would be picked up by any dockerd.
+  const addedPolicy = !existsSync(POLICY_RC_D);
+  if (addedPolicy) writeFileSync(POLICY_RC_D, '#!/bin/sh\n# added by pipeline-secrets test set-up while installing\nexit 101\n', { mode: 0o755 });
+  try {
+    const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+    await run('apt-get', [...lock, 'update']);
+    await run('apt-get', [...lock, 'install', '-y', '--no-install-recommends', ...names]);
+  } finally {
+    if (addedPolicy) rmSync(POLICY_RC_D, { force: true });
+  }
+}
+
+let ensured: Promise<void> | undefined;
+
+/**
+ * Makes sure every package in PACKAGES is installed: nothing to do when all are there; as root,
+ * installs the missing ones with apt-get; otherwise rejects with the command to run.
+ */
+export function ensurePackages(): Promise<void> {
+  ensured ??= (async () => {
+    if (process.platform !== 'linux') throw new Error('the Docker test services need Linux (Debian packages docker.io, docker-registry, ...)');
+    const missing = missingPackages();
+    if (missing.length === 0) return;
+    if (process.getuid?.() !== 0) {
+      throw new Error(`missing Debian packages: ${missing.join(', ')}. Install them as root: ${installCommand(missing)}`);
+    }
+    if (!existsSync('/usr/bin/apt-get')) {
+      throw new Error(`missing Debian packages: ${missing.join(', ')}, and there is no apt-get to install them with`);
+    }
+    process.stderr.write(`installing missing Debian packages: ${missing.join(' ')}\n`);
+    await install(missing);
+    const still = missingPackages();
+    if (still.length > 0) throw new Error(`still missing after apt-get install: ${still.join(', ')}`);
+  })();
+  // a failed attempt may be retried by a later call
+  ensured.catch(() => {
+    ensured = undefined;
+  });
+  return ensured;
+}
