@@ -41,6 +41,8 @@ export interface StepOptions {
   env?: Record<string, string>;
   timeoutMs?: number;
   cwd?: string;
+  /** Runs the node entry under a wrapper command, e.g. ['unshare', '-m', 'sh', '-c', '... "$@"', 'sh']. */
+  wrap?: string[];
 }
 
 export interface StepResult {
@@ -134,8 +136,7 @@ export class Job {
     return this.#runStep({
       kind: 'main',
       name: `main (${path.basename(entry)})`,
-      file: process.execPath,
-      args: [path.resolve(entry)],
+      ...nodeCommand(entry, opts),
       inputEnv: resolved.env,
       extraEnv: {},
       githubAction: this.#nextActionId('__self'),
@@ -153,8 +154,7 @@ export class Job {
     const plan: StepPlan = {
       kind: 'post',
       name: `post (${path.basename(entry)})`,
-      file: process.execPath,
-      args: [path.resolve(entry)],
+      ...nodeCommand(entry, opts),
       inputEnv: meta.inputEnv,
       extraEnv: stateEnv,
       githubAction: meta.githubAction,
@@ -417,4 +417,11 @@ export class Job {
     setStepMeta(result, meta);
     return result;
   }
+}
+
+/** The command line of a node entry step, optionally under a wrapper command. */
+function nodeCommand(entry: string, opts: StepOptions): { file: string; args: string[] } {
+  const [wrapper, ...wrapperArgs] = opts.wrap ?? [];
+  if (wrapper === undefined) return { file: process.execPath, args: [path.resolve(entry)] };
+  return { file: wrapper, args: [...wrapperArgs, process.execPath, path.resolve(entry)] };
 }

@@ -37,7 +37,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ensurePackages } from './install.ts';
 
 export { ensurePackages } from './install.ts';
@@ -223,46 +223,145 @@ async function terminate(d: Daemon, graceMs: number): Promise<void> {
   await waitExit(d, 5000);
 }
 
-async function killMentioning(needle: string): Promise<void> {
-  let pids = processesMentioning(needle);
+/** `roots` and all their descendants (one /proc snapshot). */
+function processTree(roots: readonly number[]): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    // no procfs
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.substring(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  const seen = new Set<number>();
+  const todo = roots.filter(isRunning);
+  for (let pid = todo.pop(); pid !== undefined; pid = todo.pop()) {
+    if (seen.has(pid) || pid === process.pid) continue;
+    seen.add(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return [...seen];
+}
+
+/** The cgroup dirs named `name` at the top of each mounted hierarchy (v1 and v2), deepest first. */
+function cgroupDirs(name: string): string[] {
+  const root = '/sys/fs/cgroup';
+  const tops = [join(root, name)];
+  try {
+    for (const h of readdirSync(root)) tops.push(join(root, h, name));
+  } catch {
+    return [];
+  }
+  const dirs: string[] = [];
+  const walk = (d: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(d, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
+    } catch {
+      return;
+    }
+    for (const n of names) walk(join(d, n));
+    dirs.push(d);
+  };
+  for (const t of tops) if (existsSync(join(t, 'cgroup.procs'))) walk(t);
+  return dirs;
+}
+
+function cgroupPids(name: string): number[] {
+  const pids = new Set<number>();
+  for (const d of cgroupDirs(name)) {
+    try {
+      for (const line of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (line !== '') pids.add(Number(line));
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return [...pids];
+}
+
+function removeCgroups(name: string): void {
+  for (const d of cgroupDirs(name)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // still has processes, or gone
+    }
+  }
+}
+
+/**
+ * Everything an instance may have left running: its daemons and their descendants, processes that
+ * name its dir (containerd shims, which re-parent away), their descendants (container processes),
+ * and whatever is in its cgroup.
+ */
+function leftovers(dir: string, daemons: readonly number[], cgroup: string | undefined): number[] {
+  const pids = new Set(processTree([...daemons, ...processesMentioning(dir)]));
+  if (cgroup !== undefined) for (const pid of cgroupPids(cgroup)) pids.add(pid);
+  pids.delete(process.pid);
+  return [...pids].filter(isRunning);
+}
+
+function killAll(pids: readonly number[]): void {
   for (const pid of pids) signal(pid, 'SIGKILL', false);
-  for (let i = 0; i < 50 && pids.length > 0; i++) {
-    await sleep(50);
-    pids = pids.filter(isRunning);
+}
+
+async function killLeftovers(dir: string, daemons: readonly number[], cgroup: string | undefined): Promise<void> {
+  for (let round = 0; round < 3; round++) {
+    const pids = leftovers(dir, daemons, cgroup);
+    if (pids.length === 0) return;
+    killAll(pids);
+    for (let i = 0; i < 40 && pids.some(isRunning); i++) await sleep(50);
   }
 }
 
 function unmountUnder(dir: string): void {
   for (const point of mountsUnder(dir)) {
-    spawnSyncQuiet('umount', ['-l', point]);
+    try {
+      spawnSync('umount', ['-l', point], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      // best effort
+    }
   }
 }
 
-function spawnSyncQuiet(file: string, args: string[]): void {
-  try {
-    spawnSync(file, args, { stdio: 'ignore', timeout: 10_000 });
-  } catch {
-    // best effort
-  }
-}
-
-/** Synchronous last-resort cleanup for the exit hook: TERM, a short wait, KILL, unmount, remove. */
-function cleanupSync(dir: string, groups: number[], graceMs: number): void {
-  const live = groups.filter(isRunning);
-  for (const pid of live) signal(pid, graceMs > 0 ? 'SIGTERM' : 'SIGKILL', true);
-  const deadline = Date.now() + graceMs;
-  while (live.some(isRunning) && Date.now() < deadline) sleepSync(50);
-  for (const pid of live) signal(pid, 'SIGKILL', true);
-  for (const pid of processesMentioning(dir)) signal(pid, 'SIGKILL', false);
-  const until = Date.now() + 3000;
-  while ((live.some(isRunning) || processesMentioning(dir).length > 0) && Date.now() < until) sleepSync(50);
+/** What is left after the processes are gone: mounts, cgroups, certs.d entries, the dir. */
+function removeRemains(dir: string, cgroup: string | undefined): void {
   unmountUnder(dir);
+  if (cgroup !== undefined) removeCgroups(cgroup);
   removeCertsDirs(dir);
   try {
     rmSync(dir, { recursive: true, force: true });
   } catch {
     // best effort
   }
+}
+
+/**
+ * Synchronous cleanup for the exit hook and for instances of dead test processes: SIGKILL to
+ * everything (no graceful stop: all the state is thrown away), then remove what remains.
+ */
+function cleanupSync(dir: string, daemons: readonly number[], cgroup: string | undefined): void {
+  for (let round = 0; round < 3; round++) {
+    const pids = leftovers(dir, daemons, cgroup);
+    if (pids.length === 0) break;
+    killAll(pids);
+    const until = Date.now() + 2000;
+    while (pids.some(isRunning) && Date.now() < until) sleepSync(20);
+  }
+  removeRemains(dir, cgroup);
 }
 
 const exitCleanups = new Set<() => void>();
@@ -322,7 +421,7 @@ function sweepStale(): void {
           // no such file or process
         }
       }
-      cleanupSync(dir, pids, 3000);
+      cleanupSync(dir, pids, name.startsWith(ENGINE_PREFIX) ? basename(dir) : undefined);
     }
   }
 }
@@ -412,11 +511,13 @@ export async function startEngine(): Promise<DockerEngine> {
   sweepStale();
   const dir = makeInstanceDir(ENGINE_PREFIX);
   const daemons: Daemon[] = [];
+  // containers and BuildKit steps go into this instance's own cgroup (not the shared "docker")
+  const cgroup = basename(dir);
   const unregister = onExit(() =>
     cleanupSync(
       dir,
       daemons.map((d) => d.pid),
-      8000,
+      cgroup,
     ),
   );
 
@@ -454,11 +555,14 @@ export async function startEngine(): Promise<DockerEngine> {
   let stopping: Promise<void> | undefined;
   const stopNow = async (): Promise<void> => {
     const [containerd, dockerd] = daemons;
-    if (dockerd) await terminate(dockerd, 20_000); // stops containers, then itself
+    if (dockerd) await terminate(dockerd, 20_000); // stops containers (--shutdown-timeout), then itself
     if (containerd) await terminate(containerd, 10_000);
-    await killMentioning(dir); // containerd shims of containers that outlived the daemons
-    unmountUnder(dir);
-    rmSync(dir, { recursive: true, force: true });
+    await killLeftovers(
+      dir,
+      daemons.map((d) => d.pid),
+      cgroup,
+    );
+    removeRemains(dir, cgroup);
     unregister();
   };
   const stop = (): Promise<void> => (stopping ??= stopNow());
@@ -476,6 +580,7 @@ export async function startEngine(): Promise<DockerEngine> {
       '--containerd', ctrSock,
       '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
       '--data-root', dataRoot, '--exec-root', execRoot,
+      '--cgroup-parent', cgroup, '--shutdown-timeout', '2',
       '-H', `unix://${sock}`, '--pidfile', join(dir, 'docker.pid'),
     ], join(dir, 'dockerd.log'), daemonEnv);
     daemons.push(dockerd);
@@ -651,13 +756,13 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const password = opts.password ?? `pw-${randomBytes(12).toString('hex')}`;
   const dir = makeInstanceDir(REGISTRY_PREFIX);
   let daemon: Daemon | undefined;
-  const unregister = onExit(() => cleanupSync(dir, daemon ? [daemon.pid] : [], 0));
+  const unregister = onExit(() => cleanupSync(dir, daemon ? [daemon.pid] : [], undefined));
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       if (daemon) await terminate(daemon, 0); // SIGKILL: it ignores SIGTERM and keeps nothing to flush
-      removeCertsDirs(dir);
-      rmSync(dir, { recursive: true, force: true });
+      await killLeftovers(dir, daemon ? [daemon.pid] : [], undefined);
+      removeRemains(dir, undefined);
       unregister();
     })());
 

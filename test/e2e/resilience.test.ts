@@ -1,0 +1,138 @@
+// End to end under faults and odd environments: retries that succeed, failures that stay clean,
+// no tmpfs, names that collide, multi-line values masked line by line.
+import { promises as fs, mkdtempSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
+import type { VaultDouble } from '../vault-double/index.ts';
+import { ALL_VALUES, MAIN, POST, VALUES, newJob, startVault } from './setup.ts';
+
+let vault: VaultDouble;
+let job: Job;
+beforeAll(async () => {
+  vault = await startVault();
+});
+afterAll(async () => {
+  await vault.stop();
+});
+afterEach(async () => {
+  vault.clearFaults();
+  await job?.cleanup();
+});
+
+const approle = (): Record<string, string> => ({ url: vault.url, method: 'approle', 'role-id': VALUES.roleId, 'secret-id': VALUES.roleSecretId });
+
+function ledgerOf(main: StepResult): { root: string; secretsDir: string } {
+  return JSON.parse(main.state.ledger ?? '{}');
+}
+function check(steps: StepResult[]): void {
+  const dirs = steps.flatMap((s) => (s.state.ledger ? [ledgerOf(s).root, ledgerOf(s).secretsDir] : []));
+  assertNoLeak(job, steps, ALL_VALUES, { privateDirs: dirs });
+}
+async function gone(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => false,
+    () => true,
+  );
+}
+
+describe('transient faults are retried', () => {
+  it.each([
+    ['503 on a read', { method: 'GET', path: 'secret/data/ci/app', kind: 'status', status: 503, times: 1 }],
+    ['412 from a performance standby', { method: 'GET', path: 'secret/data/ci/app', kind: 'status', status: 412, times: 2 }],
+    ['a reset connection on a read', { method: 'GET', path: 'secret/data/ci/app', kind: 'reset', times: 1 }],
+    ['a malformed body on a read', { method: 'GET', path: 'secret/data/ci/app', kind: 'malformed', times: 1 }],
+    ['429 with Retry-After on the login', { method: 'POST', path: 'auth/approle/login', kind: 'status', status: 429, retryAfter: 1, times: 1 }],
+    ['503 on the token revocation in post', { method: 'POST', path: 'auth/token/revoke-self', kind: 'status', status: 503, times: 1 }],
+  ] as const)('%s', async (_name, fault) => {
+    job = await newJob();
+    vault.inject({ ...fault });
+    const before = new Set(vault.liveTokens());
+    const started = Date.now();
+    const main = await job.runMain(MAIN, { ...approle(), secrets: 'secret/data/ci/app password | DB_PASSWORD' });
+    expect(main.exitCode, main.log).toBe(0);
+    if ('retryAfter' in fault) expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(await fs.readFile(path.join(main.outputs['secrets-dir'] ?? '', 'DB_PASSWORD'), 'utf8')).toBe(VALUES.password);
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    expect(main.log + post.log).toMatch(/retry 1\/4 of (GET|POST) /);
+    expect(post.annotations.filter((a) => a.level === 'warning')).toEqual([]);
+    expect(vault.liveTokens().filter((t) => !before.has(t))).toEqual([]);
+    check([main, post]);
+  });
+});
+
+describe('faults that do not pass fail cleanly', () => {
+  it('a Vault that never answers fails within the timeout, names the path, and post still revokes the token', async () => {
+    job = await newJob();
+    vault.inject({ method: 'GET', path: 'secret/data/ci/app', kind: 'hang' });
+    const before = new Set(vault.liveTokens());
+    const started = Date.now();
+    const main = await job.runMain(MAIN, { ...approle(), timeout: '2', secrets: 'secret/data/ci/app password' });
+    expect(main.exitCode).toBe(1);
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(/GET secret\/data\/ci\/app: .*timeout/);
+    vault.clearFaults();
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode).toBe(0);
+    expect(vault.liveTokens().filter((t) => !before.has(t))).toEqual([]);
+    expect(await gone(ledgerOf(main).root)).toBe(true);
+    check([main, post]);
+  });
+
+  it('a 403 is not retried', async () => {
+    job = await newJob();
+    const token = vault.createToken({ policies: ['default'] });
+    const count = vault.count({ path: 'secret/data/ci/app' });
+    const main = await job.runMain(MAIN, { url: vault.url, token, secrets: 'secret/data/ci/app password' });
+    expect(main.exitCode).toBe(1);
+    expect(vault.count({ path: 'secret/data/ci/app' }) - count).toBe(1);
+    check([main]);
+  });
+
+  it('an unreachable Vault names the host', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, { url: 'http://127.0.0.1:9', token: 'hvs.unused-token-x', secrets: 'secret/data/ci/app password', timeout: '3' });
+    expect(main.exitCode).toBe(1);
+    expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(/cannot reach Vault at 127\.0\.0\.1:9: connection refused/);
+  });
+});
+
+describe('delivery details', () => {
+  it('two entries giving one name is an error naming both lines', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, { ...approle(), secrets: 'secret/data/ci/app password | X\nkv1/legacy key | X' });
+    expect(main.exitCode).toBe(1);
+    expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(/two secrets are named 'X' \(secrets line 1 and secrets line 2\)/);
+    const post = await job.runPost(POST, main);
+    check([main, post]);
+  });
+
+  it('masks every line of a multi-line value when a later step prints the file', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, { ...approle(), secrets: 'secret/data/ci/tls key | TLS_KEY' });
+    expect(main.exitCode, main.log).toBe(0);
+    const printed = await job.runShell('cat "$PIPELINE_SECRETS_DIR/TLS_KEY"; base64 -w0 "$PIPELINE_SECRETS_DIR/TLS_KEY"; echo');
+    for (const line of VALUES.multiline.split('\n').filter((l) => l.length >= 4)) expect(printed.log).not.toContain(line);
+    expect(printed.log).toContain('***');
+    await job.runPost(POST, main);
+  });
+
+  it('without a usable /dev/shm the directory goes under RUNNER_TEMP and the summary says so', async () => {
+    job = await newJob();
+    const notTmpfs = mkdtempSync(path.join(os.tmpdir(), 'not-tmpfs-'));
+    // A private mount namespace where /dev/shm is an ordinary directory (needs root, as CI runs).
+    // bash, not sh: dash drops env vars whose names hold '-', such as INPUT_ROLE-ID.
+    const wrap = ['unshare', '-m', 'bash', '-c', 'mount --bind "$0" /dev/shm && exec "$@"', notTmpfs];
+    const main = await job.runMain(MAIN, { ...approle(), secrets: 'secret/data/ci/app password | P' }, { wrap });
+    expect(main.exitCode, `${main.log}\n${main.stderr}\n(this test needs root for unshare -m)`).toBe(0);
+    expect(ledgerOf(main).root.startsWith(job.runnerTemp)).toBe(true);
+    expect(main.summary).toContain('under RUNNER_TEMP on disk (no usable /dev/shm)');
+    expect(await fs.readdir(notTmpfs)).toEqual([]);
+    const post = await job.runPost(POST, main);
+    expect(await gone(ledgerOf(main).root)).toBe(true);
+    check([main, post]);
+    await fs.rm(notTmpfs, { recursive: true });
+  });
+});
