@@ -10,6 +10,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }],
       // A stray console.log could print a value; the runner interface is the only way out.
       'no-console': ['error'],
+      // Closures that refer to a value created just after them (server <-> handler) need a let.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

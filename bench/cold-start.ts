@@ -17,7 +17,11 @@ for (let i = 0; i < runs + 2; i++) {
   const m = await timed(node, [main], step.env);
   if (m.code !== 0) throw new Error(`main failed: ${m.stdout}`);
   const state = readFileSync(step.env.GITHUB_STATE as string, 'utf8');
-  const ledger = state.split('\n').filter((l) => l.startsWith('{')).pop() ?? '';
+  const ledger =
+    state
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop() ?? '';
   const p = await timed(node, [post], { ...step.env, STATE_ledger: ledger });
   step.dispose();
   if (i < 2) continue; // warm the page cache first

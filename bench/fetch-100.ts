@@ -34,7 +34,7 @@ function injectFailures(): number {
 /** The baseline: login, then each path read one after another, as vault-action does. */
 function serialReader(): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const call = (method: string, p: string, token?: string, body?: object): Promise<any> =>
+  const call = (method: string, p: string, token?: string, body?: object): Promise<{ auth: { client_token: string } }> =>
     new Promise((resolve, reject) => {
       const req = http.request(`${vault.url}/v1/${p}`, { method, agent, headers: token ? { 'X-Vault-Token': token } : {} }, (res) => {
         let text = '';
@@ -64,10 +64,20 @@ for (let i = 0; i < runs + 1; i++) {
   const before = vault.requests.length;
   const step = stepEnv({ URL: vault.url, METHOD: 'approle', 'ROLE-ID': 'bench-role', 'SECRET-ID': 'bench-secret-id', SECRETS: lines });
   const m = await timed(node, [main], step.env);
-  if (m.code !== 0) throw new Error(`main failed:\n${m.stdout.split('\n').filter((l) => l.startsWith('::error')).join('\n')}`);
+  if (m.code !== 0)
+    throw new Error(
+      `main failed:\n${m.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('::error'))
+        .join('\n')}`,
+    );
   const count = vault.requests.length - before;
   const state = (await import('node:fs')).readFileSync(step.env.GITHUB_STATE as string, 'utf8');
-  const ledger = state.split('\n').filter((l) => l.startsWith('{')).pop() ?? '';
+  const ledger =
+    state
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop() ?? '';
   await timed(node, [post], { ...step.env, STATE_ledger: ledger, INPUT_TIMEOUT: '30' });
   step.dispose();
   vault.clearFaults();
@@ -80,7 +90,9 @@ for (let i = 0; i < runs + 1; i++) {
   requests.push(count);
 }
 await vault.stop();
-console.log(`node ${process.version}, ${N} secrets at ${N} paths, ${LATENCY} ms latency per request${failRate ? `, ${failures} reads failing once with 503` : ''}; medians of ${runs}:`);
+console.log(
+  `node ${process.version}, ${N} secrets at ${N} paths, ${LATENCY} ms latency per request${failRate ? `, ${failures} reads failing once with 503` : ''}; medians of ${runs}:`,
+);
 console.log(`  main step, whole process        ${fmt(median(ours))}   ${median(requests)} requests (login, mount lookup, reads)`);
 console.log(`  serial reader (in-process)      ${fmt(median(serial))}   ${N + 1} requests`);
 console.log(`  ratio                           ${(median(serial) / median(ours)).toFixed(1)}x faster`);

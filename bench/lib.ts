@@ -30,14 +30,24 @@ export function timed(cmd: string, args: string[], env: Record<string, string>, 
 }
 
 /** A minimal runner environment with fresh file-command files, like a `uses:` step gets. */
-export function stepEnv(inputs: Record<string, string>, extra: Record<string, string> = {}): { env: Record<string, string>; dispose: () => void } {
+export function stepEnv(
+  inputs: Record<string, string>,
+  extra: Record<string, string> = {},
+): { env: Record<string, string>; dispose: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ps-bench-'));
   const files: Record<string, string> = {};
   for (const name of ['GITHUB_ENV', 'GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_STEP_SUMMARY', 'GITHUB_PATH']) {
     files[name] = path.join(dir, name.toLowerCase());
     writeFileSync(files[name], '');
   }
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, RUNNER_TEMP: dir, GITHUB_ACTIONS: 'true', ...files, ...extra };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    RUNNER_TEMP: dir,
+    GITHUB_ACTIONS: 'true',
+    ...files,
+    ...extra,
+  };
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   return { env, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }

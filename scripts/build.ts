@@ -24,11 +24,17 @@ module.exports = Object.assign(fail, { create: fail, default: fail });`,
 const sideEffectFree: Plugin = {
   name: 'side-effect-free',
   setup(b) {
-    const filter = /[\\/]node_modules[\\/](@actions[\\/]http-client|undici|tunnel|@actions[\\/]exec|@actions[\\/]io)[\\/]|[\\/]@actions[\\/]core[\\/]lib[\\/](oidc-utils|platform)\.js$/;
+    const filter =
+      /[\\/]node_modules[\\/](@actions[\\/]http-client|undici|tunnel|@actions[\\/]exec|@actions[\\/]io)[\\/]|[\\/]@actions[\\/]core[\\/]lib[\\/](oidc-utils|platform)\.js$/;
     b.onLoad({ filter }, () => undefined);
     b.onResolve({ filter: /.*/ }, async (args) => {
       if (args.pluginData === 'side-effect-free') return undefined;
-      const result = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'side-effect-free' });
+      const result = await b.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: 'side-effect-free',
+      });
       if (result.errors.length > 0 || !filter.test(result.path)) return undefined;
       return { ...result, sideEffects: false };
     });

@@ -15,7 +15,10 @@ vault.putKv('secret', 'ci/db', { username: 'app', password: 'demo-Pa55word-9f3k'
 vault.putKv('secret', 'ci/npm', { token: 'npm_demoTokenAbCdEf0123456789' });
 vault.putKv('secret', 'ci/tls', { key: '-----BEGIN PRIVATE KEY-----\nMIIEdemoKEYline1\nMIIEdemoKEYline2\n-----END PRIVATE KEY-----\n' });
 vault.putKv('legacy', 'registry', { password: 'legacy-registry-pw-77' });
-vault.addPolicy('ci', [{ path: 'secret/data/ci/*', capabilities: ['read'] }, { path: 'legacy/*', capabilities: ['read'] }]);
+vault.addPolicy('ci', [
+  { path: 'secret/data/ci/*', capabilities: ['read'] },
+  { path: 'legacy/*', capabilities: ['read'] },
+]);
 vault.addAppRole('approle', 'ci', { roleId: 'demo-role-id', secretId: 'demo-secret-id-5x7', policies: ['ci'], ttl: 900 });
 
 const job = await Job.create({ debug: false });
@@ -25,11 +28,17 @@ try {
     method: 'approle',
     'role-id': 'demo-role-id',
     'secret-id': 'demo-secret-id-5x7',
-    secrets: ['secret/data/ci/db password | DB_PASSWORD', 'secret/ci/npm token | NPM_TOKEN', 'secret/ci/tls key | TLS_KEY', 'legacy/registry password | REGISTRY_PASSWORD'].join('\n'),
+    secrets: [
+      'secret/data/ci/db password | DB_PASSWORD',
+      'secret/ci/npm token | NPM_TOKEN',
+      'secret/ci/tls key | TLS_KEY',
+      'legacy/registry password | REGISTRY_PASSWORD',
+    ].join('\n'),
   };
   say('workflow step');
   console.log('- uses: pipeline-secrets/pipeline-secrets@v1\n  with:');
-  for (const [k, v] of Object.entries(inputs)) console.log(`    ${k}: ${v.includes('\n') ? `|\n      ${v.split('\n').join('\n      ')}` : v}`);
+  for (const [k, v] of Object.entries(inputs))
+    console.log(`    ${k}: ${v.includes('\n') ? `|\n      ${v.split('\n').join('\n      ')}` : v}`);
 
   const main = await job.runMain(path.join(repo, 'dist/main.js'), inputs);
   say(`main step log, as the runner shows it (exit ${main.exitCode})`);
@@ -45,16 +54,27 @@ try {
     const stat = await fs.stat(path.join(dir, name));
     console.log(`  ${(stat.mode & 0o777).toString(8)}  ${String(stat.size).padStart(4)} bytes  ${name}`);
   }
-  const later = await job.runShell('for f in "$PIPELINE_SECRETS_DIR"/*; do printf "%s: %s bytes\\n" "$(basename "$f")" "$(wc -c < "$f")"; done');
+  const later = await job.runShell(
+    'for f in "$PIPELINE_SECRETS_DIR"/*; do printf "%s: %s bytes\\n" "$(basename "$f")" "$(wc -c < "$f")"; done',
+  );
   say('a later step verifies by presence and byte count, never by value');
   console.log(later.log.trimEnd());
+
+  const careless = await job.runShell(
+    'echo "password: $(cat "$PIPELINE_SECRETS_DIR/DB_PASSWORD")"; printf "docker auth: "; printf "ci:%s" "$(cat "$PIPELINE_SECRETS_DIR/DB_PASSWORD")" | base64; head -2 "$PIPELINE_SECRETS_DIR/TLS_KEY"',
+  );
+  say('a careless step prints a secret, its base64 in a docker auth, and a key: the log masks them');
+  console.log(careless.log.trimEnd());
 
   const token = vault.liveTokens()[0];
   const post = await job.runPost(path.join(repo, 'dist/post.js'), main);
   say(`post step log (exit ${post.exitCode})`);
   console.log(post.log.trimEnd());
   say('after post');
-  const left = await fs.lstat(dir).then(() => 'STILL THERE', () => 'gone');
+  const left = await fs.lstat(dir).then(
+    () => 'STILL THERE',
+    () => 'gone',
+  );
   console.log(`secrets directory: ${left}`);
   console.log(`Vault token created by the login: ${token ? vault.tokenState(token) : 'none'}`);
   console.log(`requests Vault saw: ${vault.requests.map((r) => `${r.method} ${r.path} ${r.status}`).join(', ')}`);

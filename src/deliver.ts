@@ -22,7 +22,10 @@ export interface PrivateDir {
 }
 
 /** /dev/shm when it is a usable tmpfs, else RUNNER_TEMP (macOS/Windows runners, small containers). */
-export async function chooseBase(env: Readonly<Record<string, string | undefined>>, shm = '/dev/shm'): Promise<{ base: string; onTmpfs: boolean }> {
+export async function chooseBase(
+  env: Readonly<Record<string, string | undefined>>,
+  shm = '/dev/shm',
+): Promise<{ base: string; onTmpfs: boolean }> {
   try {
     const stat = await fs.lstat(shm);
     const statfs = await fs.statfs(shm);
@@ -71,7 +74,10 @@ async function makeFreshDir(dir: string, input: string): Promise<void> {
     await fs.mkdir(dir, { mode: 0o700 });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new DeliveryError(`input '${input}': ${dir} already exists; give a path that does not exist yet (it is refused, never reused or followed)`);
+    if (code === 'EEXIST')
+      throw new DeliveryError(
+        `input '${input}': ${dir} already exists; give a path that does not exist yet (it is refused, never reused or followed)`,
+      );
     if (code === 'ENOENT') throw new DeliveryError(`input '${input}': the parent directory of ${dir} does not exist`);
     throw new DeliveryError(`input '${input}': cannot create ${dir} (${code ?? 'error'})`);
   }

@@ -35,12 +35,7 @@ export class DeliveryError extends Error {
 }
 
 export function isUserError(error: unknown): boolean {
-  return (
-    error instanceof InputError ||
-    error instanceof VaultError ||
-    error instanceof SecretError ||
-    error instanceof DeliveryError
-  );
+  return error instanceof InputError || error instanceof VaultError || error instanceof SecretError || error instanceof DeliveryError;
 }
 
 /** The one-line text of any thrown value, Error or not. */

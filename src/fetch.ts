@@ -63,10 +63,19 @@ export async function fetchVaultSecrets(
     const key = readKey(line.path, line.version);
     const known = plans.get(key);
     // A path is optional only if every line that reads it is.
-    plans.set(key, { path: line.path, version: line.version, line: known?.line ?? line.line, optional: (known?.optional ?? true) && line.optional });
+    plans.set(key, {
+      path: line.path,
+      version: line.version,
+      line: known?.line ?? line.line,
+      optional: (known?.optional ?? true) && line.optional,
+    });
   }
   const unknown: MountInfo = { mount: undefined, type: undefined, kvVersion: undefined };
-  const mounts = resolveMounts(client, [...plans.values()].map((p) => p.path), concurrency);
+  const mounts = resolveMounts(
+    client,
+    [...plans.values()].map((p) => p.path),
+    concurrency,
+  );
   // Mount lookups and reads share one concurrency budget's worth of sockets; a read that needs no
   // path rewriting (already `<mount>/data/...`) need not wait for its lookup: it saves one round trip.
   mounts.catch(() => {});
@@ -104,7 +113,8 @@ export async function fetchVaultSecrets(
   }
   const leases: Lease[] = [];
   for (const result of results) {
-    if (result?.leaseId) leases.push({ leaseId: result.leaseId, path: result.readPath, duration: result.leaseDuration, renewable: result.renewable });
+    if (result?.leaseId)
+      leases.push({ leaseId: result.leaseId, path: result.readPath, duration: result.leaseDuration, renewable: result.renewable });
   }
   return { secrets, leases, warnings, reads: results.length };
 }
@@ -200,7 +210,9 @@ export function checkUniqueNames(secrets: readonly Secret[]): void {
     for (const key of [`file:${secret.name.toLowerCase()}`, `env:${secret.envName}`]) {
       const other = seen.get(key);
       if (other && other !== secret) {
-        throw new SecretError(`two secrets are named '${key.startsWith('env:') ? secret.envName : secret.name}' (${where(other)} and ${where(secret)}); rename one with '| NAME'`);
+        throw new SecretError(
+          `two secrets are named '${key.startsWith('env:') ? secret.envName : secret.name}' (${where(other)} and ${where(secret)}); rename one with '| NAME'`,
+        );
       }
       seen.set(key, secret);
     }

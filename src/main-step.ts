@@ -110,7 +110,9 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   for (const warning of warnings) runner.warning(warning);
   for (const secret of secrets) {
     if (secret.value.length > 0 && secret.value.length < MIN_FORM_LENGTH) {
-      runner.warning(`secret '${secret.name}' is shorter than ${MIN_FORM_LENGTH} characters: it is masked, but a value that short also masks unrelated log text and is easy to guess`);
+      runner.warning(
+        `secret '${secret.name}' is shorter than ${MIN_FORM_LENGTH} characters: it is masked, but a value that short also masks unrelated log text and is easy to guess`,
+      );
     } else if (secret.value.length === 0) {
       runner.warning(`secret '${secret.name}' is empty`);
     }
@@ -118,7 +120,9 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
 
   const delivered = await writeSecretFiles(dir, secrets, (file) => ledger.update((l) => l.files.push(file)));
   for (const name of delivered.envFileSkipped) {
-    runner.warning(`secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`);
+    runner.warning(
+      `secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`,
+    );
   }
 
   // Paths, not values: later steps and the scan sub-action find the files through these.

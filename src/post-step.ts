@@ -96,7 +96,8 @@ async function revoke(
     token = await fs.readFile(ledger.tokenFile, 'utf8');
   } catch (error) {
     // Already revoked and removed by an earlier post run, or main died before writing it.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`cannot read the token file (${(error as NodeJS.ErrnoException).code})`);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      problems.push(`cannot read the token file (${(error as NodeJS.ErrnoException).code})`);
     return;
   }
   masks.add(token);
@@ -165,7 +166,10 @@ async function removeRoot(root: string, problems: string[]): Promise<boolean> {
     if (code === 'ENOENT') {
       // Gone already (second run), or main died before writing its marker: remove it if empty.
       await fs.rmdir(path.join(root, 'secrets')).catch(() => {});
-      const removed = await fs.rmdir(root).then(() => true, () => false);
+      const removed = await fs.rmdir(root).then(
+        () => true,
+        () => false,
+      );
       return removed;
     }
     problems.push(`cannot inspect ${root} (${code})`);

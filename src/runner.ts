@@ -1,6 +1,19 @@
 // The edge between the action and the Actions runner. Modules talk to this interface, never to
 // @actions/core directly, so tests can hand in a fake and the entry files wire in the real thing.
-import { debug, error, exportVariable, getState, info, isDebug, saveState, setFailed, setOutput, setSecret, summary, warning } from '@actions/core';
+import {
+  debug,
+  error,
+  exportVariable,
+  getState,
+  info,
+  isDebug,
+  saveState,
+  setFailed,
+  setOutput,
+  setSecret,
+  summary,
+  warning,
+} from '@actions/core';
 
 export interface Runner {
   /** Registers a value with the runner's log masker (emits ::add-mask::). */

@@ -24,11 +24,20 @@ export function deliverySummary(report: DeliveryReport): string {
     const source = s.source.kind === 'vault' ? `${s.source.readPath} → ${s.source.key}` : `env ${s.source.envVar}`;
     const version =
       s.source.kind === 'vault'
-        ? [s.source.kvVersion ? `kv v${s.source.kvVersion}` : 'engine', s.source.version !== undefined ? `version ${s.source.version}` : '', s.source.leaseId ? 'lease' : '']
+        ? [
+            s.source.kvVersion ? `kv v${s.source.kvVersion}` : 'engine',
+            s.source.version !== undefined ? `version ${s.source.version}` : '',
+            s.source.leaseId ? 'lease' : '',
+          ]
             .filter(Boolean)
             .join(', ')
         : 'workflow secret';
-    const delivery = ['file', report.envFileSkipped.includes(s.envName) ? '' : 'env-file', report.exportEnv ? `env ${s.envName}` : '', report.exportOutputs ? 'output' : '']
+    const delivery = [
+      'file',
+      report.envFileSkipped.includes(s.envName) ? '' : 'env-file',
+      report.exportEnv ? `env ${s.envName}` : '',
+      report.exportOutputs ? 'output' : '',
+    ]
       .filter(Boolean)
       .join(', ');
     const bytes = Buffer.byteLength(s.value, 'utf8');
@@ -62,7 +71,8 @@ export interface CleanupReport {
 export function cleanupSummary(report: CleanupReport): string {
   const lines = ['### Pipeline Secrets cleanup', ''];
   if (report.tokenRevoked !== undefined) lines.push(`- Vault token: ${report.tokenRevoked ? 'revoked' : 'NOT revoked (see warnings)'}`);
-  if (report.leasesRevoked + report.leasesFailed > 0) lines.push(`- Leases: ${report.leasesRevoked} revoked, ${report.leasesFailed} failed`);
+  if (report.leasesRevoked + report.leasesFailed > 0)
+    lines.push(`- Leases: ${report.leasesRevoked} revoked, ${report.leasesFailed} failed`);
   lines.push(`- Files removed: ${report.filesRemoved}`);
   for (const dir of report.dirsRemoved) lines.push(`- Directory removed: \`${dir}\``);
   for (const problem of report.problems) lines.push(`- ⚠️ ${cell(problem)}`);

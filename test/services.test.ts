@@ -9,7 +9,15 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBaseImage, mountsUnder, processesMentioning, startEngine, startRegistry, type DockerEngine, type Registry } from './services/docker.ts';
+import {
+  ensureBaseImage,
+  mountsUnder,
+  processesMentioning,
+  startEngine,
+  startRegistry,
+  type DockerEngine,
+  type Registry,
+} from './services/docker.ts';
 import { isStaticElf, missingPackages } from './services/install.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,7 +65,11 @@ async function tagsOf(reg: Registry, repoName: string): Promise<string[]> {
   return (JSON.parse(res.body) as { tags: string[] }).tags;
 }
 
-async function fetchWithCa(url: string, headers: Record<string, string>, ca: string | undefined): Promise<{ status: number; body: string }> {
+async function fetchWithCa(
+  url: string,
+  headers: Record<string, string>,
+  ca: string | undefined,
+): Promise<{ status: number; body: string }> {
   if (ca !== undefined) return httpsGet(url, { ca, headers });
   const res = await fetch(url, { headers });
   return { status: res.status, body: await res.text() };
@@ -175,9 +187,12 @@ describe('buildkit', () => {
     const ctx = temp('ps-buildctx-');
     // no `# syntax=` line: that would make BuildKit pull docker/dockerfile, and nothing can be pulled
     writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${image}\nRUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /size\n`);
-    const build = await engine.run(['build', '--network', 'none', '--progress', 'plain', '--secret', `id=tok,src=${secretFile}`, '-t', 'ps-secret-ok', ctx], {
-      timeoutMs: 90_000,
-    });
+    const build = await engine.run(
+      ['build', '--network', 'none', '--progress', 'plain', '--secret', `id=tok,src=${secretFile}`, '-t', 'ps-secret-ok', ctx],
+      {
+        timeoutMs: 90_000,
+      },
+    );
     expect(build.stderr).toContain('RUN --mount=type=secret'); // BuildKit's plain progress, not the classic builder
     expect(build.code).toBe(0);
     const size = await engine.run(['run', '--rm', '--network', 'none', 'ps-secret-ok', 'cat', '/size']);
@@ -189,7 +204,20 @@ describe('buildkit', () => {
       `FROM ${image}\nARG LEAK\nRUN --mount=type=secret,id=tok cat /run/secrets/tok > /leak && echo "$LEAK" > /dev/null\n`,
     );
     const leaky = await engine.run(
-      ['build', '--network', 'none', '--progress', 'plain', '--secret', `id=tok,src=${secretFile}`, '--build-arg', `LEAK=${secret}`, '-t', 'ps-secret-leak', ctx],
+      [
+        'build',
+        '--network',
+        'none',
+        '--progress',
+        'plain',
+        '--secret',
+        `id=tok,src=${secretFile}`,
+        '--build-arg',
+        `LEAK=${secret}`,
+        '-t',
+        'ps-secret-leak',
+        ctx,
+      ],
       { timeoutMs: 90_000 },
     );
     expect(leaky.code).toBe(0);

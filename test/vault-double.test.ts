@@ -55,7 +55,15 @@ describe('KV engines, envelope and errors', () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toBe('application/json');
     expect(Object.keys(r.body)).toEqual(ENVELOPE_KEYS);
-    expect(r.body).toMatchObject({ lease_id: '', renewable: false, lease_duration: 0, wrap_info: null, warnings: null, auth: null, mount_type: 'kv' });
+    expect(r.body).toMatchObject({
+      lease_id: '',
+      renewable: false,
+      lease_duration: 0,
+      wrap_info: null,
+      warnings: null,
+      auth: null,
+      mount_type: 'kv',
+    });
     expect(r.body.data.data).toEqual({ password: 'two' });
     expect(Object.keys(r.body.data.metadata).sort()).toEqual(['created_time', 'custom_metadata', 'deletion_time', 'destroyed', 'version']);
     expect(r.body.data.metadata).toMatchObject({ version: 2, deletion_time: '', destroyed: false, custom_metadata: null });
@@ -145,7 +153,14 @@ describe('KV engines, envelope and errors', () => {
     ['unknown token', 'GET', 'secret/data/app/db', { token: 'hvs.nope' }, 403, ['permission denied', 'invalid token']],
     ['unmounted path', 'GET', 'nomount/x', { root: true }, 404, ['no handler for route "nomount/x". route entry not found.']],
     ['unsupported HTTP method', 'OPTIONS', 'secret/data/app/db', { root: true }, 405, []],
-    ['unsupported operation', 'DELETE', 'auth/token/lookup-self', { root: true }, 405, ['1 error occurred:\n\t* unsupported operation\n\n']],
+    [
+      'unsupported operation',
+      'DELETE',
+      'auth/token/lookup-self',
+      { root: true },
+      405,
+      ['1 error occurred:\n\t* unsupported operation\n\n'],
+    ],
     ['invalid JSON', 'POST', 'secret/data/x', { root: true, raw: '{nope' }, 400, null],
   ] as const)('errors: %s', async (_n, method, path, o, status, errors) => {
     const headers: Record<string, string> = {};
@@ -305,9 +320,29 @@ describe('auth methods', () => {
     expect(r.status).toBe(200);
     expect(Object.keys(r.body)).toEqual(ENVELOPE_KEYS);
     expect(Object.keys(r.body.auth).sort()).toEqual(
-      ['accessor', 'client_token', 'entity_id', 'lease_duration', 'metadata', 'mfa_requirement', 'num_uses', 'orphan', 'policies', 'renewable', 'token_policies', 'token_type'].sort(),
+      [
+        'accessor',
+        'client_token',
+        'entity_id',
+        'lease_duration',
+        'metadata',
+        'mfa_requirement',
+        'num_uses',
+        'orphan',
+        'policies',
+        'renewable',
+        'token_policies',
+        'token_type',
+      ].sort(),
     );
-    expect(r.body.auth).toMatchObject({ policies: ['ci', 'default'], token_policies: ['ci', 'default'], lease_duration: ttl, renewable: true, token_type: 'service', orphan: true });
+    expect(r.body.auth).toMatchObject({
+      policies: ['ci', 'default'],
+      token_policies: ['ci', 'default'],
+      lease_duration: ttl,
+      renewable: true,
+      token_type: 'service',
+      orphan: true,
+    });
     expect(r.body.auth.client_token).toMatch(/^hvs\./);
     expect(v.tokenState(r.body.auth.client_token)).toBe('active');
     expect(v.liveTokens()).toContain(r.body.auth.client_token);
@@ -334,13 +369,48 @@ describe('auth methods', () => {
     ['a valid token', () => jwt(claims), 200, null],
     ['exp 30 s ago (inside the 60 s leeway)', () => jwt({ ...claims, iat: now - 600, nbf: now - 600, exp: now - 30 }), 200, null],
     ['another signing key', () => jwt(claims, otherKey), 400, 'no known key successfully validated the token signature'],
-    ['alg none', () => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`, 400, 'no known key successfully validated the token signature'],
-    ['an expired token', () => jwt({ ...claims, iat: now - 900, nbf: now - 900, exp: now - 120 }), 400, 'error validating claims: go-jose/go-jose/jwt: validation failed, token is expired (exp)'],
-    ['a token not yet valid', () => jwt({ ...claims, nbf: now + 300, exp: now + 600 }), 400, 'error validating claims: go-jose/go-jose/jwt: validation failed, token not valid yet (nbf)'],
-    ['the wrong issuer', () => jwt({ ...claims, iss: 'https://evil' }), 400, 'error validating claims: go-jose/go-jose/jwt: validation failed, invalid issuer claim (iss)'],
-    ['the wrong audience', () => jwt({ ...claims, aud: ['other'] }), 400, 'error validating claims: aud claim does not match any bound audience'],
-    ['a bound claim mismatch', () => jwt({ ...claims, repository: 'octo/other' }), 400, 'error validating claims: claim "repository" does not match any associated bound claim values'],
-    ['no time claims', () => jwt({ ...claims, iat: undefined, nbf: undefined, exp: undefined }), 400, 'no issue time, notbefore, or expiration time encoded in token'],
+    [
+      'alg none',
+      () => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`,
+      400,
+      'no known key successfully validated the token signature',
+    ],
+    [
+      'an expired token',
+      () => jwt({ ...claims, iat: now - 900, nbf: now - 900, exp: now - 120 }),
+      400,
+      'error validating claims: go-jose/go-jose/jwt: validation failed, token is expired (exp)',
+    ],
+    [
+      'a token not yet valid',
+      () => jwt({ ...claims, nbf: now + 300, exp: now + 600 }),
+      400,
+      'error validating claims: go-jose/go-jose/jwt: validation failed, token not valid yet (nbf)',
+    ],
+    [
+      'the wrong issuer',
+      () => jwt({ ...claims, iss: 'https://evil' }),
+      400,
+      'error validating claims: go-jose/go-jose/jwt: validation failed, invalid issuer claim (iss)',
+    ],
+    [
+      'the wrong audience',
+      () => jwt({ ...claims, aud: ['other'] }),
+      400,
+      'error validating claims: aud claim does not match any bound audience',
+    ],
+    [
+      'a bound claim mismatch',
+      () => jwt({ ...claims, repository: 'octo/other' }),
+      400,
+      'error validating claims: claim "repository" does not match any associated bound claim values',
+    ],
+    [
+      'no time claims',
+      () => jwt({ ...claims, iat: undefined, nbf: undefined, exp: undefined }),
+      400,
+      'no issue time, notbefore, or expiration time encoded in token',
+    ],
   ])('jwt login with %s', async (_n, make, status, error) => {
     const r = await call(v, 'POST', 'auth/jwt/login', { body: { role: 'gha', jwt: make() } });
     expect(r.status, JSON.stringify(r.body)).toBe(status);
@@ -377,7 +447,15 @@ describe('tokens, leases and wrapping', () => {
     const t = await login(v, 'approle', { role_id: 'r', secret_id: 's' });
     const look = await call(v, 'GET', 'auth/token/lookup-self', { token: t });
     expect(look.status).toBe(200);
-    expect(look.body.data).toMatchObject({ id: t, policies: ['app', 'default', 'revoker'], renewable: true, path: 'auth/approle/login', type: 'service', num_uses: 0, creation_ttl: 60 });
+    expect(look.body.data).toMatchObject({
+      id: t,
+      policies: ['app', 'default', 'revoker'],
+      renewable: true,
+      path: 'auth/approle/login',
+      type: 'service',
+      num_uses: 0,
+      creation_ttl: 60,
+    });
     expect(look.body.data.ttl).toBeGreaterThan(55);
     expect(Number.isNaN(Date.parse(look.body.data.expire_time))).toBe(false);
     const renew = await call(v, 'POST', 'auth/token/renew-self', { token: t, body: { increment: '1h' } });
@@ -396,7 +474,9 @@ describe('tokens, leases and wrapping', () => {
     const t = v.createToken({ policies: ['app'], ttl: 60 });
     const r = await call(v, 'PUT', 'auth/token/renew-self', { token: t, body: { increment: 3600 * 24 * 40 } });
     expect(r.body.auth.lease_duration).toBeLessThanOrEqual(768 * 3600);
-    expect(r.body.warnings[0]).toMatch(/^TTL of "960h0m0s" exceeded the effective max_ttl of "76\dh\d+m\d+s"; TTL value is capped accordingly$/);
+    expect(r.body.warnings[0]).toMatch(
+      /^TTL of "960h0m0s" exceeded the effective max_ttl of "76\dh\d+m\d+s"; TTL value is capped accordingly$/,
+    );
     const fixed = v.createToken({ renewable: false });
     const no = await call(v, 'POST', 'auth/token/renew-self', { token: fixed });
     expect(no.status).toBe(400);
@@ -497,7 +577,10 @@ describe('tokens, leases and wrapping', () => {
   });
 
   it('wraps logins, and serves wrapped AppRole secret IDs', async () => {
-    const w = await call(v, 'POST', 'auth/approle/login', { body: { role_id: 'r', secret_id: 's' }, headers: { 'X-Vault-Wrap-TTL': '60' } });
+    const w = await call(v, 'POST', 'auth/approle/login', {
+      body: { role_id: 'r', secret_id: 's' },
+      headers: { 'X-Vault-Wrap-TTL': '60' },
+    });
     expect(w.body.auth).toBeNull();
     expect(w.body.wrap_info.wrapped_accessor).toMatch(/^[A-Za-z0-9]{24}$/);
     const u = await call(v, 'POST', 'sys/wrapping/unwrap', { token: w.body.wrap_info.token });
@@ -599,11 +682,27 @@ describe('TLS', () => {
   let key: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'vault-double-tls-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
     key = readFileSync(join(dir, 'key.pem'), 'utf8');
   });

@@ -129,10 +129,15 @@ export function flattenErrors(errors: unknown[]): string {
 
 function statusText(status: number): string {
   switch (status) {
-    case 400: return 'bad request';
-    case 403: return 'permission denied';
-    case 404: return 'not found';
-    case 429: return 'rate limited';
-    default: return 'error';
+    case 400:
+      return 'bad request';
+    case 403:
+      return 'permission denied';
+    case 404:
+      return 'not found';
+    case 429:
+      return 'rate limited';
+    default:
+      return 'error';
   }
 }

@@ -125,7 +125,9 @@ export function createTransport(options: TransportOptions) {
           });
         },
       );
-      request.on('timeout', () => request.destroy(new TransportError('ETIMEDOUT', url.host, `Vault at ${url.host} did not answer in time`)));
+      request.on('timeout', () =>
+        request.destroy(new TransportError('ETIMEDOUT', url.host, `Vault at ${url.host} did not answer in time`)),
+      );
       request.on('error', (error: NodeJS.ErrnoException) => {
         if (error instanceof TransportError) return reject(error);
         reject(new TransportError(error.code ?? 'EUNKNOWN', url.host, describe(error, url.host)));
@@ -169,7 +171,11 @@ export function createTransport(options: TransportOptions) {
       }
       const wait = backoff(attempt, retryAfter);
       if (now() + wait >= options.deadline) {
-        throw new TransportError('ETIMEDOUT', new URL(opts.uri).host, `gave up on ${opts.method} ${path} after ${outcome}: the 'timeout' input would run out before the next try`);
+        throw new TransportError(
+          'ETIMEDOUT',
+          new URL(opts.uri).host,
+          `gave up on ${opts.method} ${path} after ${outcome}: the 'timeout' input would run out before the next try`,
+        );
       }
       log(`retry ${attempt + 1}/${options.retries} of ${opts.method} ${path} after ${outcome}, waiting ${wait} ms`);
       await sleep(wait);

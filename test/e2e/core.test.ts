@@ -162,7 +162,13 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
     check([main, post], [token]);
 
     // The wrong audience is refused by Vault: a clear error naming the login path, nothing delivered.
-    const wrong = await job.runMain(MAIN, { url: vault.url, method: 'jwt', role: 'deploy', 'jwt-audience': 'other', secrets: 'secret/data/ci/app api-key' });
+    const wrong = await job.runMain(MAIN, {
+      url: vault.url,
+      method: 'jwt',
+      role: 'deploy',
+      'jwt-audience': 'other',
+      secrets: 'secret/data/ci/app api-key',
+    });
     expect(wrong.exitCode).toBe(1);
     expect(wrong.annotations.find((a) => a.level === 'error')?.message).toMatch(/auth\/jwt\/login: Vault answered 400/);
     const wrongPost = await job.runPost(POST, wrong);
@@ -224,7 +230,10 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
     const token = vault.createToken({ policies: ['ci'], ttl: 600 });
     vault.putKv('secret', 'prod/db', { password: 'prod-only-value-x' });
     job = await newJob();
-    const { main, post } = await failing({ url: vault.url, token, secrets: 'secret/data/prod/db password' }, /secret\/data\/prod\/db: Vault answered 403 permission denied/);
+    const { main, post } = await failing(
+      { url: vault.url, token, secrets: 'secret/data/prod/db password' },
+      /secret\/data\/prod\/db: Vault answered 403 permission denied/,
+    );
     check([main, post], [token, 'prod-only-value-x']);
   });
 
@@ -244,7 +253,11 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
   it('an optional entry that is missing is a warning, not a failure', async () => {
     const token = vault.createToken({ policies: ['ci'] });
     job = await newJob();
-    const main = await job.runMain(MAIN, { url: vault.url, token, secrets: 'secret/data/ci/app password | P\nsecret/data/ci/nope x ?\nsecret/data/ci/app nokey | N ?' });
+    const main = await job.runMain(MAIN, {
+      url: vault.url,
+      token,
+      secrets: 'secret/data/ci/app password | P\nsecret/data/ci/nope x ?\nsecret/data/ci/app nokey | N ?',
+    });
     expect(main.exitCode, main.log).toBe(0);
     const warnings = main.annotations.filter((a) => a.level === 'warning').map((a) => a.message);
     expect(warnings.some((w) => w.includes("'secret/data/ci/nope' not found; skipped (optional)"))).toBe(true);
@@ -265,7 +278,9 @@ describe('the private directory', () => {
     await fs.symlink(target, planted);
     const main = await job.runMain(MAIN, { url: vault.url, token, secrets: 'secret/data/ci/app password', 'secrets-dir': planted });
     expect(main.exitCode).toBe(1);
-    expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(/secrets-dir.*already exists; .* refused, never reused or followed/);
+    expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(
+      /secrets-dir.*already exists; .* refused, never reused or followed/,
+    );
     expect(await fs.readdir(target)).toEqual([]);
     const post = await job.runPost(POST, main);
     expect(post.exitCode).toBe(0);

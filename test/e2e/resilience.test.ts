@@ -21,7 +21,12 @@ afterEach(async () => {
   await job?.cleanup();
 });
 
-const approle = (): Record<string, string> => ({ url: vault.url, method: 'approle', 'role-id': VALUES.roleId, 'secret-id': VALUES.roleSecretId });
+const approle = (): Record<string, string> => ({
+  url: vault.url,
+  method: 'approle',
+  'role-id': VALUES.roleId,
+  'secret-id': VALUES.roleSecretId,
+});
 
 function ledgerOf(main: StepResult): { root: string; secretsDir: string } {
   return JSON.parse(main.state.ledger ?? '{}');
@@ -43,7 +48,10 @@ describe('transient faults are retried', () => {
     ['412 from a performance standby', { method: 'GET', path: 'secret/data/ci/app', kind: 'status', status: 412, times: 2 }],
     ['a reset connection on a read', { method: 'GET', path: 'secret/data/ci/app', kind: 'reset', times: 1 }],
     ['a malformed body on a read', { method: 'GET', path: 'secret/data/ci/app', kind: 'malformed', times: 1 }],
-    ['429 with Retry-After on the login', { method: 'POST', path: 'auth/approle/login', kind: 'status', status: 429, retryAfter: 1, times: 1 }],
+    [
+      '429 with Retry-After on the login',
+      { method: 'POST', path: 'auth/approle/login', kind: 'status', status: 429, retryAfter: 1, times: 1 },
+    ],
     ['503 on the token revocation in post', { method: 'POST', path: 'auth/token/revoke-self', kind: 'status', status: 503, times: 1 }],
   ] as const)('%s', async (_name, fault) => {
     job = await newJob();
@@ -93,7 +101,12 @@ describe('faults that do not pass fail cleanly', () => {
 
   it('an unreachable Vault names the host', async () => {
     job = await newJob();
-    const main = await job.runMain(MAIN, { url: 'http://127.0.0.1:9', token: 'hvs.unused-token-x', secrets: 'secret/data/ci/app password', timeout: '3' });
+    const main = await job.runMain(MAIN, {
+      url: 'http://127.0.0.1:9',
+      token: 'hvs.unused-token-x',
+      secrets: 'secret/data/ci/app password',
+      timeout: '3',
+    });
     expect(main.exitCode).toBe(1);
     expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(/cannot reach Vault at 127\.0\.0\.1:9: connection refused/);
   });
@@ -104,7 +117,9 @@ describe('delivery details', () => {
     job = await newJob();
     const main = await job.runMain(MAIN, { ...approle(), secrets: 'secret/data/ci/app password | X\nkv1/legacy key | X' });
     expect(main.exitCode).toBe(1);
-    expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(/two secrets are named 'X' \(secrets line 1 and secrets line 2\)/);
+    expect(main.annotations.find((a) => a.level === 'error')?.message).toMatch(
+      /two secrets are named 'X' \(secrets line 1 and secrets line 2\)/,
+    );
     const post = await job.runPost(POST, main);
     check([main, post]);
   });

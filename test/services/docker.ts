@@ -32,7 +32,19 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -429,7 +441,12 @@ function sweepStale(): void {
 // ---------------------------------------------------------------------------------------------------
 // running commands
 
-function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv, opts: { input?: string; timeoutMs?: number; cwd?: string }): Promise<RunResult> {
+function runCommand(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { input?: string; timeoutMs?: number; cwd?: string },
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       env,
@@ -568,7 +585,12 @@ export async function startEngine(): Promise<DockerEngine> {
   const stop = (): Promise<void> => (stopping ??= stopNow());
 
   try {
-    const containerd = spawnDaemon('/usr/bin/containerd', ['--config', join(ctrDir, 'config.toml')], join(dir, 'containerd.log'), daemonEnv);
+    const containerd = spawnDaemon(
+      '/usr/bin/containerd',
+      ['--config', join(ctrDir, 'config.toml')],
+      join(dir, 'containerd.log'),
+      daemonEnv,
+    );
     daemons.push(containerd);
     writeFileSync(join(dir, 'containerd.pid'), String(containerd.pid));
     if (!(await waitForFile(ctrSock, containerd, 20_000))) {
@@ -599,7 +621,8 @@ export async function startEngine(): Promise<DockerEngine> {
   const env: Record<string, string> = { DOCKER_HOST: host, DOCKER_BUILDKIT: '1' };
   const run = (args: string[], opts: RunOptions = {}): Promise<RunResult> => {
     const base: NodeJS.ProcessEnv = { ...process.env };
-    for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_CONFIG']) delete base[k];
+    for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_CONFIG'])
+      delete base[k];
     return runCommand(CLI, args, { ...base, DOCKER_CONFIG: cliConfig, ...env, ...opts.env }, opts);
   };
   const engine: DockerEngine = { host, cli: CLI, env, run, stop };

@@ -92,7 +92,8 @@ async function install(names: string[]): Promise<void> {
   // Keep package scripts from starting the system's docker/containerd/registry services: the tests
   // run their own instances, and a system containerd would be picked up by any dockerd.
   const addedPolicy = !existsSync(POLICY_RC_D);
-  if (addedPolicy) writeFileSync(POLICY_RC_D, '#!/bin/sh\n# added by pipeline-secrets test set-up while installing\nexit 101\n', { mode: 0o755 });
+  if (addedPolicy)
+    writeFileSync(POLICY_RC_D, '#!/bin/sh\n# added by pipeline-secrets test set-up while installing\nexit 101\n', { mode: 0o755 });
   try {
     const lock = ['-o', 'DPkg::Lock::Timeout=300'];
     await run('apt-get', [...lock, 'update']);
@@ -110,7 +111,8 @@ let ensured: Promise<void> | undefined;
  */
 export function ensurePackages(): Promise<void> {
   ensured ??= (async () => {
-    if (process.platform !== 'linux') throw new Error('the Docker test services need Linux (Debian packages docker.io, docker-registry, ...)');
+    if (process.platform !== 'linux')
+      throw new Error('the Docker test services need Linux (Debian packages docker.io, docker-registry, ...)');
     const missing = missingPackages();
     if (missing.length === 0) return;
     if (process.getuid?.() !== 0) {

@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.ts';
 import { parseInputs } from '../../src/inputs.ts';
 
-const base = { 'INPUT_SECRETS': 'secret/data/app password', 'INPUT_URL': 'https://vault.example.com:8200/', 'INPUT_TOKEN': 'hvs.x' };
+const base = { INPUT_SECRETS: 'secret/data/app password', INPUT_URL: 'https://vault.example.com:8200/', INPUT_TOKEN: 'hvs.x' };
 
 describe('parseInputs', () => {
   it('reads a token config with defaults', () => {
     const config = parseInputs(base);
-    expect(config.vault).toEqual({ url: 'https://vault.example.com:8200', namespace: undefined, auth: { method: 'token', token: 'hvs.x' } });
+    expect(config.vault).toEqual({
+      url: 'https://vault.example.com:8200',
+      namespace: undefined,
+      auth: { method: 'token', token: 'hvs.x' },
+    });
     expect(config).toMatchObject({ exportEnv: false, exportOutputs: false, timeoutMs: 30_000, concurrency: 16, retries: 4 });
   });
 
@@ -19,7 +23,10 @@ describe('parseInputs', () => {
   });
 
   it('reads approle and jwt with their mounts', () => {
-    expect(parseInputs({ ...base, INPUT_METHOD: 'AppRole', 'INPUT_ROLE-ID': 'r', 'INPUT_SECRET-ID': 's', INPUT_MOUNT: '/ci-approle/' }).vault?.auth).toEqual({
+    expect(
+      parseInputs({ ...base, INPUT_METHOD: 'AppRole', 'INPUT_ROLE-ID': 'r', 'INPUT_SECRET-ID': 's', INPUT_MOUNT: '/ci-approle/' }).vault
+        ?.auth,
+    ).toEqual({
       method: 'approle',
       mount: 'ci-approle',
       roleId: 'r',

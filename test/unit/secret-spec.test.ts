@@ -4,7 +4,10 @@ import { normalizeName, parseEnvSecretsInput, parseSecretsInput } from '../../sr
 
 describe('parseSecretsInput (hashicorp/vault-action syntax)', () => {
   it.each([
-    ['secret/data/ci npmToken | NPM_TOKEN', { path: 'secret/data/ci', selector: { kind: 'key', key: 'npmToken' }, name: 'NPM_TOKEN', optional: false }],
+    [
+      'secret/data/ci npmToken | NPM_TOKEN',
+      { path: 'secret/data/ci', selector: { kind: 'key', key: 'npmToken' }, name: 'NPM_TOKEN', optional: false },
+    ],
     ['kv/legacy key', { path: 'kv/legacy', selector: { kind: 'key', key: 'key' }, name: undefined }],
     ['/cubbyhole/foo foo', { path: 'cubbyhole/foo', selector: { kind: 'key', key: 'foo' } }],
     ['secret/data/ci/aws *', { selector: { kind: 'all', keepCase: false, prefix: '' } }],

@@ -13,7 +13,11 @@ describe('Vault error text', () => {
   });
 
   it('names the method, path and status on one line', () => {
-    const error = toVaultError('GET', 'secret/data/x', Object.assign(new Error('x'), { response: { statusCode: 403, body: { errors: ['1 error occurred:\n\t* permission denied\n\n'] } } }));
+    const error = toVaultError(
+      'GET',
+      'secret/data/x',
+      Object.assign(new Error('x'), { response: { statusCode: 403, body: { errors: ['1 error occurred:\n\t* permission denied\n\n'] } } }),
+    );
     expect(error.message).toBe('GET secret/data/x: Vault answered 403 permission denied');
     expect(error.status).toBe(403);
   });

@@ -22,7 +22,15 @@ interface Seed {
   engines?: Array<{ mount: string; type: string }>;
   dynamic?: Array<{ mount: string; role: string; ttl: number; maxTtl?: number; renewable?: boolean }>;
   policies?: Record<string, Array<{ path: string; capabilities: string[] }>>;
-  approle?: Array<{ mount: string; role: string; roleId: string; secretId: string; policies: string[]; ttl?: number; secretIdWrapped?: boolean }>;
+  approle?: Array<{
+    mount: string;
+    role: string;
+    roleId: string;
+    secretId: string;
+    policies: string[];
+    ttl?: number;
+    secretIdWrapped?: boolean;
+  }>;
   jwt?: Array<{
     mount: string;
     role: string;

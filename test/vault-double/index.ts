@@ -243,7 +243,9 @@ export class VaultDouble {
     return this.requests.filter((r) => {
       if (filter.method && r.method !== filter.method.toUpperCase()) return false;
       if (filter.path === undefined) return true;
-      return typeof filter.path === 'string' ? r.path === filter.path : new RegExp(filter.path.source, filter.path.flags.replace('g', '')).test(r.path);
+      return typeof filter.path === 'string'
+        ? r.path === filter.path
+        : new RegExp(filter.path.source, filter.path.flags.replace('g', '')).test(r.path);
     }).length;
   }
 

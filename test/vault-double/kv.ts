@@ -1,16 +1,7 @@
 // KV secrets engine, versions 1 and 2.
 import type { Mount } from './mounts.ts';
 import { listChildren } from './mounts.ts';
-import {
-  badRequest,
-  type Ctx,
-  envelope,
-  noContent,
-  notFound,
-  ok,
-  type Reply,
-  unsupportedOperation,
-} from './reply.ts';
+import { badRequest, type Ctx, envelope, noContent, notFound, ok, type Reply, unsupportedOperation } from './reply.ts';
 import { isRecord, parseDuration, rfc3339, trimSlashes } from './util.ts';
 
 export interface KvVersion {
@@ -302,7 +293,9 @@ function readV2(ctx: Ctx, s: KvSecret | undefined): Reply {
   if (raw !== null && raw !== '') {
     const parsed = Number(raw);
     if (!Number.isInteger(parsed)) {
-      return badRequest(`error converting input ${raw} for field "version": cannot parse '' as int: strconv.ParseInt: parsing "${raw}": invalid syntax`);
+      return badRequest(
+        `error converting input ${raw} for field "version": cannot parse '' as int: strconv.ParseInt: parsing "${raw}": invalid syntax`,
+      );
     }
     if (parsed > 0) n = parsed;
   }
@@ -334,7 +327,8 @@ function casCheck(ctx: Ctx, s: KvSecret | undefined): Reply | null {
 function writeV2Api(ctx: Ctx, m: Mount, key: string, s: KvSecret | undefined): Reply {
   const data = ctx.body['data'];
   if (data === undefined || data === null) return badRequest('no data provided');
-  if (!isRecord(data)) return badRequest(`error converting input for field "data": '' expected a map, got '${Array.isArray(data) ? 'slice' : typeof data}'`);
+  if (!isRecord(data))
+    return badRequest(`error converting input for field "data": '' expected a map, got '${Array.isArray(data) ? 'slice' : typeof data}'`);
   const casErr = casCheck(ctx, s);
   if (casErr) return casErr;
   const v = writeV2(m, key, data);

@@ -319,7 +319,10 @@ function rawListExchange(sock: Socket, packet: Buffer): Exchange | undefined {
     if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
   }
   const len = Number(header(headers, 'content-length') || '0');
-  const body = packet.subarray(Buffer.byteLength(text.slice(0, headEnd + 4), 'latin1')).subarray(0, len).toString('utf8');
+  const body = packet
+    .subarray(Buffer.byteLength(text.slice(0, headEnd + 4), 'latin1'))
+    .subarray(0, len)
+    .toString('utf8');
   const write = (status: number, hdrs: Record<string, string>, payload: string | undefined): void => {
     if (sock.destroyed) return;
     const all = { ...hdrs, Connection: 'close', ...(payload === undefined ? { 'Content-Length': '0' } : {}) };

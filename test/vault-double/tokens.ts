@@ -79,9 +79,7 @@ export interface TokenOptions {
   mountType: string;
 }
 
-export type RenewResult =
-  | { ok: true; ttl: number; warnings: string[] }
-  | { ok: false; error: string };
+export type RenewResult = { ok: true; ttl: number; warnings: string[] } | { ok: false; error: string };
 
 function cappedWarning(requested: number, max: number): string {
   // vault/expiration.go / framework.CalculateTTL wording.
