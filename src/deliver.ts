@@ -119,17 +119,15 @@ export function envFileName(root: string): string {
 }
 
 /**
- * Writes one file per secret and the env-file. `onWrite` records each path before it is written so
- * that post can remove it even if this step dies half-way.
+ * Writes one file per secret and the env-file. `onPlan` records every path before the first is
+ * written (one state write, not one per file) so post can remove them even if this step dies
+ * half-way; the directory is fresh and ours, so a recorded path can only be a file we wrote.
  */
-export async function writeSecretFiles(dir: PrivateDir, secrets: readonly Secret[], onWrite: (file: string) => void): Promise<Delivered> {
-  const files: string[] = [];
-  for (const secret of secrets) {
-    const file = path.join(dir.secretsDir, secret.name);
-    onWrite(file);
-    await writeExclusive(file, secret.value);
-    files.push(file);
-  }
+export async function writeSecretFiles(dir: PrivateDir, secrets: readonly Secret[], onPlan: (files: string[]) => void): Promise<Delivered> {
+  const envFile = envFileName(dir.root);
+  const secretFiles = secrets.map((secret) => path.join(dir.secretsDir, secret.name));
+  onPlan([...secretFiles, envFile]);
+  await Promise.all(secrets.map((secret, index) => writeExclusive(secretFiles[index] as string, secret.value)));
   // docker run --env-file takes VAR=value lines literally; a value with a line break cannot be written.
   const skipped: string[] = [];
   const lines: string[] = [];
@@ -137,9 +135,6 @@ export async function writeSecretFiles(dir: PrivateDir, secrets: readonly Secret
     if (/[\r\n]/.test(secret.value)) skipped.push(secret.envName);
     else lines.push(`${secret.envName}=${secret.value}\n`);
   }
-  const envFile = envFileName(dir.root);
-  onWrite(envFile);
   await writeExclusive(envFile, lines.join(''));
-  files.push(envFile);
-  return { files, envFile, envFileSkipped: skipped };
+  return { files: [...secretFiles, envFile], envFile, envFileSkipped: skipped };
 }

@@ -49,6 +49,9 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   const now = deps.now ?? Date.now;
   const config = parseInputs(env);
   const deadline = now() + config.timeoutMs;
+  // Start loading the Vault client now; it overlaps with the local work below.
+  const vaultClientFactory = config.vault ? deps.loadVaultClient() : undefined;
+  vaultClientFactory?.catch(() => {});
   const ledger = new LedgerWriter(runner);
   const warnings: string[] = [];
 
@@ -69,7 +72,7 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   let tokenRevocable = false;
   if (config.vault) {
     const vault = config.vault;
-    const createClient = await deps.loadVaultClient();
+    const createClient = await (vaultClientFactory ?? deps.loadVaultClient());
     const client = createClient({
       url: vault.url,
       namespace: vault.namespace,
@@ -118,7 +121,7 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
     }
   }
 
-  const delivered = await writeSecretFiles(dir, secrets, (file) => ledger.update((l) => l.files.push(file)));
+  const delivered = await writeSecretFiles(dir, secrets, (files) => ledger.update((l) => l.files.push(...files)));
   for (const name of delivered.envFileSkipped) {
     runner.warning(
       `secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`,

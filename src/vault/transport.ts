@@ -91,6 +91,8 @@ export function createTransport(options: TransportOptions) {
     return modules;
   }
 
+  void load(); // start loading now: the first request will need it
+
   async function once(opts: RpOptions, timeoutMs: number): Promise<RpResponse> {
     const { http, https, httpAgent, httpsAgent } = await load();
     const url = new URL(opts.uri);

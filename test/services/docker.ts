@@ -378,17 +378,54 @@ function cleanupSync(dir: string, daemons: readonly number[], cgroup: string | u
 
 const exitCleanups = new Set<() => void>();
 let exitHookInstalled = false;
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+const signalHandlers = new Map<NodeJS.Signals, () => void>();
 
+function runExitCleanups(): void {
+  for (const fn of [...exitCleanups]) {
+    try {
+      fn();
+    } catch {
+      // best effort: the next start sweeps what is left
+    }
+  }
+  exitCleanups.clear();
+}
+
+function setSignalHandlers(on: boolean): void {
+  if (on && signalHandlers.size === 0) {
+    for (const sig of SIGNALS) {
+      const handler = (): void => {
+        runExitCleanups();
+        setSignalHandlers(false);
+        // die of the signal as if nobody had listened, unless someone else handles it
+        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+      };
+      signalHandlers.set(sig, handler);
+      process.on(sig, handler);
+    }
+  } else if (!on) {
+    for (const [sig, handler] of signalHandlers) process.off(sig, handler);
+    signalHandlers.clear();
+  }
+}
+
+/**
+ * Runs `cleanup` (synchronously) when this process exits or is told to by SIGTERM/SIGINT/SIGHUP
+ * (vitest ends its fork workers with SIGTERM, which skips 'exit' handlers); SIGKILL is covered by
+ * the daemons' pdeathsig and the next start's sweep. Returns the function that unregisters it.
+ */
 function onExit(cleanup: () => void): () => void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const fn of exitCleanups) fn();
-      exitCleanups.clear();
-    });
+    process.on('exit', runExitCleanups);
   }
   exitCleanups.add(cleanup);
-  return () => exitCleanups.delete(cleanup);
+  setSignalHandlers(true);
+  return () => {
+    exitCleanups.delete(cleanup);
+    if (exitCleanups.size === 0) setSignalHandlers(false);
+  };
 }
 
 /** Short base for socket paths (unix sockets are limited to 107 bytes). */
