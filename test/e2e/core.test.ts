@@ -237,6 +237,16 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
     check([main, post], [token, 'prod-only-value-x']);
   });
 
+  it('a path that does not exist names the path and the 404', async () => {
+    const token = vault.createToken({ policies: ['ci'], ttl: 600 });
+    job = await newJob();
+    const { main, post } = await failing(
+      { url: vault.url, token, secrets: 'secret/data/ci/app password\nsecret/data/ci/missing password' },
+      /GET secret\/data\/ci\/missing: Vault answered 404/,
+    );
+    check([main, post], [token]);
+  });
+
   it.each([
     [{ secrets: 'secret/data/ci/app' }, /^input 'secrets': line 1: found 1 word/],
     [{ secrets: 'a/b c\nsecret/data/ci/app $x.y | Z' }, /^input 'secrets': line 2: .*JSONata/],
