@@ -48,8 +48,10 @@ export interface FetchDeps {
   readonly debug: (message: string) => void;
 }
 
-function readKey(path: string, version: number | undefined): string {
-  return version === undefined ? path : `${path}?version=${version}`;
+/** One request per distinct key: path and version for reads, path and body for writes. */
+function readKey(line: Pick<VaultSecretLine, 'path' | 'version' | 'body'>): string {
+  if (line.body !== undefined) return `write ${line.path} ${JSON.stringify(line.body)}`;
+  return line.version === undefined ? line.path : `${line.path}?version=${line.version}`;
 }
 
 export async function fetchVaultSecrets(
@@ -58,14 +60,18 @@ export async function fetchVaultSecrets(
   concurrency: number,
   deps: FetchDeps,
 ): Promise<FetchOutcome> {
-  const plans = new Map<string, { path: string; version: number | undefined; line: number; optional: boolean }>();
+  const plans = new Map<
+    string,
+    { path: string; version: number | undefined; body: Record<string, unknown> | undefined; line: number; optional: boolean }
+  >();
   for (const line of lines) {
-    const key = readKey(line.path, line.version);
+    const key = readKey(line);
     const known = plans.get(key);
     // A path is optional only if every line that reads it is.
     plans.set(key, {
       path: line.path,
       version: line.version,
+      body: line.body,
       line: known?.line ?? line.line,
       optional: (known?.optional ?? true) && line.optional,
     });
@@ -73,7 +79,7 @@ export async function fetchVaultSecrets(
   const unknown: MountInfo = { mount: undefined, type: undefined, kvVersion: undefined };
   const mounts = resolveMounts(
     client,
-    [...plans.values()].map((p) => p.path),
+    [...plans.values()].filter((p) => p.body === undefined).map((p) => p.path),
     concurrency,
   );
   // Mount lookups and reads share one concurrency budget's worth of sockets; a read that needs no
@@ -84,7 +90,10 @@ export async function fetchVaultSecrets(
   const results = await mapLimit(entries, concurrency, async ([, plan]) => {
     try {
       let result: ReadResult;
-      if (isExplicitDataPath(plan.path)) {
+      if (plan.body !== undefined) {
+        // Engines that issue on POST (aws/sts, pki/issue): the answer is the credential itself.
+        result = interpret(plan, plan.path, (await client.write(plan.path, plan.body)) ?? {}, unknown);
+      } else if (isExplicitDataPath(plan.path)) {
         const raw = await readRaw(client, plan.path, plan.version);
         result = interpret(plan, plan.path, raw, (await mounts).get(plan.path) ?? unknown);
       } else {
@@ -107,7 +116,7 @@ export async function fetchVaultSecrets(
 
   const secrets: Secret[] = [];
   for (const line of lines) {
-    const result = byKey.get(readKey(line.path, line.version));
+    const result = byKey.get(readKey(line));
     if (result === undefined) continue;
     secrets.push(...select(line, result, warnings));
   }
@@ -155,15 +164,28 @@ function select(line: VaultSecretLine, result: ReadResult, warnings: string[]): 
   return [{ name, envName: line.name ?? normalizeName(key, true), value: render(value), source: source(key) }];
 }
 
-/** A key as written, else a dotted path into nested objects (vault-action's JSONata path). */
+/**
+ * A key as written, else a dotted path into nested objects (vault-action's JSONata path). A step
+ * may enter a string holding a JSON object, as a service-account key stored as one value is.
+ */
 function lookup(data: Record<string, unknown>, key: string): unknown {
   if (Object.hasOwn(data, key)) return data[key];
   let node: unknown = data;
   for (const part of key.split('.')) {
+    if (typeof node === 'string') node = parseObject(node);
     if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) return undefined;
     node = (node as Record<string, unknown>)[part];
   }
   return node;
+}
+
+function parseObject(text: string): unknown {
+  if (!text.trimStart().startsWith('{')) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Strings as they are; other JSON values as JSON text, as vault-action delivers them. */

@@ -9,7 +9,7 @@ import { LedgerWriter } from './ledger.ts';
 import { MaskRegistry, MIN_FORM_LENGTH } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { deliverySummary } from './summary.ts';
-import type { VaultClientFactory } from './vault/client.ts';
+import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
 import { login } from './vault/auth.ts';
 
 export interface MainDeps {
@@ -72,6 +72,13 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   let tokenRevocable = false;
   if (config.vault) {
     const vault = config.vault;
+    if (vault.tls.skipVerify) {
+      runner.warning(
+        "tls-skip-verify is on: Vault's certificate is not checked, so anyone on the network path can read every secret and token; give 'ca-certificate' instead",
+      );
+    }
+    // The client key is a credential like the others.
+    if (vault.tls.key !== undefined) masks.add(vault.tls.key);
     const createClient = await (vaultClientFactory ?? deps.loadVaultClient());
     const client = createClient({
       url: vault.url,
@@ -79,6 +86,8 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       deadline,
       retries: config.retries,
       maxSockets: config.concurrency,
+      tls: tlsOptions(vault.tls),
+      ...(vault.proxy !== undefined ? { proxy: vault.proxy } : {}),
       log: (message) => runner.debug(message),
     });
     try {
@@ -94,7 +103,8 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
         await writeExclusive(tokenFile, session.token);
         tokenRevocable = true;
       }
-      runner.debug(`logged in to Vault with method ${session.method}`);
+      runner.debug(`logged in to Vault with method ${session.method}${vault.proxy ? ' through the proxy' : ''}`);
+      if (vault.exportToken) runner.setOutput('vault-token', session.token);
       const outcome = await fetchVaultSecrets(client, config.secrets, config.concurrency, {
         onValue: (value) => masks.add(value),
         debug: (message) => runner.debug(message),
@@ -145,7 +155,7 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       exportEnv: config.exportEnv,
       exportOutputs: config.exportOutputs,
       envFileSkipped: delivered.envFileSkipped,
-      leases: leases.length,
+      leases,
       tokenRevocable,
     }),
   );

@@ -5,12 +5,12 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ROOT_MARKER, ROOT_PREFIX } from './deliver.ts';
 import { errorText } from './errors.ts';
-import { getInput, type Env } from './inputs.ts';
+import { getInput, parseTls, proxyFor, type Env } from './inputs.ts';
 import { loadLedger, type Ledger } from './ledger.ts';
 import { MaskRegistry } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { cleanupSummary, type CleanupReport } from './summary.ts';
-import type { VaultClientFactory } from './vault/client.ts';
+import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
 
 export interface PostDeps {
   readonly env: Env;
@@ -83,6 +83,23 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
   await runner.appendSummary(cleanupSummary(report));
 }
 
+/** The token post acts with: the one this run created (to revoke), else the user's (for leases only). */
+async function postToken(deps: PostDeps, ledger: Ledger, problems: string[]): Promise<{ token: string; created: boolean } | undefined> {
+  if (ledger.tokenFile) {
+    try {
+      return { token: await fs.readFile(ledger.tokenFile, 'utf8'), created: true };
+    } catch (error) {
+      // Already revoked and removed by an earlier post run, or main died before writing it.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') problems.push(`cannot read the token file (${code})`);
+      return undefined;
+    }
+  }
+  // A token the user passed in: never revoked, but the leases this run took with it are.
+  const token = getInput(deps.env, 'token');
+  return ledger.leases.length > 0 && token !== '' ? { token, created: false } : undefined;
+}
+
 async function revoke(
   deps: PostDeps,
   ledger: Ledger,
@@ -90,49 +107,67 @@ async function revoke(
   report: { tokenRevoked: boolean | undefined; leasesRevoked: number; leasesFailed: number },
   problems: string[],
 ): Promise<void> {
-  if (!ledger.tokenFile || !ledger.vaultUrl) return;
-  let token: string;
-  try {
-    token = await fs.readFile(ledger.tokenFile, 'utf8');
-  } catch (error) {
-    // Already revoked and removed by an earlier post run, or main died before writing it.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
-      problems.push(`cannot read the token file (${(error as NodeJS.ErrnoException).code})`);
-    return;
-  }
-  masks.add(token);
+  if (!ledger.vaultUrl) return;
+  const held = await postToken(deps, ledger, problems);
+  if (!held) return;
+  masks.add(held.token);
   const timeoutSeconds = Number(getInput(deps.env, 'timeout')) || 30;
+  // The same TLS and proxy settings as main (inputs reach post too); if they no longer parse,
+  // try with defaults rather than give up on revoking.
+  let tls: ReturnType<typeof tlsOptions> = {};
+  let proxy: string | undefined;
+  try {
+    tls = tlsOptions(parseTls(deps.env));
+    if (tls.key !== undefined) masks.add(tls.key);
+    proxy = proxyFor(ledger.vaultUrl, deps.env);
+  } catch (error) {
+    problems.push(`TLS or proxy settings unusable (${errorText(error)}); trying without them`);
+  }
   const createClient = await deps.loadVaultClient();
   const client = createClient({
     url: ledger.vaultUrl,
     namespace: ledger.namespace,
+    tls,
+    ...(proxy !== undefined ? { proxy } : {}),
     deadline: (deps.now ?? Date.now)() + timeoutSeconds * 1000,
     retries: 4,
     maxSockets: 4,
     log: (message) => deps.runner.debug(message),
   });
-  client.token = token;
+  client.token = held.token;
+  const leaseProblems: string[] = [];
   try {
-    // Leases first: revoking the token would revoke its leases too, but a lease may outlive a
-    // token created with a longer TTL elsewhere, so each one is revoked by id.
+    // Leases first, each by id (https://developer.hashicorp.com/vault/api-docs/system/leases#revoke-lease):
+    // a user's token is not revoked, and a lease must not outlive the job.
     for (const leaseId of ledger.leases) {
       try {
         await client.write('sys/leases/revoke', { lease_id: leaseId });
         report.leasesRevoked++;
       } catch (error) {
-        report.leasesFailed++;
-        problems.push(`lease ${leaseId} not revoked: ${masks.scrub(errorText(error))}`);
+        leaseProblems.push(`lease ${leaseId} not revoked by id: ${masks.scrub(errorText(error))}`);
       }
     }
-    try {
-      await client.revokeSelf();
-      report.tokenRevoked = true;
-    } catch (error) {
-      report.tokenRevoked = false;
-      problems.push(`Vault token not revoked: ${masks.scrub(errorText(error))}`);
+    if (held.created) {
+      try {
+        await client.revokeSelf();
+        report.tokenRevoked = true;
+      } catch (error) {
+        report.tokenRevoked = false;
+        problems.push(`Vault token not revoked: ${masks.scrub(errorText(error))}`);
+      }
     }
   } finally {
     client.close();
+  }
+  if (report.tokenRevoked && leaseProblems.length > 0) {
+    // Revoking a token revokes the leases it created (https://developer.hashicorp.com/vault/docs/concepts/lease#lease-ids).
+    report.leasesRevoked += leaseProblems.length;
+    deps.runner.info(
+      `${leaseProblems.length} lease(s) could not be revoked by id (the token's policy may lack sys/leases/revoke); revoking the token revoked them`,
+    );
+  } else {
+    report.leasesFailed += leaseProblems.length;
+    problems.push(...leaseProblems);
   }
 }
 

@@ -18,6 +18,8 @@ export interface VaultSecretLine {
   optional: boolean;
   /** Explicit `| NAME` (for `key` selectors); undefined means derive from the key. */
   name: string | undefined;
+  /** For `write <path> <json> ...` entries: the JSON body to POST (engines such as aws/sts, pki/issue). */
+  body: Record<string, unknown> | undefined;
 }
 
 export interface EnvSecretLine {
@@ -53,7 +55,7 @@ function entries(input: string): Entry[] {
   input.split(/\r?\n/).forEach((raw, index) => {
     const text = raw.trim();
     if (text === '' || text.startsWith('#')) return;
-    for (const part of text.split(';')) {
+    for (const part of splitOutsideJson(text, ';')) {
       const entry = part.trim();
       if (entry !== '') out.push({ line: index + 1, text: entry });
     }
@@ -61,18 +63,78 @@ function entries(input: string): Entry[] {
   return out;
 }
 
+/** Splits on `separator` except inside a `{...}` JSON body or a string in it. */
+function splitOutsideJson(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let inString = false;
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (depth > 0 && c === '"') inString = true;
+    else if (c === '{') depth++;
+    else if (c === '}') depth = Math.max(0, depth - 1);
+    else if (c === separator && depth === 0) {
+      parts.push(text.slice(from, i));
+      from = i + 1;
+    }
+  }
+  parts.push(text.slice(from));
+  return parts;
+}
+
 function takeOptional(text: string): { text: string; optional: boolean } {
   const match = /\s\?$/.exec(text);
   return match ? { text: text.slice(0, match.index).trim(), optional: true } : { text, optional: false };
 }
 
-const EXPECTED = `expected '<path> <key> [| NAME]', '<path> * [| PREFIX]' or '<path> ** [| PREFIX]', optionally ending in ' ?'`;
+const EXPECTED = `expected '<path> <key> [| NAME]', '<path> * [| PREFIX]', '<path> ** [| PREFIX]' or 'write <path> {json} <key> [| NAME]', optionally ending in ' ?'`;
+
+/** `write <path> {json} rest`: the JSON object is taken by brace matching, so it may hold spaces and '|'. */
+function takeWrite(text: string, where: string): { path: string; body: Record<string, unknown>; rest: string } | undefined {
+  const match = /^write\s+(\S+)\s+(?=\{)/.exec(text);
+  if (!match) {
+    if (/^write\s/.test(text))
+      throw new InputError(
+        'secrets',
+        `${where}: 'write' needs a path and a JSON object body: write <path> {"key": "value"} <selector> [| NAME]`,
+      );
+    return undefined;
+  }
+  const start = match[0].length;
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) {
+      let body: unknown;
+      try {
+        body = JSON.parse(text.slice(start, i + 1));
+      } catch {
+        throw new InputError('secrets', `${where}: the body after 'write ${match[1]}' is not valid JSON`);
+      }
+      return { path: match[1] ?? '', body: body as Record<string, unknown>, rest: text.slice(i + 1).trim() };
+    }
+  }
+  throw new InputError('secrets', `${where}: the JSON body after 'write ${match[1]}' has no closing '}'`);
+}
 
 export function parseSecretsInput(input: string): VaultSecretLine[] {
   const result: VaultSecretLine[] = [];
   for (const entry of entries(input)) {
     const where = `line ${entry.line}`;
-    const { text, optional } = takeOptional(entry.text);
+    const taken = takeOptional(entry.text);
+    const optional = taken.optional;
+    const write = takeWrite(taken.text, where);
+    const text = write ? `${write.path} ${write.rest}` : taken.text;
     let spec = text;
     let name: string | undefined;
     const bar = text.lastIndexOf('|');
@@ -116,7 +178,8 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
         throw new InputError('secrets', `${where}: key '${key}' gives an empty name; add '| NAME'`);
       }
     }
-    result.push({ line: entry.line, path, version, selector, optional, name });
+    if (write && version !== undefined) throw new InputError('secrets', `${where}: '?version=' does not apply to a write`);
+    result.push({ line: entry.line, path, version, selector, optional, name, body: write?.body });
   }
   return result;
 }

@@ -1,6 +1,6 @@
 // Job summary: where each secret went and how many bytes it has; never a value. Verification by
 // presence and byte count, as the seed asks.
-import type { Secret } from './fetch.ts';
+import type { Lease, Secret } from './fetch.ts';
 
 export interface DeliveryReport {
   readonly secrets: readonly Secret[];
@@ -10,7 +10,7 @@ export interface DeliveryReport {
   readonly exportEnv: boolean;
   readonly exportOutputs: boolean;
   readonly envFileSkipped: readonly string[];
-  readonly leases: number;
+  readonly leases: readonly Lease[];
   readonly tokenRevocable: boolean;
 }
 
@@ -54,7 +54,16 @@ export function deliverySummary(report: DeliveryReport): string {
     ...rows,
     '',
     report.envFileSkipped.length > 0 ? `Left out of the env-file (multi-line): ${report.envFileSkipped.map(cell).join(', ')}.\n` : '',
-    `Post will ${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases > 0 ? `revoke ${report.leases} lease(s), ` : ''}delete these files and the directory.`,
+    ...(report.leases.length > 0
+      ? [
+          '| lease id | path | ttl (s) | renewable |',
+          '| --- | --- | ---: | --- |',
+          // Lease ids are not secret (they cannot be used without a token); values are.
+          ...report.leases.map((l) => `| ${cell(l.leaseId)} | ${cell(l.path)} | ${l.duration ?? ''} | ${l.renewable ? 'yes' : 'no'} |`),
+          '',
+        ]
+      : []),
+    `Post will ${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files and the directory.`,
     '',
   ].join('\n');
 }

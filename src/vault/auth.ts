@@ -1,6 +1,7 @@
 // Logs in to Vault with the configured method. Credentials given as inputs and the token Vault
 // returns are masked before any request is made or anything is logged.
-import { VaultError } from '../errors.ts';
+import { promises as fs } from 'node:fs';
+import { InputError, VaultError } from '../errors.ts';
 import type { AuthConfig } from '../inputs.ts';
 import type { MaskRegistry } from '../mask.ts';
 import type { VaultClient } from './client.ts';
@@ -29,14 +30,73 @@ export async function login(client: VaultClient, auth: AuthConfig, deps: AuthDep
     case 'approle': {
       deps.masks.add(auth.secretId);
       deps.masks.add(auth.roleId);
-      return loginWith(client, auth.method, `auth/${auth.mount}/login`, { role_id: auth.roleId, secret_id: auth.secretId }, deps);
+      const secretId = auth.unwrapSecretId ? await unwrapSecretId(client, auth.secretId, deps) : auth.secretId;
+      return loginWith(client, auth.method, `auth/${auth.mount}/login`, { role_id: auth.roleId, secret_id: secretId }, deps);
     }
     case 'jwt': {
       const jwt = auth.jwt ?? (await deps.getIDToken(auth.audience));
       deps.masks.add(jwt);
       return loginWith(client, auth.method, `auth/${auth.mount}/login`, { role: auth.role, jwt }, deps);
     }
+    case 'kubernetes': {
+      // https://developer.hashicorp.com/vault/api-docs/auth/kubernetes#login
+      let jwt: string;
+      try {
+        jwt = (await fs.readFile(auth.tokenPath, 'utf8')).trim();
+      } catch (error) {
+        throw new InputError(
+          'kubernetes-token-path',
+          `cannot read ${auth.tokenPath} (${(error as NodeJS.ErrnoException).code ?? 'error'}); is this runner in a Kubernetes pod with a service account token?`,
+        );
+      }
+      if (jwt === '') throw new InputError('kubernetes-token-path', `${auth.tokenPath} is empty`);
+      deps.masks.add(jwt);
+      return loginWith(client, auth.method, `auth/${auth.mount}/login`, { role: auth.role, jwt }, deps);
+    }
+    case 'userpass':
+    case 'ldap':
+      // https://developer.hashicorp.com/vault/api-docs/auth/userpass#login
+      deps.masks.add(auth.password);
+      return loginWith(
+        client,
+        auth.method,
+        `auth/${auth.mount}/login/${encodeURIComponent(auth.username)}`,
+        { password: auth.password },
+        deps,
+      );
+    case 'cert':
+      // https://developer.hashicorp.com/vault/api-docs/auth/cert#login: the TLS client certificate
+      // of the connection is the credential; `name` picks the role.
+      return loginWith(client, auth.method, `auth/${auth.mount}/login`, auth.role !== undefined ? { name: auth.role } : {}, deps);
+    case 'custom':
+      // The payload carries credentials of a method we do not model: mask every field of it.
+      deps.masks.add(JSON.stringify(auth.payload));
+      for (const value of Object.values(auth.payload)) if (typeof value === 'string') deps.masks.add(value);
+      return loginWith(client, auth.method, `auth/${auth.mount}/login`, auth.payload, deps);
   }
+}
+
+/**
+ * A secret-id handed over response-wrapped: unwrapping is single use, so if someone else had
+ * unwrapped it first the call fails loudly (https://developer.hashicorp.com/vault/docs/concepts/response-wrapping).
+ */
+async function unwrapSecretId(client: VaultClient, wrappingToken: string, deps: AuthDeps): Promise<string> {
+  client.token = wrappingToken;
+  let response;
+  try {
+    response = await client.write('sys/wrapping/unwrap', {});
+  } finally {
+    client.token = undefined;
+  }
+  const secretId = response?.data?.secret_id;
+  if (typeof secretId !== 'string' || secretId === '') {
+    throw new VaultError(
+      'sys/wrapping/unwrap',
+      "POST sys/wrapping/unwrap: the wrapped response holds no secret_id; is 'secret-id' a wrapped AppRole secret-id?",
+    );
+  }
+  deps.masks.add(secretId);
+  return secretId;
 }
 
 async function loginWith(

@@ -3,6 +3,7 @@
 // operation and path; response bodies never reach a message.
 import type NodeVault from 'node-vault';
 import { VaultError } from '../errors.ts';
+import type { TlsConfig } from '../inputs.ts';
 import { createTransport, TransportError, type TransportOptions } from './transport.ts';
 
 export interface VaultResponse {
@@ -23,6 +24,16 @@ export interface VaultResponse {
 export interface VaultClientOptions extends TransportOptions {
   readonly url: string;
   readonly namespace: string | undefined;
+}
+
+/** Transport TLS options from the action's TLS inputs. */
+export function tlsOptions(tls: TlsConfig): NonNullable<TransportOptions['tls']> {
+  const out: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean } = {};
+  if (tls.ca !== undefined) out.ca = tls.ca;
+  if (tls.cert !== undefined) out.cert = tls.cert;
+  if (tls.key !== undefined) out.key = tls.key;
+  if (tls.skipVerify) out.rejectUnauthorized = false;
+  return out;
 }
 
 export interface VaultClient {

@@ -13,12 +13,23 @@ interface HttpModules {
   httpsAgent: https.Agent;
 }
 
+/** Loads https-proxy-agent (a separate bundle) only when a proxy is configured. */
+async function proxyAgent(proxy: string, maxSockets: number): Promise<http.Agent> {
+  const { HttpsProxyAgent } = await import('./proxy-agent.ts');
+  // CONNECT for every target: axios's own proxy support sends HTTPS requests to the proxy in the
+  // clear (axios #4531, #6330); a tunnel keeps the TLS session end to end with Vault.
+  return new HttpsProxyAgent(proxy, { keepAlive: true, maxSockets });
+}
+
 export interface TransportOptions {
   /** Absolute time (ms since epoch) after which no request is started and none waits longer. */
   readonly deadline: number;
   readonly retries: number;
   readonly maxSockets: number;
-  readonly tls?: https.AgentOptions;
+  /** CA, client certificate and key, verification: passed to every TLS connection. */
+  readonly tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+  /** An http(s):// proxy to tunnel through with CONNECT (never sends a request to it in the clear). */
+  readonly proxy?: string;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly now?: () => number;
   readonly random?: () => number;
@@ -78,13 +89,14 @@ export function createTransport(options: TransportOptions) {
   let modules: Promise<HttpModules> | undefined;
   let loaded: HttpModules | undefined;
   function load(): Promise<HttpModules> {
-    modules ??= Promise.all([import('node:http'), import('node:https')]).then(([httpModule, httpsModule]) => {
+    modules ??= Promise.all([import('node:http'), import('node:https')]).then(async ([httpModule, httpsModule]) => {
       const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
+      const tunnel = options.proxy ? await proxyAgent(options.proxy, options.maxSockets) : undefined;
       loaded = {
         http: httpModule,
         https: httpsModule,
-        httpAgent: new httpModule.Agent(agentOptions),
-        httpsAgent: new httpsModule.Agent({ ...agentOptions, ...options.tls }),
+        httpAgent: tunnel ?? new httpModule.Agent(agentOptions),
+        httpsAgent: (tunnel as https.Agent | undefined) ?? new httpsModule.Agent(agentOptions),
       };
       return loaded;
     });
@@ -106,7 +118,7 @@ export function createTransport(options: TransportOptions) {
     return new Promise((resolve, reject) => {
       const request = (isHttps ? https : http).request(
         url,
-        { method: opts.method, headers, agent: isHttps ? httpsAgent : httpAgent, timeout: timeoutMs },
+        { method: opts.method, headers, agent: isHttps ? httpsAgent : httpAgent, timeout: timeoutMs, ...(isHttps ? options.tls : {}) },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -207,9 +219,15 @@ function describe(error: NodeJS.ErrnoException, host: string): string {
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_SIGNATURE_FAILURE':
     case 'CERT_HAS_EXPIRED':
-      return `TLS check of Vault at ${host} failed (${error.code}); give its CA in 'ca-certificate'`;
+      return `TLS check of Vault at ${host} failed (${error.code}); give the CA that signed its certificate in 'ca-certificate'`;
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `TLS check of Vault at ${host} failed: its certificate is not for this host name (${error.code})`;
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'EPROTO':
+      return `TLS handshake with Vault at ${host} failed (${error.code}); is it serving plain HTTP? use http:// or check the port`;
     default:
       return `request to Vault at ${host} failed (${error.code ?? 'unknown error'})`;
   }

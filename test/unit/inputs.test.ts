@@ -11,6 +11,9 @@ describe('parseInputs', () => {
       url: 'https://vault.example.com:8200',
       namespace: undefined,
       auth: { method: 'token', token: 'hvs.x' },
+      tls: { ca: undefined, cert: undefined, key: undefined, skipVerify: false },
+      proxy: undefined,
+      exportToken: false,
     });
     expect(config).toMatchObject({ exportEnv: false, exportOutputs: false, timeoutMs: 30_000, concurrency: 16, retries: 4 });
   });
@@ -31,6 +34,7 @@ describe('parseInputs', () => {
       mount: 'ci-approle',
       roleId: 'r',
       secretId: 's',
+      unwrapSecretId: false,
     });
     expect(parseInputs({ ...base, INPUT_METHOD: 'jwt', INPUT_ROLE: 'deploy', 'INPUT_JWT-AUDIENCE': 'vault' }).vault?.auth).toEqual({
       method: 'jwt',

@@ -84,3 +84,26 @@ describe('parseEnvSecretsInput', () => {
     expect(() => parseEnvSecretsInput(input)).toThrow(message);
   });
 });
+
+describe('write entries', () => {
+  it('parses a JSON body with spaces, | and ; inside, and a selector after it', () => {
+    const [line, other] = parseSecretsInput(
+      'write pki/issue/web {"common_name": "web.example.com", "alt": "a|b;c"} certificate | TLS_CERT ; kv/x y',
+    );
+    expect(line).toMatchObject({
+      path: 'pki/issue/web',
+      body: { common_name: 'web.example.com', alt: 'a|b;c' },
+      selector: { kind: 'key', key: 'certificate' },
+      name: 'TLS_CERT',
+    });
+    expect(other).toMatchObject({ path: 'kv/x', body: undefined });
+  });
+  it.each([
+    ['write aws/sts/deploy', /needs a path and a JSON object body/],
+    ['write aws/sts/deploy {"ttl": } key', /not valid JSON/],
+    ['write aws/sts/deploy {"ttl": "1h" key', /no closing/],
+    ['write aws/sts/deploy?version=2 {} key', /does not apply to a write/],
+  ])('rejects %j', (input, message) => {
+    expect(() => parseSecretsInput(input)).toThrow(message);
+  });
+});
