@@ -154,7 +154,7 @@ export function createTransport(options: TransportOptions) {
     const seconds = retryAfter !== undefined ? Number(retryAfter) : NaN;
     if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
     // Exponential backoff with full jitter: many matrix jobs retrying at once must not stampede Vault.
-    const cap = Math.min(2000, 100 * 2 ** attempt);
+    const cap = Math.min(2000, 50 * 2 ** attempt);
     return Math.round(cap / 2 + (random() * cap) / 2);
   }
 

@@ -1,0 +1,106 @@
+// Pull-based byte streams for the scanner: a Reader hands out chunks in order, can take bytes back
+// (unread) and can be bounded to the next n bytes of another Reader (a tar or zip member). Everything
+// is sequential: one read in flight at a time, so nested containers never race on their parent.
+
+/** A limit or an error tied to a blob. `level` is the archive depth of the blob it concerns. */
+export class ScanStop extends Error {
+  override readonly name = 'ScanStop';
+  readonly kind: 'error' | 'limit';
+  readonly path: string;
+  readonly level: number;
+  constructor(kind: 'error' | 'limit', path: string, level: number, message: string) {
+    super(message);
+    this.kind = kind;
+    this.path = path;
+    this.level = level;
+  }
+}
+
+export type Pull = () => Promise<Buffer | null>;
+
+export class Reader {
+  /** Bytes handed out so far (minus bytes taken back). */
+  pos = 0;
+  private readonly pull: Pull;
+  private readonly stack: Buffer[] = [];
+  private eof = false;
+
+  constructor(pull: Pull) {
+    this.pull = pull;
+  }
+
+  /** The next chunk (at most `max` bytes), or null at the end. */
+  async next(max = Infinity): Promise<Buffer | null> {
+    let chunk = this.stack.pop();
+    while (chunk === undefined) {
+      if (this.eof) return null;
+      const got = await this.pull();
+      if (got === null) {
+        this.eof = true;
+        return null;
+      }
+      if (got.length > 0) chunk = got;
+    }
+    if (chunk.length > max) {
+      this.stack.push(chunk.subarray(max));
+      chunk = chunk.subarray(0, max);
+    }
+    this.pos += chunk.length;
+    return chunk;
+  }
+
+  /** Gives bytes back; they are the next ones read. */
+  unread(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.stack.push(chunk);
+    this.pos -= chunk.length;
+  }
+
+  /** Exactly n bytes, or fewer at the end. */
+  async exact(n: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < n) {
+      const chunk = await this.next(n - got);
+      if (chunk === null) break;
+      parts.push(chunk);
+      got += chunk.length;
+    }
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+
+  /** Up to n bytes without consuming them. */
+  async peek(n: number): Promise<Buffer> {
+    const head = await this.exact(n);
+    this.unread(head);
+    return head;
+  }
+
+  /** Discards up to n bytes; returns how many were discarded. */
+  async skip(n: number): Promise<number> {
+    let left = n;
+    while (left > 0) {
+      const chunk = await this.next(left);
+      if (chunk === null) break;
+      left -= chunk.length;
+    }
+    return n - left;
+  }
+
+  /** Discards everything left. */
+  async drain(): Promise<void> {
+    await this.skip(Infinity);
+  }
+
+  /** The next `size` bytes of this reader as a Reader; `short()` is thrown if they are not there. */
+  sub(size: number, short: () => Error): Reader {
+    let left = size;
+    return new Reader(async () => {
+      if (left <= 0) return null;
+      const chunk = await this.next(left);
+      if (chunk === null) throw short();
+      left -= chunk.length;
+      return chunk;
+    });
+  }
+}
