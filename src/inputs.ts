@@ -48,6 +48,21 @@ export interface VaultConfig {
   readonly exportToken: boolean;
 }
 
+export interface RegistryConfig {
+  readonly registry: string;
+  readonly username: string;
+  /** The password: the name of a secret of this run, or a value given as an input (a workflow secret). */
+  readonly password: { readonly secret: string } | { readonly value: string };
+  /** Where it was configured, for messages: an input name, with the line for `registries`. */
+  readonly source: string;
+}
+
+export interface BuildSecretSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly line: number;
+}
+
 export interface Config {
   /** Present when the `secrets` input has at least one entry. */
   readonly vault: VaultConfig | undefined;
@@ -57,6 +72,8 @@ export interface Config {
   readonly exportOutputs: boolean;
   /** Where the secret files go when the user chooses; else a fresh directory on tmpfs. */
   readonly secretsDir: string | undefined;
+  readonly registries: readonly RegistryConfig[];
+  readonly buildSecrets: readonly BuildSecretSpec[];
   readonly timeoutMs: number;
   readonly concurrency: number;
   readonly retries: number;
@@ -270,6 +287,75 @@ export function proxyFor(url: string, env: Env): string | undefined {
   return parsed.toString();
 }
 
+const REGISTRY = /^(https?:\/\/)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(\/[A-Za-z0-9._\/-]*)?$/;
+const SECRET_NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u;
+
+function checkRegistry(input: string, registry: string): string {
+  if (!REGISTRY.test(registry)) throw new InputError(input, `'${registry}' is not a registry like ghcr.io or registry.example.com:5000`);
+  return registry;
+}
+
+function parseRegistries(env: Env): RegistryConfig[] {
+  const out: RegistryConfig[] = [];
+  const registry = getInput(env, 'registry');
+  const username = getInput(env, 'registry-username');
+  const password = getInput(env, 'registry-password');
+  const passwordSecret = getInput(env, 'registry-password-secret');
+  if (registry !== '' || username !== '' || password !== '' || passwordSecret !== '') {
+    if (registry === '') throw new InputError('registry', "is required with 'registry-username' and a password");
+    if (username === '') throw new InputError('registry-username', `is required to log in to registry '${registry}'`);
+    if ((password === '') === (passwordSecret === '')) {
+      throw new InputError('registry-password', `give exactly one of 'registry-password' (a workflow secret) and 'registry-password-secret' (the name of a secret of this step) for registry '${registry}'`);
+    }
+    if (passwordSecret !== '' && !SECRET_NAME.test(passwordSecret)) throw new InputError('registry-password-secret', `'${passwordSecret}' is not a secret name`);
+    out.push({
+      registry: checkRegistry('registry', registry),
+      username,
+      password: password !== '' ? { value: password } : { secret: passwordSecret },
+      source: password !== '' ? "input 'registry-password'" : `secret '${passwordSecret}'`,
+    });
+  }
+  getInput(env, 'registries')
+    .split(/\r?\n/)
+    .forEach((raw, index) => {
+      const text = raw.trim();
+      if (text === '' || text.startsWith('#')) return;
+      const where = `line ${index + 1}`;
+      const words = text.split(/\s+/);
+      if (words.length !== 3) throw new InputError('registries', `${where}: expected '<registry> <username> <password-secret-name>', found ${words.length} word(s)`);
+      const [host = '', user = '', secret = ''] = words;
+      if (!SECRET_NAME.test(secret)) throw new InputError('registries', `${where}: '${secret}' is not a secret name`);
+      out.push({ registry: checkRegistry('registries', host), username: user, password: { secret }, source: `secret '${secret}' (registries ${where})` });
+    });
+  const seen = new Set<string>();
+  for (const r of out) {
+    if (seen.has(r.registry)) throw new InputError('registries', `registry '${r.registry}' is given twice`);
+    seen.add(r.registry);
+  }
+  return out;
+}
+
+function parseBuildSecrets(env: Env): BuildSecretSpec[] {
+  const out: BuildSecretSpec[] = [];
+  getInput(env, 'build-secrets')
+    .split(/\r?\n/)
+    .forEach((raw, index) => {
+      for (const part of raw.split(',')) {
+        const text = part.trim();
+        if (text === '' || text.startsWith('#')) continue;
+        const eq = text.indexOf('=');
+        const id = (eq >= 0 ? text.slice(0, eq) : text).trim();
+        const name = (eq >= 0 ? text.slice(eq + 1) : text).trim();
+        // BuildKit secret ids end up as /run/secrets/<id> in the build: same rule as our names.
+        if (!SECRET_NAME.test(id)) throw new InputError('build-secrets', `line ${index + 1}: id '${id}' may hold only letters, digits, '_', '-' and '.'`);
+        if (!SECRET_NAME.test(name)) throw new InputError('build-secrets', `line ${index + 1}: '${name}' is not a secret name`);
+        if (out.some((s) => s.id === id)) throw new InputError('build-secrets', `line ${index + 1}: id '${id}' is given twice`);
+        out.push({ id, name, line: index + 1 });
+      }
+    });
+  return out;
+}
+
 export function parseInputs(env: Env): Config {
   const secrets = parseSecretsInput(getInput(env, 'secrets'));
   const envSecrets = parseEnvSecretsInput(getInput(env, 'env-secrets'));
@@ -292,10 +378,13 @@ export function parseInputs(env: Env): Config {
       proxy: proxyFor(url, env),
       exportToken: getBoolean(env, 'export-token', false),
     };
-  } else if (envSecrets.length === 0) {
-    throw new InputError('secrets', 'nothing to do: give `secrets` (Vault) or `env-secrets` (workflow secrets) entries');
+  }
+  const registries = parseRegistries(env);
+  const buildSecrets = parseBuildSecrets(env);
+  if (secrets.length === 0 && envSecrets.length === 0 && registries.length === 0) {
+    throw new InputError('secrets', 'nothing to do: give `secrets` (Vault) or `env-secrets` (workflow secrets) entries, or a registry to log in to');
   }
 
   const secretsDir = getInput(env, 'secrets-dir') || undefined;
-  return { vault, secrets, envSecrets, exportEnv, exportOutputs, secretsDir, timeoutMs, concurrency, retries };
+  return { vault, secrets, envSecrets, exportEnv, exportOutputs, secretsDir, registries, buildSecrets, timeoutMs, concurrency, retries };
 }

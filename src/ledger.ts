@@ -14,6 +14,9 @@ export interface Ledger {
   vaultUrl?: string;
   namespace?: string;
   leases: string[];
+  /** The per-job DOCKER_CONFIG directory, and the registries a login was attempted for. */
+  dockerConfig?: string;
+  registries?: string[];
 }
 
 const KEY = 'ledger';

@@ -8,6 +8,11 @@ import { parseInputs, type Env } from './inputs.ts';
 import { LedgerWriter } from './ledger.ts';
 import { MaskRegistry, MIN_FORM_LENGTH } from './mask.ts';
 import type { Runner } from './runner.ts';
+import { buildSecretOutputs, type BuildSecret } from './build-secrets.ts';
+import { createDockerConfig, dockerLogin, type Login } from './docker-login.ts';
+import { InputError } from './errors.ts';
+import type { Exec } from './exec.ts';
+import type { BuildSecretSpec, RegistryConfig } from './inputs.ts';
 import { deliverySummary } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
 import { login } from './vault/auth.ts';
@@ -17,6 +22,7 @@ export interface MainDeps {
   readonly runner: Runner;
   /** Loaded only when Vault is used, so a run without Vault does not pay for loading its client. */
   readonly loadVaultClient: () => Promise<VaultClientFactory>;
+  readonly exec: Exec;
   readonly now?: () => number;
   /** Where tmpfs is looked for (tests point it elsewhere). */
   readonly shm?: string;
@@ -48,6 +54,8 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   const { runner, env } = deps;
   const now = deps.now ?? Date.now;
   const config = parseInputs(env);
+  // A registry password given as an input is a secret too: masked before anything else happens.
+  for (const r of config.registries) if ('value' in r.password) masks.add(r.password.value);
   const deadline = now() + config.timeoutMs;
   // Start loading the Vault client now; it overlaps with the local work below.
   const vaultClientFactory = config.vault ? deps.loadVaultClient() : undefined;
@@ -131,6 +139,10 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
     }
   }
 
+  // Every name docker logins and build secrets refer to must exist before anything is delivered.
+  const logins = resolveLogins(config.registries, secrets);
+  const builds = resolveBuildSecrets(config.buildSecrets, secrets);
+
   const delivered = await writeSecretFiles(dir, secrets, (files) => ledger.update((l) => l.files.push(...files)));
   for (const name of delivered.envFileSkipped) {
     runner.warning(
@@ -145,6 +157,32 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   if (config.exportEnv) for (const s of secrets) runner.exportVariable(s.envName, s.value);
   if (config.exportOutputs) for (const s of secrets) runner.setOutput(s.name, s.value);
 
+  let dockerConfig: string | undefined;
+  if (logins.length > 0) {
+    const configDir = await createDockerConfig(
+      dir.root,
+      env.HOME,
+      logins.map((l) => l.registry),
+    );
+    dockerConfig = configDir;
+    ledger.update((l) => (l.dockerConfig = configDir));
+    // Exported before the logins so a later step never falls back to ~/.docker, even after a failure.
+    runner.exportVariable('DOCKER_CONFIG', configDir);
+    runner.setOutput('docker-config', configDir);
+    for (const login of logins) {
+      // Recorded before the attempt: post logs out of whatever may have been stored.
+      ledger.update((l) => (l.registries = [...(l.registries ?? []), login.registry]));
+      await dockerLogin(deps.exec, configDir, login, masks);
+      runner.info(`Logged in to ${login.registry} as ${login.username} (credentials in the per-job DOCKER_CONFIG)`);
+    }
+  }
+  if (builds.length > 0) {
+    const out = buildSecretOutputs(builds, dir.secretsDir, new Map(secrets.map((s) => [s.name, s.envName])), config.exportEnv);
+    runner.setOutput('build-secret-files', out.files);
+    runner.setOutput('build-secret-args', out.args);
+    if (out.envs !== undefined) runner.setOutput('build-secret-envs', out.envs);
+  }
+
   runner.info(`Pipeline Secrets: ${secrets.length} secret(s) delivered to ${dir.secretsDir}${dir.onTmpfs ? ' (tmpfs)' : ''}`);
   await runner.appendSummary(
     deliverySummary({
@@ -157,6 +195,34 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       envFileSkipped: delivered.envFileSkipped,
       leases,
       tokenRevocable,
+      registries: logins.map((l) => l.registry),
+      dockerConfig,
+      buildSecrets: builds.map((b) => b.id),
     }),
   );
+}
+
+function names(secrets: readonly Secret[]): string {
+  return secrets.map((s) => s.name).join(', ') || 'none';
+}
+
+function resolveLogins(registries: readonly RegistryConfig[], secrets: readonly Secret[]): Login[] {
+  return registries.map((r) => {
+    if ('value' in r.password) return { registry: r.registry, username: r.username, password: r.password.value, from: r.source };
+    const name = r.password.secret;
+    const secret = secrets.find((s) => s.name === name);
+    if (!secret) {
+      throw new InputError(r.source.includes('registries') ? 'registries' : 'registry-password-secret', `registry '${r.registry}': no secret named '${name}' in this step (secrets: ${names(secrets)})`);
+    }
+    return { registry: r.registry, username: r.username, password: secret.value, from: r.source };
+  });
+}
+
+function resolveBuildSecrets(specs: readonly BuildSecretSpec[], secrets: readonly Secret[]): BuildSecret[] {
+  return specs.map((spec) => {
+    if (!secrets.some((s) => s.name === spec.name)) {
+      throw new InputError('build-secrets', `line ${spec.line}: no secret named '${spec.name}' in this step (secrets: ${names(secrets)})`);
+    }
+    return { id: spec.id, name: spec.name };
+  });
 }

@@ -9,6 +9,8 @@ import { getInput, parseTls, proxyFor, type Env } from './inputs.ts';
 import { loadLedger, type Ledger } from './ledger.ts';
 import { MaskRegistry } from './mask.ts';
 import type { Runner } from './runner.ts';
+import { dockerLogout } from './docker-login.ts';
+import type { Exec } from './exec.ts';
 import { cleanupSummary, type CleanupReport } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
 
@@ -16,6 +18,7 @@ export interface PostDeps {
   readonly env: Env;
   readonly runner: Runner;
   readonly loadVaultClient: () => Promise<VaultClientFactory>;
+  readonly exec: Exec;
   readonly now?: () => number;
 }
 
@@ -44,16 +47,29 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
   }
   const problems: string[] = [];
   const dirsRemoved: string[] = [];
+  const loggedOut: string[] = [];
   const report: { -readonly [K in keyof CleanupReport]: CleanupReport[K] } = {
     tokenRevoked: undefined,
     leasesRevoked: 0,
     leasesFailed: 0,
     filesRemoved: 0,
     dirsRemoved,
+    loggedOut,
     problems,
   };
 
   await revoke(deps, ledger, masks, report, problems);
+
+  // Log out of every registry a login was attempted for; deleting the directory would drop the
+  // credentials anyway, but logout also tells any credential helper in the config.
+  if (ledger.dockerConfig) {
+    for (const registry of ledger.registries ?? []) {
+      const problem = await dockerLogout(deps.exec, ledger.dockerConfig, registry).catch((error: unknown) => `docker logout ${registry}: ${errorText(error)}`);
+      if (problem) problems.push(problem);
+      else loggedOut.push(registry);
+    }
+    // The directory itself lives in the private root and goes with it below.
+  }
 
   for (const file of ledger.files) {
     if (await removeFile(file, problems)) report.filesRemoved++;

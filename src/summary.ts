@@ -12,6 +12,9 @@ export interface DeliveryReport {
   readonly envFileSkipped: readonly string[];
   readonly leases: readonly Lease[];
   readonly tokenRevocable: boolean;
+  readonly registries: readonly string[];
+  readonly dockerConfig: string | undefined;
+  readonly buildSecrets: readonly string[];
 }
 
 /** Escapes text for a markdown table cell (names and paths only ever reach here). */
@@ -63,7 +66,11 @@ export function deliverySummary(report: DeliveryReport): string {
           '',
         ]
       : []),
-    `Post will ${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files and the directory.`,
+    ...(report.registries.length > 0
+      ? [`Logged in to ${report.registries.map((r) => `\`${cell(r)}\``).join(', ')} with the per-job DOCKER_CONFIG \`${report.dockerConfig ?? ''}\` (nothing written to ~/.docker).`, '']
+      : []),
+    ...(report.buildSecrets.length > 0 ? [`BuildKit secrets ready: ${report.buildSecrets.map((id) => `\`${cell(id)}\``).join(', ')} (outputs build-secret-files, build-secret-args).`, ''] : []),
+    `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files and the directory.`,
     '',
   ].join('\n');
 }
@@ -74,6 +81,7 @@ export interface CleanupReport {
   readonly leasesFailed: number;
   readonly filesRemoved: number;
   readonly dirsRemoved: readonly string[];
+  readonly loggedOut: readonly string[];
   readonly problems: readonly string[];
 }
 
@@ -82,6 +90,7 @@ export function cleanupSummary(report: CleanupReport): string {
   if (report.tokenRevoked !== undefined) lines.push(`- Vault token: ${report.tokenRevoked ? 'revoked' : 'NOT revoked (see warnings)'}`);
   if (report.leasesRevoked + report.leasesFailed > 0)
     lines.push(`- Leases: ${report.leasesRevoked} revoked, ${report.leasesFailed} failed`);
+  if (report.loggedOut.length > 0) lines.push(`- Logged out of: ${report.loggedOut.map(cell).join(', ')}`);
   lines.push(`- Files removed: ${report.filesRemoved}`);
   for (const dir of report.dirsRemoved) lines.push(`- Directory removed: \`${dir}\``);
   for (const problem of report.problems) lines.push(`- ⚠️ ${cell(problem)}`);

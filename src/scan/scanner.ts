@@ -1,0 +1,363 @@
+// The leak scan: files, directories and globs in, findings out. A finding names the secret and the
+// encoding it was found in, with the path (archive members joined with '!'), the byte offset in the
+// (decompressed) member or file and, for text (no NUL in the first 8 KiB), the 1-based line. Never
+// the value, nor anything around it.
+//
+// Memory is bounded: files and members are streamed in chunks (1 MiB by default) and only
+// maxLen - 1 bytes are carried between chunks. Symlinks are never followed (counted as skipped, as
+// are fifos, sockets and devices). When matches of the same secret overlap and one lies inside the
+// other (the whole value and one of its lines, a base64 core inside the full base64), only the
+// enclosing one is reported.
+//
+// Line numbers cost nothing until something is found: for files on disk (and members stored
+// contiguously in them, such as the files of an uncompressed tar) newlines are counted only up to a
+// finding, by reading the file again; decompressed streams count newlines as they pass.
+import type { Dirent, Stats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { DEFAULT_LIMITS, errorCode, openFile, ScanStop, walk, type Blob, type InputContext, type Limits } from './containers.ts';
+import { Matcher } from './matcher.ts';
+import type { Pattern } from './patterns.ts';
+
+export interface Finding {
+  kind: 'finding';
+  /** File path, then archive members joined with '!', e.g. 'dist/app.tar.gz!etc/npmrc'. */
+  path: string;
+  /** Byte offset within the (decompressed) member or file. */
+  offset: number;
+  /** 1-based line, for text files (no NUL in the first 8 KiB). */
+  line?: number;
+  name: string;
+  encoding: string;
+}
+
+export interface Done {
+  kind: 'done';
+  /** Input files opened. */
+  files: number;
+  /** Bytes scanned (decompressed content of files and members). */
+  bytes: number;
+  elapsedMs: number;
+  /** Archive members scanned. */
+  members: number;
+  /** Symlinks and special files left alone. */
+  skipped: number;
+}
+
+export type ScanEvent = Finding | { kind: 'error'; path: string; message: string } | { kind: 'limit'; path: string; message: string } | Done;
+
+export interface Progress {
+  files: number;
+  bytes: number;
+  elapsedMs: number;
+}
+
+export interface ScanOptions {
+  /** Archive levels opened (default 3). */
+  maxDepth?: number;
+  onProgress?: (p: Progress) => void;
+  /** At most one onProgress call per interval (default 1000 ms). */
+  progressIntervalMs?: number;
+  /** Symlinks are never followed. */
+  followSymlinks?: false;
+  /** Bytes per file read (default 1 MiB). */
+  chunkSize?: number;
+  /** Other bounds for containers (see containers.ts). */
+  limits?: Partial<Limits>;
+  /** Base for relative inputs and globs (default process.cwd()). */
+  cwd?: string;
+}
+
+const TEXT_SNIFF = 8192;
+
+/** Scans inputs (files, directories, globs) for the patterns. Ends with one `done` event. */
+export async function* scan(inputs: ReadonlyArray<string>, patterns: ReadonlyArray<Pattern>, opts: ScanOptions = {}): AsyncGenerator<ScanEvent> {
+  const started = performance.now();
+  const usable = patterns.filter((p) => p.bytes.length > 0);
+  const matcher = new Matcher(usable.map((p) => p.bytes));
+  const chunkSize = Math.max(1, Math.floor(opts.chunkSize ?? 2 ** 20));
+  const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  if (opts.maxDepth !== undefined) limits.maxDepth = opts.maxDepth;
+  const cwd = opts.cwd ?? process.cwd();
+  const interval = opts.progressIntervalMs ?? 1000;
+  const state = { files: 0, bytes: 0, members: 0, skipped: 0 };
+  let lastProgress = started;
+  const progress = (): void => {
+    if (!opts.onProgress) return;
+    const now = performance.now();
+    if (now - lastProgress < interval) return;
+    lastProgress = now;
+    opts.onProgress({ files: state.files, bytes: state.bytes, elapsedMs: now - started });
+  };
+
+  async function* leaf(blob: Blob): AsyncGenerator<ScanEvent> {
+    if (blob.depth > 0) state.members += 1;
+    const head = await blob.reader.peek(TEXT_SNIFF);
+    const lines = head.indexOf(0) >= 0 ? undefined : blob.disk ? new DiskLines(blob.disk.file, blob.disk.start) : new StreamLines(matcher.maxLen);
+    const found: number[] = [];
+    const stream = matcher.stream((offset, index) => {
+      found.push(offset, index);
+    });
+    const maxEnd = new Map<string, number>();
+    async function* emit(): AsyncGenerator<Finding> {
+      for (let i = 0; i < found.length; i += 2) {
+        const offset = found[i] as number;
+        const pattern = usable[found[i + 1] as number] as Pattern;
+        const end = offset + pattern.bytes.length;
+        if (end <= (maxEnd.get(pattern.name) ?? -1)) continue; // inside a match of the same secret
+        maxEnd.set(pattern.name, end);
+        const finding: Finding = { kind: 'finding', path: blob.path, offset, name: pattern.name, encoding: pattern.encoding };
+        if (lines) finding.line = await lines.lineAt(offset);
+        yield finding;
+      }
+      found.length = 0;
+    }
+    try {
+      for (;;) {
+        const chunk = await blob.reader.next();
+        if (chunk === null) break;
+        lines?.feed(chunk);
+        stream.write(chunk);
+        state.bytes += chunk.length;
+        if (found.length > 0) yield* emit();
+        progress();
+      }
+      stream.end();
+      if (found.length > 0) yield* emit();
+    } finally {
+      await lines?.close();
+    }
+  }
+
+  for await (const item of expand(inputs, cwd, state)) {
+    if (typeof item !== 'string') {
+      yield item;
+      continue;
+    }
+    let opened: Awaited<ReturnType<typeof openFile>>;
+    try {
+      opened = await openFile(path.resolve(cwd, item), item, chunkSize);
+    } catch (e) {
+      yield { kind: 'error', path: item, message: `cannot open (${errorCode(e)})` };
+      continue;
+    }
+    state.files += 1;
+    const ctx: InputContext = { limits, inputSize: opened.size, inflated: 0, chunkSize };
+    try {
+      yield* walk<ScanEvent>(opened.blob, ctx, leaf);
+    } catch (e) {
+      if (e instanceof ScanStop) yield { kind: e.kind, path: e.path, message: e.message };
+      else yield { kind: 'error', path: item, message: `internal error (${e instanceof Error ? `${e.name}: ${e.message}` : 'unknown'})` };
+    } finally {
+      await opened.close().catch(() => {});
+    }
+    progress();
+  }
+  yield { kind: 'done', files: state.files, bytes: state.bytes, elapsedMs: performance.now() - started, members: state.members, skipped: state.skipped };
+}
+
+/** Collects all events of a scan (convenience for tests and small inputs). */
+export async function scanAll(inputs: ReadonlyArray<string>, patterns: ReadonlyArray<Pattern>, opts: ScanOptions = {}): Promise<ScanEvent[]> {
+  const out: ScanEvent[] = [];
+  for await (const event of scan(inputs, patterns, opts)) out.push(event);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// inputs
+
+function countNewlines(buf: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  let at = b.indexOf(10, from);
+  while (at >= 0 && at < to) {
+    n += 1;
+    at = b.indexOf(10, at + 1);
+  }
+  return n;
+}
+
+interface LineCounter {
+  feed(chunk: Buffer): void;
+  lineAt(offset: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Counts newlines as chunks pass; keeps the recent chunks a match can start in. */
+class StreamLines implements LineCounter {
+  private readonly keep: number;
+  private readonly recent: Array<{ start: number; chunk: Buffer; before: number }> = [];
+  private total = 0;
+  private lines = 0;
+
+  constructor(maxLen: number) {
+    this.keep = maxLen;
+  }
+
+  feed(chunk: Buffer): void {
+    this.recent.push({ start: this.total, chunk, before: this.lines });
+    this.lines += countNewlines(chunk, 0, chunk.length);
+    while (this.recent.length > 1 && (this.recent[1] as { start: number }).start <= this.total - this.keep) this.recent.shift();
+    this.total += chunk.length;
+  }
+
+  async lineAt(offset: number): Promise<number> {
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const r = this.recent[i] as { start: number; chunk: Buffer; before: number };
+      if (r.start <= offset) return r.before + countNewlines(r.chunk, 0, offset - r.start) + 1;
+    }
+    return 1;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Counts newlines of a file on disk only up to the offsets asked for (in increasing order). */
+class DiskLines implements LineCounter {
+  private readonly file: string;
+  private readonly start: number;
+  private handle: fs.FileHandle | undefined;
+  private counted = 0;
+  private lines = 0;
+
+  constructor(file: string, start: number) {
+    this.file = file;
+    this.start = start;
+  }
+
+  feed(): void {}
+
+  async lineAt(offset: number): Promise<number> {
+    if (offset < this.counted) {
+      this.counted = 0;
+      this.lines = 0;
+    }
+    this.handle ??= await fs.open(this.file, 'r');
+    const buf = Buffer.allocUnsafe(Math.min(2 ** 20, Math.max(1, offset - this.counted)));
+    while (this.counted < offset) {
+      const want = Math.min(buf.length, offset - this.counted);
+      const { bytesRead } = await this.handle.read(buf, 0, want, this.start + this.counted);
+      if (bytesRead === 0) break;
+      this.lines += countNewlines(buf, 0, bytesRead);
+      this.counted += bytesRead;
+    }
+    return this.lines + 1;
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+}
+
+const GLOB_MAGIC = /[*?[{]/;
+
+/** Files to scan, in order, once each; errors for inputs that do not exist. */
+async function* expand(inputs: ReadonlyArray<string>, cwd: string, state: { skipped: number }): AsyncGenerator<string | ScanEvent> {
+  const seen = new Set<string>();
+  async function* visit(display: string, st?: Stats | Dirent): AsyncGenerator<string | ScanEvent> {
+    const abs = path.resolve(cwd, display);
+    if (seen.has(abs)) return;
+    let info: Stats | Dirent;
+    try {
+      info = st ?? (await fs.lstat(abs));
+    } catch (e) {
+      yield { kind: 'error', path: display, message: `cannot stat (${errorCode(e)})` };
+      return;
+    }
+    seen.add(abs);
+    if (info.isSymbolicLink()) state.skipped += 1;
+    else if (info.isFile()) yield display;
+    else if (info.isDirectory()) {
+      let entries: Dirent[];
+      try {
+        entries = await fs.readdir(abs, { withFileTypes: true });
+      } catch (e) {
+        yield { kind: 'error', path: display, message: `cannot read directory (${errorCode(e)})` };
+        return;
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const entry of entries) yield* visit(path.join(display, entry.name), entry);
+    } else state.skipped += 1;
+  }
+
+  for (const input of inputs) {
+    let st: Stats | undefined;
+    let code = '';
+    try {
+      st = await fs.lstat(path.resolve(cwd, input));
+    } catch (e) {
+      code = errorCode(e);
+    }
+    if (st) {
+      yield* visit(input, st);
+      continue;
+    }
+    if (GLOB_MAGIC.test(input)) {
+      const matches: string[] = [];
+      for await (const match of globFiles(input, cwd)) matches.push(match);
+      matches.sort();
+      for (const match of matches) yield* visit(match);
+      continue;
+    }
+    yield { kind: 'error', path: input, message: code === 'ENOENT' ? 'no such file or directory' : `cannot stat (${code})` };
+  }
+}
+
+/** Paths matching a glob, relative to cwd when the glob is relative. fs.glob when there is one. */
+async function* globFiles(pattern: string, cwd: string): AsyncGenerator<string> {
+  if (typeof fs.glob === 'function') {
+    yield* fs.glob(pattern, { cwd });
+    return;
+  }
+  const re = globToRegExp(pattern);
+  const magicAt = pattern.search(GLOB_MAGIC);
+  const base = pattern.slice(0, pattern.lastIndexOf('/', magicAt) + 1);
+  async function* walkDir(dir: string): AsyncGenerator<string> {
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(path.resolve(cwd, dir || '.'), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const rel = dir + entry.name;
+      if (re.test(rel)) yield rel;
+      if (entry.isDirectory()) yield* walkDir(`${rel}/`);
+    }
+  }
+  yield* walkDir(base);
+}
+
+/** A small glob: `**` (any depth), `*`, `?`, `[...]`, `{a,b}`; `/` separates. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  let braces = 0;
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        const slash = glob[i + 2] === '/';
+        re += slash ? '(?:[^/]*/)*' : '.*';
+        i += slash ? 2 : 1;
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const close = glob.indexOf(']', i + 2);
+      if (close < 0) re += '\\[';
+      else {
+        const body = glob.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        re += `[${body}]`;
+        i = close;
+      }
+    } else if (c === '{') {
+      braces += 1;
+      re += '(?:';
+    } else if (c === '}' && braces > 0) {
+      braces -= 1;
+      re += ')';
+    } else if (c === ',' && braces > 0) re += '|';
+    else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
