@@ -287,7 +287,7 @@ export function proxyFor(url: string, env: Env): string | undefined {
   return parsed.toString();
 }
 
-const REGISTRY = /^(https?:\/\/)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(\/[A-Za-z0-9._\/-]*)?$/;
+const REGISTRY = /^(https?:\/\/)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(\/[A-Za-z0-9._/-]*)?$/;
 const SECRET_NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u;
 
 function checkRegistry(input: string, registry: string): string {

@@ -458,7 +458,9 @@ async function* walkZip<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     if (zip64.usize !== undefined) usize = zip64.usize;
     if (zip64.csize !== undefined) csize = zip64.csize;
     const hasDescriptor = (flags & 8) !== 0;
-    let known = !hasDescriptor || csize !== 0 || usize !== 0;
+    // With a data descriptor the local sizes are usually zero and may be wrong (Info-ZIP writes the
+    // uncompressed size but not the compressed one): only a nonzero compressed size is trusted.
+    let known = !hasDescriptor || csize !== 0;
     const path = `${blob.path}!${name}`;
 
     if (!known && (method !== 8 || flags & 1) && blob.disk) {
