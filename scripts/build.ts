@@ -74,6 +74,7 @@ await build({
   entryPoints: {
     main: 'src/main.ts',
     post: 'src/post.ts',
+    verify: 'src/verify-main.ts',
     'oidc-token': 'src/oidc-token.ts',
     'node-vault': 'src/vault/node-vault.ts',
     'proxy-agent': 'src/vault/proxy-agent.ts',

@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { DeliveryError } from './errors.ts';
 import type { Secret } from './fetch.ts';
 
+/** Env var naming the secrets directory for later steps (a path, never a value). */
+export const PRIVATE_DIR_ENV = 'PIPELINE_SECRETS_DIR';
 export const ROOT_PREFIX = 'pipeline-secrets-';
 /** A marker in the private root: post removes a directory recursively only if it carries it. */
 export const ROOT_MARKER = '.pipeline-secrets';

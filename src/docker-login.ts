@@ -27,7 +27,9 @@ export async function createDockerConfig(root: string, home: string | undefined,
   const userConfig = path.join(process.env.DOCKER_CONFIG ?? path.join(home ?? '', '.docker'), 'config.json');
   try {
     const parsed = JSON.parse(await fs.readFile(userConfig, 'utf8')) as { credHelpers?: Record<string, string> };
-    const helpers = Object.fromEntries(Object.entries(parsed.credHelpers ?? {}).filter(([registry]) => !loginRegistries.includes(registry)));
+    const helpers = Object.fromEntries(
+      Object.entries(parsed.credHelpers ?? {}).filter(([registry]) => !loginRegistries.includes(registry)),
+    );
     if (Object.keys(helpers).length > 0) config.credHelpers = helpers;
   } catch {
     // No user config, or not readable: start empty. It is never written to.
@@ -46,11 +48,18 @@ export async function dockerLogin(exec: Exec, dockerConfig: string, login: Login
   });
   if (result.exitCode !== 0) {
     const reason = masks.scrub(`${result.stderr} ${result.stdout}`).replace(/\s+/g, ' ').trim();
-    throw new DeliveryError(`docker login to registry '${login.registry}' as '${login.username}' (password from ${login.from}) failed: ${reason || `exit code ${result.exitCode}`}`);
+    throw new DeliveryError(
+      `docker login to registry '${login.registry}' as '${login.username}' (password from ${login.from}) failed: ${reason || `exit code ${result.exitCode}`}`,
+    );
   }
   // Make sure the credentials landed in our file and not in a credential store that outlives the job.
-  const config = JSON.parse(await fs.readFile(path.join(dockerConfig, 'config.json'), 'utf8')) as { auths?: Record<string, { auth?: string }>; credsStore?: string };
-  const stored = Object.entries(config.auths ?? {}).some(([key, entry]) => sameRegistry(key, login.registry) && typeof entry.auth === 'string' && entry.auth !== '');
+  const config = JSON.parse(await fs.readFile(path.join(dockerConfig, 'config.json'), 'utf8')) as {
+    auths?: Record<string, { auth?: string }>;
+    credsStore?: string;
+  };
+  const stored = Object.entries(config.auths ?? {}).some(
+    ([key, entry]) => sameRegistry(key, login.registry) && typeof entry.auth === 'string' && entry.auth !== '',
+  );
   if (!stored) {
     await exec('docker', ['logout', login.registry], { env: { DOCKER_CONFIG: dockerConfig } });
     throw new DeliveryError(
@@ -67,7 +76,10 @@ export async function dockerLogout(exec: Exec, dockerConfig: string, registry: s
 /** docker keys Docker Hub as https://index.docker.io/v1/ and others by host[:port]. */
 function sameRegistry(key: string, registry: string): boolean {
   const norm = (r: string): string => {
-    const host = r.replace(/^https?:\/\//, '').replace(/\/+$/, '').toLowerCase();
+    const host = r
+      .replace(/^https?:\/\//, '')
+      .replace(/\/+$/, '')
+      .toLowerCase();
     return host === 'docker.io' || host === 'index.docker.io/v1' || host === 'registry-1.docker.io' ? 'docker.io' : host;
   };
   return norm(key) === norm(registry);

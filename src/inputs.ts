@@ -305,9 +305,13 @@ function parseRegistries(env: Env): RegistryConfig[] {
     if (registry === '') throw new InputError('registry', "is required with 'registry-username' and a password");
     if (username === '') throw new InputError('registry-username', `is required to log in to registry '${registry}'`);
     if ((password === '') === (passwordSecret === '')) {
-      throw new InputError('registry-password', `give exactly one of 'registry-password' (a workflow secret) and 'registry-password-secret' (the name of a secret of this step) for registry '${registry}'`);
+      throw new InputError(
+        'registry-password',
+        `give exactly one of 'registry-password' (a workflow secret) and 'registry-password-secret' (the name of a secret of this step) for registry '${registry}'`,
+      );
     }
-    if (passwordSecret !== '' && !SECRET_NAME.test(passwordSecret)) throw new InputError('registry-password-secret', `'${passwordSecret}' is not a secret name`);
+    if (passwordSecret !== '' && !SECRET_NAME.test(passwordSecret))
+      throw new InputError('registry-password-secret', `'${passwordSecret}' is not a secret name`);
     out.push({
       registry: checkRegistry('registry', registry),
       username,
@@ -322,10 +326,19 @@ function parseRegistries(env: Env): RegistryConfig[] {
       if (text === '' || text.startsWith('#')) return;
       const where = `line ${index + 1}`;
       const words = text.split(/\s+/);
-      if (words.length !== 3) throw new InputError('registries', `${where}: expected '<registry> <username> <password-secret-name>', found ${words.length} word(s)`);
+      if (words.length !== 3)
+        throw new InputError(
+          'registries',
+          `${where}: expected '<registry> <username> <password-secret-name>', found ${words.length} word(s)`,
+        );
       const [host = '', user = '', secret = ''] = words;
       if (!SECRET_NAME.test(secret)) throw new InputError('registries', `${where}: '${secret}' is not a secret name`);
-      out.push({ registry: checkRegistry('registries', host), username: user, password: { secret }, source: `secret '${secret}' (registries ${where})` });
+      out.push({
+        registry: checkRegistry('registries', host),
+        username: user,
+        password: { secret },
+        source: `secret '${secret}' (registries ${where})`,
+      });
     });
   const seen = new Set<string>();
   for (const r of out) {
@@ -347,7 +360,8 @@ function parseBuildSecrets(env: Env): BuildSecretSpec[] {
         const id = (eq >= 0 ? text.slice(0, eq) : text).trim();
         const name = (eq >= 0 ? text.slice(eq + 1) : text).trim();
         // BuildKit secret ids end up as /run/secrets/<id> in the build: same rule as our names.
-        if (!SECRET_NAME.test(id)) throw new InputError('build-secrets', `line ${index + 1}: id '${id}' may hold only letters, digits, '_', '-' and '.'`);
+        if (!SECRET_NAME.test(id))
+          throw new InputError('build-secrets', `line ${index + 1}: id '${id}' may hold only letters, digits, '_', '-' and '.'`);
         if (!SECRET_NAME.test(name)) throw new InputError('build-secrets', `line ${index + 1}: '${name}' is not a secret name`);
         if (out.some((s) => s.id === id)) throw new InputError('build-secrets', `line ${index + 1}: id '${id}' is given twice`);
         out.push({ id, name, line: index + 1 });
@@ -382,7 +396,10 @@ export function parseInputs(env: Env): Config {
   const registries = parseRegistries(env);
   const buildSecrets = parseBuildSecrets(env);
   if (secrets.length === 0 && envSecrets.length === 0 && registries.length === 0) {
-    throw new InputError('secrets', 'nothing to do: give `secrets` (Vault) or `env-secrets` (workflow secrets) entries, or a registry to log in to');
+    throw new InputError(
+      'secrets',
+      'nothing to do: give `secrets` (Vault) or `env-secrets` (workflow secrets) entries, or a registry to log in to',
+    );
   }
 
   const secretsDir = getInput(env, 'secrets-dir') || undefined;

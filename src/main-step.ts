@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { errorText, isUserError } from './errors.ts';
 import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, type Lease, type Secret } from './fetch.ts';
-import { createPrivateDir, writeExclusive, writeSecretFiles } from './deliver.ts';
+import { createPrivateDir, PRIVATE_DIR_ENV, writeExclusive, writeSecretFiles } from './deliver.ts';
 import { parseInputs, type Env } from './inputs.ts';
 import { LedgerWriter } from './ledger.ts';
 import { MaskRegistry, MIN_FORM_LENGTH } from './mask.ts';
@@ -27,8 +27,6 @@ export interface MainDeps {
   /** Where tmpfs is looked for (tests point it elsewhere). */
   readonly shm?: string;
 }
-
-export const PRIVATE_DIR_ENV = 'PIPELINE_SECRETS_DIR';
 
 export async function runMain(deps: MainDeps): Promise<void> {
   const { runner } = deps;
@@ -212,7 +210,10 @@ function resolveLogins(registries: readonly RegistryConfig[], secrets: readonly 
     const name = r.password.secret;
     const secret = secrets.find((s) => s.name === name);
     if (!secret) {
-      throw new InputError(r.source.includes('registries') ? 'registries' : 'registry-password-secret', `registry '${r.registry}': no secret named '${name}' in this step (secrets: ${names(secrets)})`);
+      throw new InputError(
+        r.source.includes('registries') ? 'registries' : 'registry-password-secret',
+        `registry '${r.registry}': no secret named '${name}' in this step (secrets: ${names(secrets)})`,
+      );
     }
     return { registry: r.registry, username: r.username, password: secret.value, from: r.source };
   });

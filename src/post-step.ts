@@ -10,6 +10,8 @@ import { loadLedger, type Ledger } from './ledger.ts';
 import { MaskRegistry } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { dockerLogout } from './docker-login.ts';
+import { verifyContainer, verifySummary } from './verify.ts';
+import { expectedFromDir } from './verify-step.ts';
 import type { Exec } from './exec.ts';
 import { cleanupSummary, type CleanupReport } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
@@ -59,12 +61,15 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
   };
 
   await revoke(deps, ledger, masks, report, problems);
+  await verifyBeforeCleanup(deps, ledger, problems);
 
   // Log out of every registry a login was attempted for; deleting the directory would drop the
   // credentials anyway, but logout also tells any credential helper in the config.
   if (ledger.dockerConfig) {
     for (const registry of ledger.registries ?? []) {
-      const problem = await dockerLogout(deps.exec, ledger.dockerConfig, registry).catch((error: unknown) => `docker logout ${registry}: ${errorText(error)}`);
+      const problem = await dockerLogout(deps.exec, ledger.dockerConfig, registry).catch(
+        (error: unknown) => `docker logout ${registry}: ${errorText(error)}`,
+      );
       if (problem) problems.push(problem);
       else loggedOut.push(registry);
     }
@@ -184,6 +189,21 @@ async function revoke(
   } else {
     report.leasesFailed += leaseProblems.length;
     problems.push(...leaseProblems);
+  }
+}
+
+/** `verify-container`: the last look before the files go, by presence and byte count only. */
+async function verifyBeforeCleanup(deps: PostDeps, ledger: Ledger, problems: string[]): Promise<void> {
+  const container = getInput(deps.env, 'verify-container');
+  if (container === '' || !ledger.secretsDir) return;
+  const mountPath = getInput(deps.env, 'verify-path') || '/run/secrets';
+  try {
+    const results = await verifyContainer(deps.exec, container, mountPath, await expectedFromDir(ledger.secretsDir));
+    await deps.runner.appendSummary(verifySummary(container, mountPath, results));
+    const bad = results.filter((r) => r.seen !== r.expected).map((r) => r.name);
+    if (bad.length > 0) problems.push(`verify-container '${container}': missing or of another size at ${mountPath}: ${bad.join(', ')}`);
+  } catch (error) {
+    problems.push(errorText(error));
   }
 }
 

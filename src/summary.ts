@@ -67,9 +67,17 @@ export function deliverySummary(report: DeliveryReport): string {
         ]
       : []),
     ...(report.registries.length > 0
-      ? [`Logged in to ${report.registries.map((r) => `\`${cell(r)}\``).join(', ')} with the per-job DOCKER_CONFIG \`${report.dockerConfig ?? ''}\` (nothing written to ~/.docker).`, '']
+      ? [
+          `Logged in to ${report.registries.map((r) => `\`${cell(r)}\``).join(', ')} with the per-job DOCKER_CONFIG \`${report.dockerConfig ?? ''}\` (nothing written to ~/.docker).`,
+          '',
+        ]
       : []),
-    ...(report.buildSecrets.length > 0 ? [`BuildKit secrets ready: ${report.buildSecrets.map((id) => `\`${cell(id)}\``).join(', ')} (outputs build-secret-files, build-secret-args).`, ''] : []),
+    ...(report.buildSecrets.length > 0
+      ? [
+          `BuildKit secrets ready: ${report.buildSecrets.map((id) => `\`${cell(id)}\``).join(', ')} (outputs build-secret-files, build-secret-args).`,
+          '',
+        ]
+      : []),
     `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files and the directory.`,
     '',
   ].join('\n');

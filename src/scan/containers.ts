@@ -103,7 +103,11 @@ export function sniff(head: Buffer): ContainerKind | undefined {
 }
 
 /** Opens a file on disk as a Blob; reads are prefetched one chunk ahead. */
-export async function openFile(file: string, displayPath: string, chunkSize: number): Promise<{ blob: Blob; size: number; close: () => Promise<void> }> {
+export async function openFile(
+  file: string,
+  displayPath: string,
+  chunkSize: number,
+): Promise<{ blob: Blob; size: number; close: () => Promise<void> }> {
   const handle = await open(file, 'r');
   let size: number;
   try {
@@ -168,7 +172,11 @@ export async function* walk<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<
   }
   if (kind === 'tar' || kind === 'zip') {
     if (blob.depth >= ctx.limits.maxDepth) {
-      yield { kind: 'limit', path: blob.path, message: `${kind} nested deeper than ${ctx.limits.maxDepth} archive levels (max depth); not opened, scanned as raw bytes` };
+      yield {
+        kind: 'limit',
+        path: blob.path,
+        message: `${kind} nested deeper than ${ctx.limits.maxDepth} archive levels (max depth); not opened, scanned as raw bytes`,
+      };
       yield* leaf(blob);
       return;
     }
@@ -200,7 +208,13 @@ interface Inflater {
  * A decompressing view of `source`. With `rest`, the compressed stream may end before the source
  * does (zip entries of unknown size): the bytes after it are given back to `source`.
  */
-function decompress(source: Blob, kind: 'gzip' | 'zstd' | 'deflate-raw', ctx: InputContext, path = source.path, level = source.depth): Inflater {
+function decompress(
+  source: Blob,
+  kind: 'gzip' | 'zstd' | 'deflate-raw',
+  ctx: InputContext,
+  path = source.path,
+  level = source.depth,
+): Inflater {
   const z =
     kind === 'gzip'
       ? zlib.createGunzip({ chunkSize: 128 * 1024 })
@@ -232,8 +246,7 @@ function decompress(source: Blob, kind: 'gzip' | 'zstd' | 'deflate-raw', ctx: In
       waiter = done;
       run(done);
     });
-  const fail = (e: unknown): ScanStop =>
-    e instanceof ScanStop ? e : new ScanStop('error', path, level, `${label}: ${zlibMessage(e)}`);
+  const fail = (e: unknown): ScanStop => (e instanceof ScanStop ? e : new ScanStop('error', path, level, `${label}: ${zlibMessage(e)}`));
 
   let inBytes = 0;
   let outBytes = 0;
@@ -245,7 +258,8 @@ function decompress(source: Blob, kind: 'gzip' | 'zstd' | 'deflate-raw', ctx: In
       if (chunk !== undefined) {
         outBytes += chunk.length;
         ctx.inflated += chunk.length;
-        if (outBytes > limits.maxBytes) throw new ScanStop('limit', path, level, `more than ${limits.maxBytes} bytes decompressed (max bytes per container)`);
+        if (outBytes > limits.maxBytes)
+          throw new ScanStop('limit', path, level, `more than ${limits.maxBytes} bytes decompressed (max bytes per container)`);
         if (outBytes > limits.ratioGrace && outBytes > limits.maxRatio * inBytes) {
           throw new ScanStop('limit', path, level, `${label} decompression ratio above ${limits.maxRatio}:1 (max ratio)`);
         }
@@ -318,7 +332,11 @@ async function* walkTar<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     const short = (): ScanStop => stop('error', `truncated tar member at offset ${at}`);
 
     if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
-      if (size > limits.maxHeader) throw stop('limit', `tar ${type === 'x' || type === 'g' ? 'pax' : 'long name'} header of ${size} bytes at offset ${at} (max header ${limits.maxHeader})`);
+      if (size > limits.maxHeader)
+        throw stop(
+          'limit',
+          `tar ${type === 'x' || type === 'g' ? 'pax' : 'long name'} header of ${size} bytes at offset ${at} (max header ${limits.maxHeader})`,
+        );
       const data = await r.exact(size);
       if (data.length < size) throw short();
       await r.skip(padding);
@@ -363,7 +381,10 @@ function tarChecksumOk(h: Buffer): boolean {
 }
 
 function parseOctal(h: Buffer, at: number, len: number): number | undefined {
-  const text = h.toString('latin1', at, at + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const text = h
+    .toString('latin1', at, at + len)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (text === '') return 0;
   return /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
 }
@@ -464,7 +485,8 @@ async function* walkZip<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     const path = `${blob.path}!${name}`;
 
     if (!known && (method !== 8 || flags & 1) && blob.disk) {
-      central ??= await readCentralDirectory(blob, stop);
+      // A broken or missing central directory leaves the streaming fallback below.
+      central ??= await readCentralDirectory(blob, stop).catch(() => new Map<number, CentralEntry>());
       const entry = central.get(at);
       if (entry) {
         csize = entry.csize;
@@ -482,8 +504,14 @@ async function* walkZip<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     };
     let problem: Notice | undefined;
     if (flags & 1) problem = { kind: 'error', path, message: 'encrypted zip entry; not scanned' };
-    else if (method !== 0 && method !== 8) problem = { kind: 'error', path, message: `zip compression method ${method} not supported; not scanned` };
-    else if (known && usize > limits.maxBytes) problem = { kind: 'limit', path, message: `zip entry claims ${usize} bytes, beyond ${limits.maxBytes} bytes per container (max bytes)` };
+    else if (method !== 0 && method !== 8)
+      problem = { kind: 'error', path, message: `zip compression method ${method} not supported; not scanned` };
+    else if (known && usize > limits.maxBytes)
+      problem = {
+        kind: 'limit',
+        path,
+        message: `zip entry claims ${usize} bytes, beyond ${limits.maxBytes} bytes per container (max bytes)`,
+      };
     else if (known && method === 8 && usize > limits.ratioGrace && usize > limits.maxRatio * csize) {
       problem = { kind: 'limit', path, message: `zip entry claims a decompression ratio above ${limits.maxRatio}:1 (max ratio)` };
     }
@@ -502,7 +530,8 @@ async function* walkZip<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     const short = (): ScanStop => stop('error', `truncated zip entry at offset ${at}`);
     let raw: Reader;
     if (known) raw = r.sub(csize, short);
-    else if (method === 8) raw = r; // deflate ends itself; the rest is given back to r
+    else if (method === 8)
+      raw = r; // deflate ends itself; the rest is given back to r
     else raw = storedUntilDescriptor(r, zip64.present, short);
     let child: Blob = { path, reader: raw, depth: level + 1 };
     let inflater: Inflater | undefined;
@@ -518,7 +547,8 @@ async function* walkZip<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
       } catch (e) {
         if (!(e instanceof ScanStop) || e.level <= level) throw e;
         yield { kind: e.kind, path: e.path, message: e.message };
-        if (!known) throw stop('error', `cannot find the end of entry at offset ${at} after the problem above; rest of archive not scanned`);
+        if (!known)
+          throw stop('error', `cannot find the end of entry at offset ${at} after the problem above; rest of archive not scanned`);
         await raw.drain();
         if (hasDescriptor) await skipDescriptor(r, zip64.present);
         continue;
@@ -603,7 +633,10 @@ function storedUntilDescriptor(r: Reader, zip64: boolean, short: () => Error): R
 }
 
 /** Central directory of a zip that is a contiguous range of a file: local header offset -> sizes. */
-async function readCentralDirectory(blob: Blob, stop: (kind: 'error' | 'limit', message: string) => ScanStop): Promise<Map<number, CentralEntry>> {
+async function readCentralDirectory(
+  blob: Blob,
+  stop: (kind: 'error' | 'limit', message: string) => ScanStop,
+): Promise<Map<number, CentralEntry>> {
   const disk = blob.disk;
   const out = new Map<number, CentralEntry>();
   if (!disk) return out;

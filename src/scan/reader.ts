@@ -24,6 +24,7 @@ export class Reader {
   private readonly pull: Pull;
   private readonly stack: Buffer[] = [];
   private eof = false;
+  private failure: unknown;
 
   constructor(pull: Pull) {
     this.pull = pull;
@@ -33,6 +34,7 @@ export class Reader {
   async next(max = Infinity): Promise<Buffer | null> {
     let chunk = this.stack.pop();
     while (chunk === undefined) {
+      if (this.failure !== undefined) throw this.failure;
       if (this.eof) return null;
       const got = await this.pull();
       if (got === null) {
@@ -56,12 +58,22 @@ export class Reader {
     this.pos -= chunk.length;
   }
 
-  /** Exactly n bytes, or fewer at the end. */
+  /**
+   * Exactly n bytes, or fewer at the end. When reading fails after some bytes, those are returned
+   * and the failure is thrown by the read that follows them (data before a break is not lost).
+   */
   async exact(n: number): Promise<Buffer> {
     const parts: Buffer[] = [];
     let got = 0;
     while (got < n) {
-      const chunk = await this.next(n - got);
+      let chunk: Buffer | null;
+      try {
+        chunk = await this.next(n - got);
+      } catch (e) {
+        if (got === 0) throw e;
+        this.failure = e;
+        break;
+      }
       if (chunk === null) break;
       parts.push(chunk);
       got += chunk.length;

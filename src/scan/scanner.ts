@@ -44,7 +44,8 @@ export interface Done {
   skipped: number;
 }
 
-export type ScanEvent = Finding | { kind: 'error'; path: string; message: string } | { kind: 'limit'; path: string; message: string } | Done;
+export type ScanEvent =
+  Finding | { kind: 'error'; path: string; message: string } | { kind: 'limit'; path: string; message: string } | Done;
 
 export interface Progress {
   files: number;
@@ -71,7 +72,11 @@ export interface ScanOptions {
 const TEXT_SNIFF = 8192;
 
 /** Scans inputs (files, directories, globs) for the patterns. Ends with one `done` event. */
-export async function* scan(inputs: ReadonlyArray<string>, patterns: ReadonlyArray<Pattern>, opts: ScanOptions = {}): AsyncGenerator<ScanEvent> {
+export async function* scan(
+  inputs: ReadonlyArray<string>,
+  patterns: ReadonlyArray<Pattern>,
+  opts: ScanOptions = {},
+): AsyncGenerator<ScanEvent> {
   const started = performance.now();
   const usable = patterns.filter((p) => p.bytes.length > 0);
   const matcher = new Matcher(usable.map((p) => p.bytes));
@@ -93,7 +98,8 @@ export async function* scan(inputs: ReadonlyArray<string>, patterns: ReadonlyArr
   async function* leaf(blob: Blob): AsyncGenerator<ScanEvent> {
     if (blob.depth > 0) state.members += 1;
     const head = await blob.reader.peek(TEXT_SNIFF);
-    const lines = head.indexOf(0) >= 0 ? undefined : blob.disk ? new DiskLines(blob.disk.file, blob.disk.start) : new StreamLines(matcher.maxLen);
+    const lines =
+      head.indexOf(0) >= 0 ? undefined : blob.disk ? new DiskLines(blob.disk.file, blob.disk.start) : new StreamLines(matcher.maxLen);
     const found: number[] = [];
     const stream = matcher.stream((offset, index) => {
       found.push(offset, index);
@@ -153,11 +159,22 @@ export async function* scan(inputs: ReadonlyArray<string>, patterns: ReadonlyArr
     }
     progress();
   }
-  yield { kind: 'done', files: state.files, bytes: state.bytes, elapsedMs: performance.now() - started, members: state.members, skipped: state.skipped };
+  yield {
+    kind: 'done',
+    files: state.files,
+    bytes: state.bytes,
+    elapsedMs: performance.now() - started,
+    members: state.members,
+    skipped: state.skipped,
+  };
 }
 
 /** Collects all events of a scan (convenience for tests and small inputs). */
-export async function scanAll(inputs: ReadonlyArray<string>, patterns: ReadonlyArray<Pattern>, opts: ScanOptions = {}): Promise<ScanEvent[]> {
+export async function scanAll(
+  inputs: ReadonlyArray<string>,
+  patterns: ReadonlyArray<Pattern>,
+  opts: ScanOptions = {},
+): Promise<ScanEvent[]> {
   const out: ScanEvent[] = [];
   for await (const event of scan(inputs, patterns, opts)) out.push(event);
   return out;
@@ -346,7 +363,10 @@ export function globToRegExp(glob: string): RegExp {
       const close = glob.indexOf(']', i + 2);
       if (close < 0) re += '\\[';
       else {
-        const body = glob.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        const body = glob
+          .slice(i + 1, close)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\');
         re += `[${body}]`;
         i = close;
       }

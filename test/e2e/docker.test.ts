@@ -281,4 +281,50 @@ describe('BuildKit build secrets and container injection', () => {
     const post = await job.runPost(POST, main, { env: stepEnv() });
     check([main, run, post]);
   });
+
+  it('verifies a running container by presence and byte count: the verify sub-action, and verify-container in post', async () => {
+    job = await newJob();
+    const name = `ps-app-${Date.now()}`;
+    const main = await job.runMain(MAIN, { url: vault.url, token, secrets, 'verify-container': name }, { env: stepEnv() });
+    expect(main.exitCode, main.log).toBe(0);
+    const start = await job.runShell(
+      `docker run -d --name ${name} --network none -v "$PIPELINE_SECRETS_DIR:/run/secrets:ro" ps-busybox:latest sleep 120`,
+      { env: stepEnv() },
+    );
+    expect(start.exitCode, start.log).toBe(0);
+    try {
+      const verify = await job.runMain(
+        path.join(path.dirname(MAIN), 'verify.js'),
+        { container: name },
+        { env: stepEnv(), actionYml: path.join(path.dirname(MAIN), '../verify/action.yml') },
+      );
+      expect(verify.exitCode, verify.log).toBe(0);
+      expect(verify.summary).toContain('4 of 4 secret(s) present at /run/secrets with the expected byte count');
+      expect(verify.summary).toContain(`| REGISTRY_PASSWORD | ${PASSWORD.length} | ${PASSWORD.length} | ✅ |`);
+
+      // A container without the mount: every secret reported missing, the step fails naming them.
+      const empty = await job.runShell(
+        `docker run -d --name ${name}-empty --network none ps-busybox:latest sh -c 'mkdir -p /run/secrets && sleep 120'`,
+        { env: stepEnv() },
+      );
+      expect(empty.exitCode).toBe(0);
+      const missing = await job.runMain(
+        path.join(path.dirname(MAIN), 'verify.js'),
+        { container: `${name}-empty` },
+        { env: stepEnv(), actionYml: path.join(path.dirname(MAIN), '../verify/action.yml') },
+      );
+      expect(missing.exitCode).toBe(1);
+      expect(missing.annotations.find((a) => a.level === 'error')?.message).toMatch(
+        /4 secret\(s\) missing or of another size in container .*: REGISTRY_PASSWORD, TLS_PASSWORD, WRONG, npm_token/,
+      );
+
+      const post = await job.runPost(POST, main, { env: stepEnv() });
+      expect(post.exitCode, post.log).toBe(0);
+      expect(post.summary).toContain(`verified in container \`${name}\``);
+      expect(post.summary).toContain('4 of 4 secret(s) present');
+      check([main, start, verify, missing, post]);
+    } finally {
+      await engine.run(['rm', '-f', name, `${name}-empty`]);
+    }
+  });
 });
