@@ -45,11 +45,11 @@ const sideEffectFree: Plugin = {
 // has entries, the OIDC client only for method jwt. A dynamic import of those modules in src/
 // becomes an import of the sibling bundle in dist/. The lazy bundles hold third-party code only, so
 // no class of ours exists twice (instanceof stays true across bundles).
-const lazy: Record<string, string> = { './oidc-token.ts': './oidc-token.js', './node-vault.ts': './node-vault.js', './proxy-agent.ts': './proxy-agent.js', './exec-lib.ts': './exec-lib.js' };
+const lazy: Record<string, string> = { './oidc-token.ts': './oidc-token.js', './node-vault.ts': './node-vault.js', './proxy-agent.ts': './proxy-agent.js' };
 const lazyEntries: Plugin = {
   name: 'lazy-entries',
   setup(b) {
-    b.onResolve({ filter: /^\.\/(oidc-token|node-vault|proxy-agent|exec-lib)\.ts$/ }, (args) =>
+    b.onResolve({ filter: /^\.\/(oidc-token|node-vault|proxy-agent)\.ts$/ }, (args) =>
       args.kind === 'dynamic-import' ? { path: lazy[args.path] ?? args.path, external: true } : undefined,
     );
   },
@@ -78,7 +78,6 @@ await build({
     'oidc-token': 'src/oidc-token.ts',
     'node-vault': 'src/vault/node-vault.ts',
     'proxy-agent': 'src/vault/proxy-agent.ts',
-    'exec-lib': 'src/exec-lib.ts',
   },
   outdir: 'dist',
 });

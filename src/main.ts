@@ -1,6 +1,6 @@
 // Entry of the main step: wires the real runner and environment into runMain.
 import { runMain } from './main-step.ts';
-import { actionsExec } from './exec.ts';
+import { nodeExec } from './exec.ts';
 import { actionsRunner } from './runner.ts';
 import { loadVaultClient } from './vault/client.ts';
 
@@ -8,5 +8,5 @@ await runMain({
   env: process.env,
   runner: actionsRunner,
   loadVaultClient,
-  exec: actionsExec,
+  exec: nodeExec,
 });

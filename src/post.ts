@@ -1,6 +1,6 @@
 // Entry of the post step (post-if: always()): wires the real runner into runPost.
 import { runPost } from './post-step.ts';
-import { actionsExec } from './exec.ts';
+import { nodeExec } from './exec.ts';
 import { actionsRunner } from './runner.ts';
 import { loadVaultClient } from './vault/client.ts';
 
@@ -8,5 +8,5 @@ await runPost({
   env: process.env,
   runner: actionsRunner,
   loadVaultClient,
-  exec: actionsExec,
+  exec: nodeExec,
 });

@@ -1,6 +1,6 @@
 // Entry of the verify sub-action: wires the real runner and exec into runVerify.
-import { actionsExec } from './exec.ts';
+import { nodeExec } from './exec.ts';
 import { actionsRunner } from './runner.ts';
 import { runVerify } from './verify-step.ts';
 
-await runVerify({ env: process.env, runner: actionsRunner, exec: actionsExec });
+await runVerify({ env: process.env, runner: actionsRunner, exec: nodeExec });
