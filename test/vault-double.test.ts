@@ -2,11 +2,12 @@
 // Tests of the Vault HTTP API double itself, hitting it with plain fetch (and https for TLS).
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { makePki, type Pki } from './services/tls.ts';
 import { VaultDouble } from './vault-double/index.ts';
 
 interface Res {
@@ -730,5 +731,447 @@ describe('TLS', () => {
     } finally {
       await v.stop();
     }
+  });
+});
+
+describe('cert auth over mutual TLS', () => {
+  let pki: Pki;
+  let v: VaultDouble;
+
+  /** One request over its own TLS connection, presenting `client` (PEMs) when given. */
+  function mtls(
+    method: string,
+    path: string,
+    o: { client?: { cert: string; key: string }; body?: unknown; token?: string } = {},
+  ): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+      const req = https.request(
+        `${v.url}/v1/${path}`,
+        {
+          method,
+          ca: pki.caPem,
+          agent: false,
+          ...(o.client ? { cert: o.client.cert, key: o.client.key } : {}),
+          headers: { ...(o.token ? { 'X-Vault-Token': o.token } : {}), ...(payload ? { 'Content-Type': 'application/json' } : {}) },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined, headers: new Headers() }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  /** What openssl prints for a certificate field, for cross-checking the double's DER parsing. */
+  function opensslField(pem: string, args: string[]): string {
+    return execFileSync('openssl', ['x509', '-noout', ...args], { input: pem }).toString();
+  }
+
+  beforeAll(async () => {
+    pki = await makePki({ clientCn: 'ps-client' });
+    v = await VaultDouble.start({ tls: { key: pki.serverKeyPem, cert: pki.serverCertPem, requestClientCert: true } });
+    v.enableKv('secret', 2);
+    v.putKv('secret', 'app', { a: 1 });
+    v.addPolicy('ci', [{ path: 'secret/data/*', capabilities: ['read'] }]);
+    v.addCertRole('cert', 'web', { certificatePem: pki.caPem, policies: ['ci'], ttl: 300 });
+    v.addCertRole('cert', 'other', { certificatePem: pki.otherCaPem, policies: [] });
+    v.addCertRole('cert-other', 'only', { certificatePem: pki.otherCaPem, policies: ['ci'] });
+    v.addCertRole('cert-leaf', 'pinned', { certificatePem: pki.clientCertPem, policies: ['ci'] });
+    v.addCertRole('cert-cn', 'narrow', { certificatePem: pki.caPem, policies: ['ci'], allowedCommonNames: ['deploy-*'] });
+    v.addCertRole('cert-cn', 'wide', { certificatePem: pki.caPem, policies: ['ci'], allowedCommonNames: ['ps-*'] });
+  });
+  afterAll(async () => {
+    await v?.stop();
+    await pki?.cleanup();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('logs in with the client certificate of the connection; metadata as Vault sets it', async () => {
+    const client = { cert: pki.clientCertPem, key: pki.clientKeyPem };
+    const r = await mtls('POST', 'auth/cert/login', { client });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ mount_type: 'cert', data: null });
+    expect(r.body.auth).toMatchObject({ policies: ['ci', 'default'], lease_duration: 300, renewable: true });
+    const serialHex = /serial=([0-9A-F]+)/.exec(opensslField(pki.clientCertPem, ['-serial']))?.[1] ?? '';
+    const hexOf = (ext: string): string =>
+      (/([0-9A-F]{2}(?::[0-9A-F]{2})+)/.exec(opensslField(pki.clientCertPem, ['-ext', ext]))?.[1] ?? '').toLowerCase();
+    expect(r.body.auth.metadata).toEqual({
+      authority_key_id: hexOf('authorityKeyIdentifier'),
+      cert_name: 'web',
+      common_name: 'ps-client',
+      serial_number: BigInt(`0x${serialHex}`).toString(),
+      subject_key_id: hexOf('subjectKeyIdentifier'),
+    });
+    expect(r.body.auth.metadata.subject_key_id).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){19}$/);
+    const token = r.body.auth.client_token as string;
+    const read = await mtls('GET', 'secret/data/app', { token });
+    expect(read.body.data.data).toEqual({ a: 1 });
+    const self = await mtls('GET', 'auth/token/lookup-self', { token });
+    expect(self.body.data).toMatchObject({ display_name: 'cert-web', path: 'auth/cert/login' });
+    const named = await mtls('POST', 'auth/cert/login', { client, body: { name: 'web' } });
+    expect(named.body.auth.metadata.cert_name).toBe('web');
+  });
+
+  it.each([
+    ['no client certificate', 'cert', {}, false, 400, 'client certificate must be supplied'],
+    ['a role name that does not exist', 'cert', { name: 'nope' }, true, 400, 'invalid certificate or no client certificate supplied'],
+    ['a role of another CA, by name', 'cert', { name: 'other' }, true, 400, 'invalid certificate or no client certificate supplied'],
+    ['a mount trusting only another CA', 'cert-other', {}, true, 400, 'invalid certificate or no client certificate supplied'],
+  ])('refuses %s', async (_n, mount, body, withCert, status, error) => {
+    const r = await mtls('POST', `auth/${mount}/login`, {
+      body,
+      ...(withCert ? { client: { cert: pki.clientCertPem, key: pki.clientKeyPem } } : {}),
+    });
+    expect(r.status).toBe(status);
+    expect(r.body).toEqual({ errors: [error] });
+  });
+
+  it('trusts a pinned non-CA certificate by serial and authority key id only', async () => {
+    const ok = await mtls('POST', 'auth/cert-leaf/login', { client: { cert: pki.clientCertPem, key: pki.clientKeyPem } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.auth.metadata.cert_name).toBe('pinned');
+    const other = await mtls('POST', 'auth/cert-leaf/login', { client: { cert: pki.serverCertPem, key: pki.serverKeyPem } });
+    expect(other.body).toEqual({ errors: ['invalid certificate or no client certificate supplied'] });
+  });
+
+  it('refuses a certificate without the clientAuth usage the way x509 verification fails (500)', async () => {
+    const r = await mtls('POST', 'auth/cert/login', { client: { cert: pki.serverCertPem, key: pki.serverKeyPem } });
+    expect(r.status).toBe(500);
+    expect(r.body.errors).toEqual(["failed to verify client's certificate: x509: certificate specifies an incompatible key usage"]);
+  });
+
+  it('applies allowed_common_names', async () => {
+    const client = { cert: pki.clientCertPem, key: pki.clientKeyPem };
+    const narrow = await mtls('POST', 'auth/cert-cn/login', { client, body: { name: 'narrow' } });
+    expect(narrow.status).toBe(400);
+    expect(narrow.body.errors).toEqual(['no chain matching all constraints could be found for this login certificate']);
+    const any = await mtls('POST', 'auth/cert-cn/login', { client });
+    expect(any.body.auth.metadata.cert_name).toBe('wide');
+  });
+
+  it('refuses an expired client certificate (500 from x509 verification)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 3 * 86400_000);
+    const r = await mtls('POST', 'auth/cert/login', { client: { cert: pki.clientCertPem, key: pki.clientKeyPem } });
+    expect(r.status).toBe(500);
+    expect(r.body.errors[0]).toMatch(
+      /^failed to verify client's certificate: x509: certificate has expired or is not yet valid: current time \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ is after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+    );
+  });
+
+  it('needs a TLS connection', async () => {
+    const plain = await VaultDouble.start();
+    try {
+      plain.addCertRole('cert', 'web', { certificatePem: pki.caPem, policies: [] });
+      const r = await call(plain, 'POST', 'auth/cert/login');
+      expect(r.status).toBe(400);
+      expect(r.body.errors).toEqual(['tls connection required']);
+    } finally {
+      await plain.stop();
+    }
+  });
+});
+
+describe('write roles (POST-only dynamic endpoints)', () => {
+  let v: VaultDouble;
+  let token: string;
+  beforeAll(async () => {
+    v = await VaultDouble.start();
+    let n = 0;
+    v.addWriteRole('aws', 'sts/deploy', {
+      ttl: 3600,
+      make: (b) => ({ access_key: `ASIA${++n}`, secret_key: 'sk', security_token: 'st', arn: b['role_arn'] ?? null }),
+    });
+    v.addWriteRole('pki', 'issue/web', {
+      make: (b) => {
+        if (b['common_name'] === 'evil.example') throw new Error('common name evil.example not allowed by this role');
+        return { certificate: `CERT(${String(b['common_name'])})`, private_key: 'KEY', serial_number: '1a:2b' };
+      },
+    });
+    v.addWriteRole('pki-leased', 'issue/web', { lease: true, ttl: 600, make: () => ({ certificate: 'C' }) });
+    v.addPolicy('writer', [
+      { path: 'aws/sts/deploy', capabilities: ['update'] },
+      { path: 'pki/issue/web', capabilities: ['update'] },
+      { path: 'pki-leased/issue/*', capabilities: ['update'] },
+    ]);
+    v.addPolicy('reader', [{ path: 'aws/sts/deploy', capabilities: ['read'] }]);
+    token = v.createToken({ policies: ['writer'] });
+  });
+  afterAll(() => v.stop());
+
+  it('answers aws/sts with a lease that is not renewable; the body ttl sets its length', async () => {
+    const r = await call(v, 'POST', 'aws/sts/deploy', { token, body: { role_arn: 'arn:aws:iam::1:role/deploy', ttl: '15m' } });
+    expect(r.status).toBe(200);
+    expect(Object.keys(r.body)).toEqual(ENVELOPE_KEYS);
+    expect(r.body).toMatchObject({ renewable: false, lease_duration: 900, mount_type: 'aws' });
+    expect(r.body.data).toEqual({ access_key: 'ASIA1', secret_key: 'sk', security_token: 'st', arn: 'arn:aws:iam::1:role/deploy' });
+    const id = r.body.lease_id as string;
+    expect(id).toMatch(/^aws\/sts\/deploy\/[A-Za-z0-9]{24}$/);
+    expect(v.leaseState(id)).toBe('active');
+    const renew = await call(v, 'PUT', 'sys/leases/renew', { token, body: { lease_id: id } });
+    expect(renew.body.errors).toEqual(['lease is not renewable']);
+    expect((await call(v, 'PUT', 'sys/leases/revoke', { token: v.rootToken, body: { lease_id: id } })).status).toBe(204);
+    expect(v.leaseState(id)).toBe('revoked');
+    const plain = await call(v, 'PUT', 'aws/sts/deploy', { token, body: {} });
+    expect(plain.body).toMatchObject({ lease_duration: 3600, data: { access_key: 'ASIA2', arn: null } });
+  });
+
+  it('answers pki/issue without a lease (no generate_lease), and with one when asked', async () => {
+    const r = await call(v, 'POST', 'pki/issue/web', { token, body: { common_name: 'web.internal', ttl: '1h' } });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ lease_id: '', renewable: false, lease_duration: 0, mount_type: 'pki' });
+    expect(r.body.data).toEqual({ certificate: 'CERT(web.internal)', private_key: 'KEY', serial_number: '1a:2b' });
+    const leased = await call(v, 'POST', 'pki-leased/issue/web', { token, body: { common_name: 'x' } });
+    expect(leased.body.lease_id).toMatch(/^pki-leased\/issue\/web\//);
+    expect(leased.body).toMatchObject({ lease_duration: 600, renewable: false });
+  });
+
+  it('records every body it received, parsed', async () => {
+    const before = v.writes().length;
+    await call(v, 'POST', 'pki/issue/web', { token, body: { common_name: 'rec.internal', alt_names: 'a,b', ttl: 60 } });
+    expect(v.writes().slice(before)).toEqual([
+      { path: 'pki/issue/web', body: { common_name: 'rec.internal', alt_names: 'a,b', ttl: 60 }, namespace: '' },
+    ]);
+    expect(v.writes().map((w) => w.path)).toContain('aws/sts/deploy');
+  });
+
+  it.each([
+    [
+      'GET on pki/issue (update only)',
+      'GET',
+      'pki/issue/web',
+      'root',
+      undefined,
+      405,
+      ['1 error occurred:\n\t* unsupported operation\n\n'],
+    ],
+    ['no update capability', 'POST', 'aws/sts/deploy', 'reader', {}, 403, ['1 error occurred:\n\t* permission denied\n\n']],
+    [
+      'make throws (a handler error)',
+      'POST',
+      'pki/issue/web',
+      'writer',
+      { common_name: 'evil.example' },
+      400,
+      ['common name evil.example not allowed by this role'],
+    ],
+    ['an unknown pki role', 'POST', 'pki/issue/nope', 'root', {}, 400, ['unknown role: nope']],
+    ['an unknown aws role', 'POST', 'aws/sts/nope', 'root', {}, 400, ['Role "nope" not found']],
+    ['another path of the mount', 'POST', 'pki/roles/web', 'root', {}, 404, ['1 error occurred:\n\t* unsupported path\n\n']],
+  ])('refuses: %s', async (_n, method, path, policy, body, status, errors) => {
+    const t = policy === 'root' ? v.rootToken : v.createToken({ policies: [policy] });
+    const r = await call(v, method, path, { token: t, ...(body ? { body } : {}) });
+    expect(r.status).toBe(status);
+    expect(r.body.errors).toEqual(errors);
+  });
+
+  it('answers GET on aws/sts too, with the query as parameters', async () => {
+    const before = v.writes().length;
+    const r = await call(v, 'GET', 'aws/sts/deploy?ttl=120&role_arn=arn:x', { token: v.rootToken });
+    expect(r.body).toMatchObject({ lease_duration: 120, data: { arn: 'arn:x' } });
+    expect(v.writes().slice(before)).toEqual([{ path: 'aws/sts/deploy', body: { ttl: '120', role_arn: 'arn:x' }, namespace: '' }]);
+  });
+
+  it('shows the mounts with their engine types', async () => {
+    const aws = await call(v, 'GET', 'sys/internal/ui/mounts/aws/sts/deploy', { token: v.rootToken });
+    expect(aws.body.data).toMatchObject({ type: 'aws', path: 'aws/' });
+    const pki = await call(v, 'GET', 'sys/internal/ui/mounts/pki/issue/web', { token: v.rootToken });
+    expect(pki.body.data).toMatchObject({ type: 'pki', path: 'pki/' });
+  });
+});
+
+describe('fault targeting by position (skip)', () => {
+  let v: VaultDouble;
+  beforeAll(async () => {
+    v = await VaultDouble.start();
+    v.enableKv('secret', 2);
+    v.putKv('secret', 'a', { a: 1 });
+  });
+  afterAll(() => v.stop());
+  afterEach(() => v.clearFaults());
+
+  const get = async (): Promise<number> => (await call(v, 'GET', 'secret/data/a', { token: v.rootToken })).status;
+
+  it('lets the first `skip` matching requests through, then applies the fault `times` times', async () => {
+    v.inject({ path: /^secret\/data\//, kind: 'status', status: 503, skip: 2, times: 1 });
+    expect([await get(), await get(), await get(), await get()]).toEqual([200, 200, 503, 200]);
+  });
+
+  it('counts only matching requests (method and path) towards skip', async () => {
+    v.inject({ method: 'GET', path: 'secret/data/a', kind: 'status', status: 500, skip: 1, times: 2 });
+    expect(await get()).toBe(200);
+    expect((await call(v, 'POST', 'secret/data/a', { token: v.rootToken, body: { data: { a: 2 } } })).status).toBe(200);
+    expect((await call(v, 'GET', 'sys/health')).status).toBe(200);
+    expect([await get(), await get(), await get()]).toEqual([500, 500, 200]);
+  });
+
+  it('without times, fails every matching request after the skipped ones; other faults still apply', async () => {
+    v.inject({ path: 'secret/data/a', kind: 'reset', skip: 3 });
+    v.inject({ path: 'secret/data/a', kind: 'status', status: 429, times: 1 });
+    expect([await get(), await get(), await get()]).toEqual([429, 200, 200]);
+    await expect(get()).rejects.toThrow();
+    await expect(get()).rejects.toThrow();
+  });
+});
+
+describe('namespaces: path prefix and header, for KV and sys/internal/ui/mounts', () => {
+  let v: VaultDouble;
+  let reader: string;
+  beforeAll(async () => {
+    v = await VaultDouble.start();
+    v.enableKv('secret', 2, 'ns1');
+    v.enableKv('kv', 1, 'ns1/team');
+    v.putKv('secret', 'x', { where: 'ns1' }, 'ns1');
+    v.putKv('kv', 'y', { where: 'ns1/team' }, 'ns1/team');
+    v.addPolicy('ns1-reader', [{ path: 'ns1/secret/data/*', capabilities: ['read'] }]);
+    reader = v.createToken({ policies: ['ns1-reader'] });
+  });
+  afterAll(() => v.stop());
+
+  it('reads KV with the namespace as a path prefix, with no header', async () => {
+    const r = await call(v, 'GET', 'ns1/secret/data/x', { token: reader });
+    expect(r.status).toBe(200);
+    expect(r.body.data.data).toEqual({ where: 'ns1' });
+    expect(v.requests.at(-1)).toMatchObject({ path: 'ns1/secret/data/x', namespace: 'ns1' });
+    const nested = await call(v, 'GET', 'team/kv/y', { token: v.rootToken, headers: { 'X-Vault-Namespace': 'ns1' } });
+    expect(nested.body.data).toEqual({ where: 'ns1/team' });
+    const bothInPath = await call(v, 'GET', 'ns1/team/kv/y', { token: v.rootToken });
+    expect(bothInPath.body.data).toEqual({ where: 'ns1/team' });
+    const rootHasNone = await call(v, 'GET', 'secret/data/x', { token: v.rootToken });
+    expect(rootHasNone.status).toBe(404);
+  });
+
+  // Vault resolves the namespace (header and/or path prefix) before routing, so sys/ paths that are
+  // not restricted to the root namespace work inside one either way; sys/internal/ui/mounts then
+  // names the mount relative to the request's namespace (vault/logical_system.go
+  // pathInternalUIMountRead), and with a child namespace in the mount path it prefixes it.
+  it.each([
+    ['the namespace header', 'sys/internal/ui/mounts/secret/x', { 'X-Vault-Namespace': 'ns1' }, 'secret/', 'ns1'],
+    ['the namespace as path prefix', 'ns1/sys/internal/ui/mounts/secret/x', {}, 'secret/', 'ns1'],
+    ['the namespace inside the mount path', 'sys/internal/ui/mounts/ns1/secret/x', {}, 'ns1/secret/', undefined],
+    ['header plus a child namespace in the path', 'team/sys/internal/ui/mounts/kv/y', { 'X-Vault-Namespace': 'ns1' }, 'kv/', 'ns1/team'],
+  ])('serves sys/internal/ui/mounts/... with %s', async (_n, path, headers, shown, ns) => {
+    const r = await call(v, 'GET', path, { token: v.rootToken, headers });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.data).toMatchObject({ path: shown, type: 'kv' });
+    expect(v.requests.at(-1)?.namespace).toBe(ns);
+  });
+
+  it('checks the mount against the token policies in the namespace path too', async () => {
+    const ok = await call(v, 'GET', 'ns1/sys/internal/ui/mounts/secret/x', { token: reader });
+    expect(ok.body.data).toMatchObject({ path: 'secret/', options: { version: '2' } });
+    const denied = await call(v, 'GET', 'ns1/sys/internal/ui/mounts/team/kv/y', { token: reader });
+    expect(denied.status).toBe(403);
+  });
+});
+
+describe('logins end to end with plain fetch', () => {
+  let v: VaultDouble;
+  let dir: string;
+  const saJwt = [
+    Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'k1' })).toString('base64url'),
+    Buffer.from(
+      JSON.stringify({
+        iss: 'https://kubernetes.default.svc',
+        aud: ['vault'],
+        sub: 'system:serviceaccount:ci:runner',
+        'kubernetes.io': { namespace: 'ci', serviceaccount: { name: 'runner', uid: '0b7c-uid' } },
+      }),
+    ).toString('base64url'),
+    'c2lnbmF0dXJl',
+  ].join('.');
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vault-double-logins-'));
+    v = await VaultDouble.start();
+    v.enableKv('secret', 2);
+    v.putKv('secret', 'app', { password: 'pw' });
+    v.addPolicy('app', [{ path: 'secret/data/app', capabilities: ['read'] }]);
+    v.addKubernetesRole('k8s-ci', 'runner', { jwt: saJwt, policies: ['app'], ttl: 120 });
+    v.addUser('userpass', 'ci-users', 'Alice', 'pw-a', ['app']);
+    v.addUser('ldap', 'corp-ldap', 'bob', 'pw-b', ['app']);
+    v.addCustomLogin(
+      'oci',
+      (body, path) => {
+        if (path !== 'auth/oci/login/ci-role') return 'role not found';
+        const h = body['request_headers'];
+        return typeof h === 'object' && h !== null && (h as Record<string, unknown>)['authorization'] === 'Signature ok';
+      },
+      ['app'],
+      90,
+    );
+    v.addAppRole('ci-approle', 'deploy', {
+      roleId: 'rid',
+      secretId: 'hvs.wrapToken0000000000001',
+      secretIdWrapped: true,
+      policies: ['app'],
+    });
+  });
+  afterAll(async () => {
+    await v.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function canRead(token: string): Promise<boolean> {
+    const r = await call(v, 'GET', 'secret/data/app', { token });
+    return r.status === 200 && r.body.data.data.password === 'pw';
+  }
+
+  it('kubernetes: the service-account JWT as read from its file; a trailing newline is refused', async () => {
+    const file = join(dir, 'token');
+    writeFileSync(file, saJwt);
+    const r = await call(v, 'POST', 'auth/k8s-ci/login', { body: { role: 'runner', jwt: readFileSync(file, 'utf8') } });
+    expect(r.status).toBe(200);
+    expect(r.body.auth).toMatchObject({
+      lease_duration: 120,
+      metadata: { role: 'runner', service_account_name: 'runner', service_account_namespace: 'ci', service_account_uid: '0b7c-uid' },
+    });
+    expect(await canRead(r.body.auth.client_token)).toBe(true);
+    writeFileSync(file, `${saJwt}\n`);
+    const raw = await call(v, 'POST', 'auth/k8s-ci/login', { body: { role: 'runner', jwt: readFileSync(file, 'utf8') } });
+    expect(raw.status).toBe(403);
+    const trimmed = await call(v, 'POST', 'auth/k8s-ci/login', { body: { role: 'runner', jwt: readFileSync(file, 'utf8').trim() } });
+    expect(trimmed.status).toBe(200);
+  });
+
+  it('userpass and ldap at custom mounts', async () => {
+    const up = await login(v, 'ci-users', { password: 'pw-a' }, '/alice');
+    expect(await canRead(up)).toBe(true);
+    const ld = await login(v, 'corp-ldap', { password: 'pw-b' }, '/bob');
+    expect(await canRead(ld)).toBe(true);
+    // the default mount paths are not there: not a login path, so the token check answers
+    expect((await call(v, 'POST', 'auth/userpass/login/alice', { body: { password: 'pw-a' } })).body.errors).toEqual([
+      'missing client token',
+    ]);
+    expect((await call(v, 'POST', 'auth/ci-users/login/alice', { body: { password: 'no' } })).status).toBe(400);
+  });
+
+  it('a custom login method decides on the whole payload', async () => {
+    const r = await call(v, 'POST', 'auth/oci/login/ci-role', { body: { request_headers: { authorization: 'Signature ok' } } });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ mount_type: 'custom', auth: { lease_duration: 90, policies: ['app', 'default'] } });
+    expect(await canRead(r.body.auth.client_token)).toBe(true);
+    const denied = await call(v, 'POST', 'auth/oci/login/ci-role', { body: { request_headers: { authorization: 'nope' } } });
+    expect(denied.status).toBe(403);
+    expect(denied.body.errors).toEqual(['permission denied']);
+    const bad = await call(v, 'POST', 'auth/oci/login/other', { body: {} });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors).toEqual(['role not found']);
+    expect((await call(v, 'GET', 'auth/oci/login/ci-role')).status).toBe(405);
+  });
+
+  it('approle with a response-wrapped secret_id: unwrap, log in, read', async () => {
+    const u = await call(v, 'POST', 'sys/wrapping/unwrap', { token: 'hvs.wrapToken0000000000001' });
+    expect(u.status).toBe(200);
+    const t = await login(v, 'ci-approle', { role_id: 'rid', secret_id: u.body.data.secret_id });
+    expect(await canRead(t)).toBe(true);
+    const again = await call(v, 'POST', 'sys/wrapping/unwrap', { token: 'hvs.wrapToken0000000000001' });
+    expect(again.body.errors).toEqual(['wrapping token is not valid or does not exist']);
   });
 });

@@ -61,10 +61,14 @@ export const PACKAGES: readonly PackageProbe[] = [
   // the `busybox` package also ships /bin/busybox, but dynamically linked: useless in a bare image
   { name: 'busybox-static', present: () => isStaticElf('/bin/busybox') },
   { name: 'openssl', present: files('/usr/bin/openssl') },
+  // the HTTP(S) proxy of test/services/proxy.ts; -bin is the executable alone (the `tinyproxy`
+  // package adds a system service on port 8888 and a system user)
+  { name: 'tinyproxy-bin', present: files('/usr/bin/tinyproxy') },
 ];
 
-export function missingPackages(): string[] {
-  return PACKAGES.filter((p) => !p.present()).map((p) => p.name);
+/** Missing packages, among `only` when given (names from PACKAGES). */
+export function missingPackages(only?: readonly string[]): string[] {
+  return PACKAGES.filter((p) => (only === undefined || only.includes(p.name)) && !p.present()).map((p) => p.name);
 }
 
 export function installCommand(names: readonly string[]): string {
@@ -103,18 +107,24 @@ async function install(names: string[]): Promise<void> {
   }
 }
 
-let ensured: Promise<void> | undefined;
+const ensured = new Map<string, Promise<void>>();
 
 /**
- * Makes sure every package in PACKAGES is installed: nothing to do when all are there; as root,
+ * Makes sure every package in PACKAGES (or only those named in `only`, e.g. ['openssl'] for a
+ * service that needs nothing else) is installed: nothing to do when all are there; as root,
  * installs the missing ones with apt-get; otherwise rejects with the command to run.
  */
-export function ensurePackages(): Promise<void> {
-  ensured ??= (async () => {
-    if (process.platform !== 'linux')
-      throw new Error('the Docker test services need Linux (Debian packages docker.io, docker-registry, ...)');
-    const missing = missingPackages();
+export function ensurePackages(only?: readonly string[]): Promise<void> {
+  for (const name of only ?? []) {
+    if (!PACKAGES.some((p) => p.name === name)) return Promise.reject(new Error(`${name} is not in PACKAGES`));
+  }
+  const key = only === undefined ? '*' : [...only].sort().join(' ');
+  const existing = ensured.get(key);
+  if (existing) return existing;
+  const attempt = (async () => {
+    const missing = missingPackages(only);
     if (missing.length === 0) return;
+    if (process.platform !== 'linux') throw new Error(`the test services need Linux (Debian packages ${missing.join(', ')})`);
     if (process.getuid?.() !== 0) {
       throw new Error(`missing Debian packages: ${missing.join(', ')}. Install them as root: ${installCommand(missing)}`);
     }
@@ -123,12 +133,13 @@ export function ensurePackages(): Promise<void> {
     }
     process.stderr.write(`installing missing Debian packages: ${missing.join(' ')}\n`);
     await install(missing);
-    const still = missingPackages();
+    const still = missingPackages(only);
     if (still.length > 0) throw new Error(`still missing after apt-get install: ${still.join(', ')}`);
   })();
+  ensured.set(key, attempt);
   // a failed attempt may be retried by a later call
-  ensured.catch(() => {
-    ensured = undefined;
+  attempt.catch(() => {
+    if (ensured.get(key) === attempt) ensured.delete(key);
   });
-  return ensured;
+  return attempt;
 }

@@ -1,5 +1,7 @@
-// Auth methods (approle, jwt, kubernetes, userpass, ldap) and the token "-self" endpoints.
+// Auth methods (approle, jwt, kubernetes, userpass, ldap, cert, custom plugins) and the token
+// "-self" endpoints.
 import { createPublicKey, verify as cryptoVerify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
+import { authorityKeyId, type CertRole, commonName, hexColons, serialDecimal, subjectKeyId, verifyClientCert } from './cert.ts';
 import {
   badRequest,
   type Ctx,
@@ -14,7 +16,7 @@ import {
 import type { TokenEntry, TokenStore } from './tokens.ts';
 import { base62, isRecord, parseDuration, trimSlashes, uuid } from './util.ts';
 
-export type AuthType = 'approle' | 'jwt' | 'kubernetes' | 'userpass' | 'ldap';
+export type AuthType = 'approle' | 'jwt' | 'kubernetes' | 'userpass' | 'ldap' | 'cert' | 'custom';
 
 export interface AppRole {
   roleId: string;
@@ -44,6 +46,17 @@ export interface User {
   policies: string[];
 }
 
+/**
+ * A login method the double does not model (a plugin, aws, gcp, oci, ...): `check` decides on the
+ * JSON body of `POST auth/<mount>/login[/...]`. true → token; false → 403 permission denied (what
+ * backends return as logical.ErrPermissionDenied); a string → 400 with that error text.
+ */
+export interface CustomLogin {
+  check: (body: Record<string, unknown>, path: string) => boolean | string;
+  policies: string[];
+  ttl?: number | undefined;
+}
+
 export interface AuthMount {
   path: string;
   type: AuthType;
@@ -53,6 +66,8 @@ export interface AuthMount {
   jwtRoles: Map<string, JwtRole>;
   k8sRoles: Map<string, K8sRole>;
   users: Map<string, User>;
+  certRoles: Map<string, CertRole>;
+  custom: CustomLogin | undefined;
 }
 
 /**
@@ -78,6 +93,8 @@ export class AuthMethods {
       jwtRoles: new Map(),
       k8sRoles: new Map(),
       users: new Map(),
+      certRoles: new Map(),
+      custom: undefined,
     };
     this.mounts.set(p, m);
     return m;
@@ -129,6 +146,12 @@ export function handleLogin(ctx: Ctx, m: AuthMount, rest: string, tokens: TokenS
     case 'ldap':
       result = rest.startsWith('login/') ? passwordLogin(ctx, m, rest.slice('login/'.length)) : unsupportedPath();
       break;
+    case 'cert':
+      result = rest === 'login' ? certLogin(ctx, m) : unsupportedPath();
+      break;
+    case 'custom':
+      result = customLogin(ctx, m, rest);
+      break;
   }
   if ('status' in result) return result;
   const entry = tokens.issue({
@@ -143,6 +166,38 @@ export function handleLogin(ctx: Ctx, m: AuthMount, rest: string, tokens: TokenS
   });
   // Login answers carry the token in "auth"; the top-level lease fields stay empty.
   return ok(ctx, { auth: tokens.authBlock(entry), mount_type: m.type, data: m.type === 'ldap' ? {} : null });
+}
+
+// https://developer.hashicorp.com/vault/api-docs/auth/cert#login-with-tls-certificate-method
+// The certificate comes from the TLS connection, not the body; `name` (optional) restricts the
+// check to one trusted certificate role. Metadata as builtin/credential/cert/path_login.go sets it.
+function certLogin(ctx: Ctx, m: AuthMount): Grant | Reply {
+  const name = str(ctx.body, 'name');
+  const roles = name ? [m.certRoles.get(name)].filter((r) => r !== undefined) : [...m.certRoles.values()];
+  const role = verifyClientCert(ctx.tls, roles);
+  if ('status' in role) return role;
+  const leaf = ctx.tls?.peerCertificates[0];
+  if (!leaf) return errorReply(400, 'no client certificate found');
+  return {
+    policies: role.policies,
+    ttl: role.ttl,
+    meta: {
+      authority_key_id: hexColons(authorityKeyId(leaf)),
+      cert_name: role.name,
+      common_name: commonName(leaf),
+      serial_number: serialDecimal(leaf),
+      subject_key_id: hexColons(subjectKeyId(leaf)),
+    },
+    displayName: `${m.path}-${role.displayName}`,
+  };
+}
+
+function customLogin(ctx: Ctx, m: AuthMount, rest: string): Grant | Reply {
+  if (!m.custom || !isLoginPath(rest)) return unsupportedPath();
+  const verdict = m.custom.check(structuredClone(ctx.body), `auth/${m.path}/${rest}`);
+  if (typeof verdict === 'string') return badRequest(verdict);
+  if (!verdict) return permissionDenied();
+  return { policies: m.custom.policies, ttl: m.custom.ttl, meta: {}, displayName: m.path };
 }
 
 // https://developer.hashicorp.com/vault/api-docs/auth/approle#login-with-approle
@@ -279,7 +334,9 @@ function jwtLogin(ctx: Ctx, m: AuthMount): Grant | Reply {
 function k8sLogin(ctx: Ctx, m: AuthMount): Grant | Reply {
   const roleName = str(ctx.body, 'role');
   if (!roleName) return badRequest('missing role');
-  const jwt = str(ctx.body, 'jwt');
+  // Taken as sent (the plugin does not trim it): a token read from a file with its trailing
+  // newline fails to parse as a JWT there, so it must not pass here either.
+  const jwt = typeof ctx.body['jwt'] === 'string' ? ctx.body['jwt'] : '';
   if (!jwt) return badRequest('missing jwt');
   const role = m.k8sRoles.get(roleName);
   if (!role) return badRequest(`invalid role name "${roleName}"`);

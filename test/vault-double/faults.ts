@@ -11,10 +11,17 @@ export interface FaultSpec {
   latencyMs?: number;
   /** How many matching requests it affects (default: unlimited). */
   times?: number;
+  /**
+   * Let this many matching requests through untouched first (default 0), so a fault can target
+   * "the Nth request of a kind": `{ path: /^secret\//, skip: 2, times: 1 }` hits only the third.
+   * Skipped requests do not spend `times`.
+   */
+  skip?: number;
 }
 
 interface Armed {
   spec: FaultSpec;
+  skipLeft: number;
   remaining: number;
 }
 
@@ -24,7 +31,7 @@ export class Faults {
   inject(f: FaultSpec): void {
     const spec: FaultSpec = { ...f };
     if (spec.path instanceof RegExp) spec.path = new RegExp(spec.path.source, spec.path.flags.replace('g', ''));
-    this.#armed.push({ spec, remaining: f.times ?? Number.POSITIVE_INFINITY });
+    this.#armed.push({ spec, skipLeft: Math.max(0, f.skip ?? 0), remaining: f.times ?? Number.POSITIVE_INFINITY });
   }
 
   clear(): void {
@@ -32,7 +39,8 @@ export class Faults {
   }
 
   /**
-   * Faults that hit this request, in injection order. Each one taken spends one of its `times`.
+   * Faults that hit this request, in injection order. Each one taken spends one of its `times`;
+   * a matching fault still skipping lets the request pass (and counts it) instead.
    * 'latency' lets later faults (and normal handling) follow; any other kind ends the list.
    */
   take(method: string, path: string): FaultSpec[] {
@@ -42,6 +50,10 @@ export class Faults {
       const s = a.spec;
       if (s.method && s.method.toUpperCase() !== method) continue;
       if (typeof s.path === 'string' ? s.path !== path : !s.path.test(path)) continue;
+      if (a.skipLeft > 0) {
+        a.skipLeft -= 1;
+        continue;
+      }
       a.remaining -= 1;
       out.push(s);
       if (s.kind !== 'latency') break;

@@ -1,9 +1,10 @@
 // Vault HTTP API double: an in-process HTTP(S) server that follows Vault's documented HTTP API.
 // https://developer.hashicorp.com/vault/api-docs
 import { AuthMethods, publicKey } from './auth.ts';
+import { parsePemCertificates } from './cert.ts';
 import { Faults, type FaultSpec } from './faults.ts';
 import { destroy, softDelete, writeV1, writeV2 } from './kv.ts';
-import { MountTable, type Mount } from './mounts.ts';
+import { MountTable, type Mount, type RecordedWrite } from './mounts.ts';
 import { PolicyStore } from './policies.ts';
 import { envelope } from './reply.ts';
 import { HttpServer, type RecordedRequest } from './server.ts';
@@ -11,10 +12,14 @@ import { TokenStore } from './tokens.ts';
 import { trimSlashes, uuid } from './util.ts';
 
 export type { FaultSpec } from './faults.ts';
+export type { RecordedWrite } from './mounts.ts';
 export type { RecordedRequest } from './server.ts';
 
 export interface VaultDoubleOptions {
-  /** PEM strings; serve HTTPS when given. */
+  /**
+   * PEM strings; serve HTTPS when given. requestClientCert: ask for (never require) a client
+   * certificate, as Vault's listener does; cert auth logins need it.
+   */
   tls?: { key: string; cert: string; ca?: string; requestClientCert?: boolean };
   /** Added before answering every request (default 0). */
   latencyMs?: number;
@@ -128,6 +133,53 @@ export class VaultDouble {
     m.roles.set(role, { ttl: opts.ttl, maxTtl: opts.maxTtl, renewable: opts.renewable, make: opts.make });
   }
 
+  /**
+   * A POST/PUT endpoint `<mount>/<path>` (e.g. 'aws' + 'sts/deploy', 'pki' + 'issue/web') that
+   * answers `data: make(body)`. With a lease by default, like aws/sts (not renewable unless
+   * `renewable`; `ttl` from the body, else opts.ttl, else 1 h); paths starting with 'issue/' or
+   * 'sign/' get no lease by default, like a PKI role without generate_lease. GET is refused (405)
+   * unless `read` (default: true for 'sts/' paths, which aws serves on read too, with the query
+   * as the body). Every body is recorded (see writes()); `make` throwing answers 400 with its
+   * message. Enables the mount (type opts.type, else 'pki' for issue/ and sign/, 'aws' for sts/,
+   * else the mount's name) when it does not exist.
+   */
+  addWriteRole(
+    mount: string,
+    path: string,
+    opts: {
+      make: (body: Record<string, unknown>) => Record<string, unknown>;
+      ttl?: number;
+      maxTtl?: number;
+      renewable?: boolean;
+      lease?: boolean;
+      read?: boolean;
+      type?: string;
+      namespace?: string;
+    },
+  ): void {
+    const ns = opts.namespace ?? '';
+    const key = trimSlashes(path);
+    const noLease = key.startsWith('issue/') || key.startsWith('sign/');
+    const type = opts.type ?? (noLease ? 'pki' : key.startsWith('sts/') ? 'aws' : (trimSlashes(mount).split('/').at(-1) ?? 'generic'));
+    const m = this.#mounts.get(ns, mount) ?? this.#mounts.enable(ns, mount, type);
+    if (m.type === 'kv' || m.type === 'cubbyhole' || m.type === 'system' || m.type === 'identity') {
+      throw new Error(`${trimSlashes(mount)}/ is a ${m.type} mount`);
+    }
+    m.writeRoles.set(key, {
+      ttl: opts.ttl,
+      maxTtl: opts.maxTtl,
+      renewable: opts.renewable,
+      lease: opts.lease ?? !noLease,
+      read: opts.read ?? key.startsWith('sts/'),
+      make: opts.make,
+    });
+  }
+
+  /** Bodies received by write roles, in order (path without namespace prefix). */
+  writes(): RecordedWrite[] {
+    return this.#mounts.writes.map((w) => ({ ...w, body: structuredClone(w.body) }));
+  }
+
   // ---- auth ---------------------------------------------------------------------------
 
   // https://developer.hashicorp.com/vault/api-docs/system/policies#create-update-acl-policy
@@ -212,6 +264,44 @@ export class VaultDouble {
 
   addUser(method: 'userpass' | 'ldap', mount: string, username: string, password: string, policies: string[]): void {
     this.#auth.ensure(mount, method).users.set(username.toLowerCase(), { password, policies: [...policies] });
+  }
+
+  // https://developer.hashicorp.com/vault/api-docs/auth/cert#create-ca-certificate-role
+  /**
+   * A trusted certificate role of the cert method: `certificatePem` is a CA (any client
+   * certificate chaining to it may log in) or a leaf (that certificate only, matched by serial
+   * number and authority key id). `POST auth/<mount>/login` with optional `{name}` then checks the
+   * client certificate of the TLS connection, so start the double with tls.requestClientCert.
+   */
+  addCertRole(
+    mount: string,
+    name: string,
+    opts: { certificatePem: string; policies: string[]; ttl?: number; allowedCommonNames?: string[]; displayName?: string },
+  ): void {
+    const certificates = parsePemCertificates(opts.certificatePem);
+    if (certificates.length === 0) throw new Error('certificatePem holds no PEM certificate');
+    this.#auth.ensure(mount, 'cert').certRoles.set(name, {
+      name,
+      certificates,
+      policies: [...opts.policies],
+      ttl: opts.ttl,
+      allowedCommonNames: opts.allowedCommonNames ? [...opts.allowedCommonNames] : undefined,
+      displayName: opts.displayName ?? name,
+    });
+  }
+
+  /**
+   * An auth method the double does not model, at `auth/<mount>/`: `POST auth/<mount>/login` (or
+   * login/...) with any JSON body is decided by `check(body, path)`: true → a token with
+   * `policies`; false → 403 permission denied; a string → 400 with that text.
+   */
+  addCustomLogin(
+    mount: string,
+    check: (body: Record<string, unknown>, path: string) => boolean | string,
+    policies: string[],
+    ttl?: number,
+  ): void {
+    this.#auth.ensure(mount, 'custom').custom = { check, policies: [...policies], ttl };
   }
 
   // https://developer.hashicorp.com/vault/api-docs/system/wrapping-wrap

@@ -6,13 +6,34 @@
 import type { KvSecret } from './kv.ts';
 import { badRequest, type Ctx, notFound, noContent, ok, type Reply, unsupportedOperation, unsupportedPath } from './reply.ts';
 import type { TokenStore } from './tokens.ts';
-import { base62, trimSlashes, uuid } from './util.ts';
+import { base62, parseDuration, trimSlashes, uuid } from './util.ts';
 
 export interface DynamicRole {
   ttl: number;
   maxTtl?: number | undefined;
   renewable?: boolean | undefined;
   make?: (() => Record<string, unknown>) | undefined;
+}
+
+/** A POST-only endpoint that mints data from the request body (aws/sts/ROLE, pki/issue/ROLE, ...). */
+export interface WriteRole {
+  ttl?: number | undefined;
+  maxTtl?: number | undefined;
+  renewable?: boolean | undefined;
+  /** Attach a lease (aws/sts) or not (pki/issue without generate_lease). */
+  lease: boolean;
+  /** GET answers too, with the query parameters as the body (aws/sts takes read and update). */
+  read: boolean;
+  make: (body: Record<string, unknown>) => Record<string, unknown>;
+}
+
+/** A body sent to a write role, as the double parsed it. */
+export interface RecordedWrite {
+  /** Full path after /v1/ without the namespace prefix, e.g. 'aws/sts/deploy'. */
+  path: string;
+  body: Record<string, unknown>;
+  /** Namespace of the request ('' = root). */
+  namespace: string;
 }
 
 export interface Mount {
@@ -30,6 +51,8 @@ export interface Mount {
   kv1: Map<string, Record<string, unknown>>;
   kv2: Map<string, KvSecret>;
   roles: Map<string, DynamicRole>;
+  /** Write roles by path below the mount, e.g. 'sts/deploy'. */
+  writeRoles: Map<string, WriteRole>;
   /** cubbyhole: token id → path → data */
   cubby: Map<string, Map<string, Record<string, unknown>>>;
 }
@@ -56,6 +79,7 @@ function newMount(ns: string, path: string, type: string, version?: 1 | 2): Moun
     kv1: new Map(),
     kv2: new Map(),
     roles: new Map(),
+    writeRoles: new Map(),
     cubby: new Map(),
   };
 }
@@ -63,6 +87,8 @@ function newMount(ns: string, path: string, type: string, version?: 1 | 2): Moun
 export class MountTable {
   /** namespace path ('' = root) → mount path → mount */
   readonly namespaces = new Map<string, Map<string, Mount>>();
+  /** Every body a write role received, in order. */
+  readonly writes: RecordedWrite[] = [];
 
   constructor() {
     this.ensureNamespace('');
@@ -170,7 +196,14 @@ export const VAULT_VERSION = '1.17.2';
 
 // https://developer.hashicorp.com/vault/api-docs/secret/databases#generate-credentials
 // GET <mount>/creds/<role> returns fresh credentials under a lease.
-export function handleDynamic(ctx: Ctx, m: Mount, rest: string, tokens: TokenStore, tokenId: string): Reply {
+export function handleDynamic(ctx: Ctx, m: Mount, rest: string, tokens: TokenStore, tokenId: string, writes: RecordedWrite[]): Reply {
+  const key = trimSlashes(rest);
+  const writeRole = m.writeRoles.get(key);
+  if (writeRole) return handleWrite(ctx, m, key, writeRole, tokens, tokenId, writes);
+  // Role paths of engines with write roles, for a role the double was not given.
+  const named = /^(issue|sign|sts|creds)\/([^/]+)$/.exec(key);
+  if (named && m.type === 'pki' && named[1] !== 'sts' && named[1] !== 'creds') return badRequest(`unknown role: ${named[2] ?? ''}`);
+  if (named && m.type === 'aws' && (named[1] === 'sts' || named[1] === 'creds')) return badRequest(`Role "${named[2] ?? ''}" not found`);
   const match = /^creds\/([^/]+)$/.exec(rest);
   if (!match) return unsupportedPath();
   if (ctx.op !== 'read') return unsupportedOperation();
@@ -186,6 +219,54 @@ export function handleDynamic(ctx: Ctx, m: Mount, rest: string, tokens: TokenSto
     token: tokenId,
   });
   const data = role.make ? role.make() : { username: `v-token-${roleName}-${base62(20)}`, password: base62(20) };
+  return ok(ctx, {
+    lease_id: lease.id,
+    renewable: lease.renewable,
+    lease_duration: Math.round((lease.expireAt - lease.issuedAt) / 1000),
+    data,
+    mount_type: m.type,
+  });
+}
+
+// https://developer.hashicorp.com/vault/api-docs/secret/aws#generate-credentials
+//   GET or POST aws/sts/:name (builtin/logical/aws/path_user.go takes read and update): STS
+//   credentials under a lease that cannot be renewed; `ttl` in the body (or query), default 3600.
+//   An unknown role is 400 `Role "x" not found`.
+// https://developer.hashicorp.com/vault/api-docs/secret/pki#generate-certificate-and-key
+//   POST pki/issue/:name: no lease unless the role has generate_lease (default false, see
+//   https://developer.hashicorp.com/vault/api-docs/secret/pki#create-update-role); `ttl` in the body.
+//   An unknown role is 400 `unknown role: x`.
+// A `make` that throws answers 400 with its message (a handler's logical.ErrorResponse).
+function handleWrite(
+  ctx: Ctx,
+  m: Mount,
+  key: string,
+  role: WriteRole,
+  tokens: TokenStore,
+  tokenId: string,
+  writes: RecordedWrite[],
+): Reply {
+  let body: Record<string, unknown>;
+  if (ctx.op === 'update') body = ctx.body;
+  else if (ctx.op === 'read' && role.read) body = Object.fromEntries(ctx.query.entries());
+  else return unsupportedOperation();
+  writes.push({ path: `${m.path}/${key}`, body: structuredClone(body), namespace: m.ns });
+  let data: Record<string, unknown>;
+  try {
+    data = role.make(structuredClone(body));
+  } catch (e) {
+    return badRequest(e instanceof Error ? e.message : String(e));
+  }
+  if (!role.lease) return ok(ctx, { data, mount_type: m.type });
+  const asked = body['ttl'] === undefined ? null : parseDuration(body['ttl']);
+  const fullMount = m.ns ? `${m.ns}/${m.path}` : m.path;
+  const lease = tokens.createLease({
+    path: `${fullMount}/${key}`,
+    ttl: asked && asked > 0 ? asked : (role.ttl ?? 3600),
+    maxTtl: role.maxTtl,
+    renewable: role.renewable ?? false,
+    token: tokenId,
+  });
   return ok(ctx, {
     lease_id: lease.id,
     renewable: lease.renewable,

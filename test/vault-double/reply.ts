@@ -1,4 +1,5 @@
 // Response shapes of the Vault HTTP API and the request context handed to every route.
+import type { TlsInfo } from './cert.ts';
 import { uuid } from './util.ts';
 
 export interface AuthBlock {
@@ -65,6 +66,8 @@ export interface Ctx {
   token: string | undefined;
   /** Requested response-wrapping TTL in seconds (0: no wrapping). */
   wrapTtl: number;
+  /** The TLS connection the request came on (undefined over plain HTTP). */
+  tls: TlsInfo | undefined;
 }
 
 export function envelope(requestId: string, p: Partial<Omit<Envelope, 'request_id'>>): Envelope {

@@ -1,8 +1,11 @@
 // HTTP(S) plumbing and request routing of the Vault double.
+import type { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { handleLogin, handleTokenSelf, isLoginPath } from './auth.ts';
+import type { TlsInfo } from './cert.ts';
 import { type Faults, faultMessages } from './faults.ts';
 import { kvExists, handleKv } from './kv.ts';
 import { handleCubbyhole, handleDynamic } from './mounts.ts';
@@ -108,6 +111,7 @@ interface Incoming {
   namespaceHeader: string;
   contentType: string;
   wrapTtlHeader: string;
+  tls?: TlsInfo | undefined;
 }
 
 /** Everything from parsing to the answer, for one request that reached /v1/. */
@@ -152,6 +156,7 @@ export function route(d: SysDeps, inc: Incoming): { reply: Reply; ns: string } {
     contentType: inc.contentType,
     token: inc.token,
     wrapTtl,
+    tls: inc.tls,
   };
   let reply = dispatch(d, ctx);
   if (wrapTtl > 0 && reply.status === 200 && isRecord(reply.body) && 'request_id' in reply.body) {
@@ -244,7 +249,7 @@ function authenticated(d: SysDeps, ctx: Ctx, tokenId: string): Reply {
     case 'system':
       return unsupportedPath();
     default:
-      return handleDynamic(ctx, hit.mount, hit.rest, d.tokens, tokenId);
+      return handleDynamic(ctx, hit.mount, hit.rest, d.tokens, tokenId, d.mounts.writes);
   }
 }
 
@@ -256,6 +261,8 @@ interface Exchange {
   url: string;
   headers: http.IncomingHttpHeaders;
   body: Promise<string>;
+  /** The TLS connection (peer certificates), or undefined over plain HTTP. */
+  tls: TlsInfo | undefined;
   send(reply: Reply): void;
   /** Write a status line, headers and an arbitrary (possibly broken) body. */
   raw(status: number, headers: Record<string, string>, text: string): void;
@@ -269,6 +276,23 @@ function replyHeaders(reply: Reply): { headers: Record<string, string>; text: st
   headers['Content-Type'] = 'application/json';
   headers['Content-Length'] = String(Buffer.byteLength(text));
   return { headers, text };
+}
+
+/**
+ * The client certificate chain of a TLS connection (leaf first, as the client sent it). Vault's
+ * listener requests a client certificate without requiring one; cert auth reads it per request.
+ */
+function tlsInfo(sock: Socket): TlsInfo | undefined {
+  if (!(sock instanceof TLSSocket)) return undefined;
+  const peerCertificates: X509Certificate[] = [];
+  const seen = new Set<string>();
+  let c = sock.getPeerX509Certificate();
+  while (c && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    peerCertificates.push(c);
+    c = c.issuerCertificate;
+  }
+  return { peerCertificates };
 }
 
 function resetSocket(sock: Socket): void {
@@ -285,6 +309,7 @@ function nodeExchange(req: http.IncomingMessage, res: http.ServerResponse): Exch
     url: req.url ?? '/',
     headers: req.headers,
     body: readBody(req),
+    tls: tlsInfo(req.socket),
     send(reply) {
       if (res.destroyed || res.writableEnded) return;
       const { headers, text } = replyHeaders(reply);
@@ -334,6 +359,7 @@ function rawListExchange(sock: Socket, packet: Buffer): Exchange | undefined {
     url,
     headers,
     body: Promise.resolve(body),
+    tls: tlsInfo(sock),
     send(reply) {
       const { headers: h, text: t } = replyHeaders(reply);
       write(reply.status, h, t);
@@ -484,6 +510,7 @@ export class HttpServer {
       namespaceHeader: header(ex.headers, 'x-vault-namespace'),
       contentType: header(ex.headers, 'content-type'),
       wrapTtlHeader: header(ex.headers, 'x-vault-wrap-ttl'),
+      tls: ex.tls,
     });
     if (ns) rec.namespace = ns;
     rec.status = reply.status;
