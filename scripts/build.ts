@@ -75,6 +75,7 @@ await build({
     main: 'src/main.ts',
     post: 'src/post.ts',
     verify: 'src/verify-main.ts',
+    agent: 'src/agent-main.ts',
     'oidc-token': 'src/oidc-token.ts',
     'node-vault': 'src/vault/node-vault.ts',
     'proxy-agent': 'src/vault/proxy-agent.ts',

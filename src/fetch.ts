@@ -10,6 +10,8 @@ export type SecretSource =
   | {
       readonly kind: 'vault';
       readonly line: number;
+      /** The request it came from (path and version, or write path and body). */
+      readonly requestKey: string;
       readonly path: string;
       readonly readPath: string;
       readonly key: string;
@@ -35,11 +37,21 @@ export interface Lease {
   readonly renewable: boolean;
 }
 
+/** What was read for one request key, without values: what the renewal agent starts from. */
+export interface SourceState {
+  readonly key: string;
+  readonly readPath: string;
+  readonly kvVersion: 1 | 2 | undefined;
+  readonly version: number | undefined;
+  readonly lease: Lease | undefined;
+}
+
 export interface FetchOutcome {
   readonly secrets: Secret[];
   readonly leases: Lease[];
   readonly warnings: string[];
   readonly reads: number;
+  readonly sources: SourceState[];
 }
 
 export interface FetchDeps {
@@ -49,7 +61,7 @@ export interface FetchDeps {
 }
 
 /** One request per distinct key: path and version for reads, path and body for writes. */
-function readKey(line: Pick<VaultSecretLine, 'path' | 'version' | 'body'>): string {
+export function readKey(line: Pick<VaultSecretLine, 'path' | 'version' | 'body'>): string {
   if (line.body !== undefined) return `write ${line.path} ${JSON.stringify(line.body)}`;
   return line.version === undefined ? line.path : `${line.path}?version=${line.version}`;
 }
@@ -125,13 +137,21 @@ export async function fetchVaultSecrets(
     if (result?.leaseId)
       leases.push({ leaseId: result.leaseId, path: result.readPath, duration: result.leaseDuration, renewable: result.renewable });
   }
-  return { secrets, leases, warnings, reads: results.length };
+  const sources: SourceState[] = [];
+  entries.forEach(([key], index) => {
+    const r = results[index];
+    if (!r) return;
+    const lease = r.leaseId ? { leaseId: r.leaseId, path: r.readPath, duration: r.leaseDuration, renewable: r.renewable } : undefined;
+    sources.push({ key, readPath: r.readPath, kvVersion: r.kvVersion, version: r.version, lease });
+  });
+  return { secrets, leases, warnings, reads: results.length, sources };
 }
 
-function select(line: VaultSecretLine, result: ReadResult, warnings: string[]): Secret[] {
+export function select(line: VaultSecretLine, result: ReadResult, warnings: string[]): Secret[] {
   const source = (key: string): SecretSource => ({
     kind: 'vault',
     line: line.line,
+    requestKey: readKey(line),
     path: line.path,
     readPath: result.readPath,
     key,

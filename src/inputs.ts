@@ -63,6 +63,13 @@ export interface BuildSecretSpec {
   readonly line: number;
 }
 
+export interface RenewConfig {
+  readonly refreshMs: number;
+  readonly onChange: string | undefined;
+  readonly onChangeTimeoutMs: number;
+  readonly maxLifetimeMs: number;
+}
+
 export interface Config {
   /** Present when the `secrets` input has at least one entry. */
   readonly vault: VaultConfig | undefined;
@@ -74,6 +81,8 @@ export interface Config {
   readonly secretsDir: string | undefined;
   readonly registries: readonly RegistryConfig[];
   readonly buildSecrets: readonly BuildSecretSpec[];
+  /** The renewal agent, when `renew` is true. */
+  readonly renew: RenewConfig | undefined;
   readonly timeoutMs: number;
   readonly concurrency: number;
   readonly retries: number;
@@ -403,5 +412,30 @@ export function parseInputs(env: Env): Config {
   }
 
   const secretsDir = getInput(env, 'secrets-dir') || undefined;
-  return { vault, secrets, envSecrets, exportEnv, exportOutputs, secretsDir, registries, buildSecrets, timeoutMs, concurrency, retries };
+  let renew: RenewConfig | undefined;
+  if (getBoolean(env, 'renew', false)) {
+    if (!vault) throw new InputError('renew', 'needs Vault `secrets` entries: there is nothing to renew or re-read otherwise');
+    renew = {
+      refreshMs: getInteger(env, 'refresh-interval', 60, 1, 86_400) * 1000,
+      onChange: getInput(env, 'on-change') || undefined,
+      onChangeTimeoutMs: getInteger(env, 'on-change-timeout', 30, 1, 3600) * 1000,
+      maxLifetimeMs: getInteger(env, 'agent-max-lifetime', 21_600, 1, 604_800) * 1000,
+    };
+  } else if (getInput(env, 'on-change') !== '') {
+    throw new InputError('on-change', "takes effect only with 'renew: true'");
+  }
+  return {
+    vault,
+    secrets,
+    envSecrets,
+    exportEnv,
+    exportOutputs,
+    secretsDir,
+    registries,
+    buildSecrets,
+    renew,
+    timeoutMs,
+    concurrency,
+    retries,
+  };
 }

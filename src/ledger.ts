@@ -17,6 +17,8 @@ export interface Ledger {
   /** The per-job DOCKER_CONFIG directory, and the registries a login was attempted for. */
   dockerConfig?: string;
   registries?: string[];
+  /** The renewal agent's pid (post stops it first). */
+  agentPid?: number;
 }
 
 const KEY = 'ledger';

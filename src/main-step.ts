@@ -2,7 +2,7 @@
 // Nothing is delivered, exported or summarised until every required secret has been fetched.
 import * as path from 'node:path';
 import { errorText, isUserError } from './errors.ts';
-import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, type Lease, type Secret } from './fetch.ts';
+import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, readKey, type Lease, type Secret, type SourceState } from './fetch.ts';
 import { createPrivateDir, PRIVATE_DIR_ENV, writeExclusive, writeSecretFiles } from './deliver.ts';
 import { parseInputs, type Env } from './inputs.ts';
 import { LedgerWriter } from './ledger.ts';
@@ -15,7 +15,8 @@ import type { Exec } from './exec.ts';
 import type { BuildSecretSpec, RegistryConfig } from './inputs.ts';
 import { deliverySummary } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
-import { login } from './vault/auth.ts';
+import { login, type Session } from './vault/auth.ts';
+import { launchAgent } from './agent-launch.ts';
 
 export interface MainDeps {
   readonly env: Env;
@@ -23,6 +24,7 @@ export interface MainDeps {
   /** Loaded only when Vault is used, so a run without Vault does not pay for loading its client. */
   readonly loadVaultClient: () => Promise<VaultClientFactory>;
   readonly exec: Exec;
+  readonly launchAgent?: typeof launchAgent;
   readonly now?: () => number;
   /** Where tmpfs is looked for (tests point it elsewhere). */
   readonly shm?: string;
@@ -76,6 +78,8 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   let fromVault: Secret[] = [];
   let leases: Lease[] = [];
   let tokenRevocable = false;
+  let session: Session | undefined;
+  let sources: SourceState[] = [];
   if (config.vault) {
     const vault = config.vault;
     if (vault.tls.skipVerify) {
@@ -101,22 +105,24 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
         l.vaultUrl = vault.url;
         if (vault.namespace !== undefined) l.namespace = vault.namespace;
       });
-      const session = await login(client, vault.auth, { masks, getIDToken: (aud) => runner.getIDToken(aud) });
+      session = await login(client, vault.auth, { masks, getIDToken: (aud) => runner.getIDToken(aud) });
+      const token = session.token;
       if (session.created) {
         // Post revokes the token this run created; it waits in a 0600 file, never in state or env.
         const tokenFile = path.join(dir.root, 'vault-token');
         ledger.update((l) => (l.tokenFile = tokenFile));
-        await writeExclusive(tokenFile, session.token);
+        await writeExclusive(tokenFile, token);
         tokenRevocable = true;
       }
       runner.debug(`logged in to Vault with method ${session.method}${vault.proxy ? ' through the proxy' : ''}`);
-      if (vault.exportToken) runner.setOutput('vault-token', session.token);
+      if (vault.exportToken) runner.setOutput('vault-token', token);
       const outcome = await fetchVaultSecrets(client, config.secrets, config.concurrency, {
         onValue: (value) => masks.add(value),
         debug: (message) => runner.debug(message),
       });
       fromVault = outcome.secrets;
       leases = outcome.leases;
+      sources = outcome.sources;
       warnings.push(...outcome.warnings);
       ledger.update((l) => (l.leases = leases.map((lease) => lease.leaseId)));
     } finally {
@@ -179,6 +185,52 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
     runner.setOutput('build-secret-files', out.files);
     runner.setOutput('build-secret-args', out.args);
     if (out.envs !== undefined) runner.setOutput('build-secret-envs', out.envs);
+  }
+
+  if (config.renew && config.vault && session) {
+    const started = deps.now?.() ?? Date.now();
+    const pid = await (deps.launchAgent ?? launchAgent)(
+      {
+        url: config.vault.url,
+        namespace: config.vault.namespace,
+        tls: tlsOptions(config.vault.tls),
+        proxy: config.vault.proxy,
+        token: session.token,
+        renewToken: session.created,
+        root: dir.root,
+        secretsDir: dir.secretsDir,
+        envFile: delivered.envFile,
+        secrets: secrets.map((s) => ({
+          name: s.name,
+          envName: s.envName,
+          key: s.source.kind === 'vault' ? s.source.requestKey : undefined,
+        })),
+        sources: sources.map((source) => ({
+          key: source.key,
+          lines: config.secrets.filter((line) => readKey(line) === source.key),
+          readPath: source.readPath,
+          kvVersion: source.kvVersion,
+          version: source.version,
+          lease: source.lease
+            ? {
+                id: source.lease.leaseId,
+                duration: source.lease.duration ?? 0,
+                renewable: source.lease.renewable,
+                obtainedAt: started,
+                expiresAt: started + (source.lease.duration ?? 0) * 1000,
+              }
+            : undefined,
+        })),
+        refreshMs: config.renew.refreshMs,
+        onChange: config.renew.onChange,
+        onChangeTimeoutMs: config.renew.onChangeTimeoutMs,
+        maxLifetimeMs: config.renew.maxLifetimeMs,
+        retries: config.retries,
+      },
+      env,
+    );
+    ledger.update((l) => (l.agentPid = pid));
+    runner.info(`Renewal agent started (pid ${pid}): refresh every ${config.renew.refreshMs / 1000} s; post stops it`);
   }
 
   runner.info(`Pipeline Secrets: ${secrets.length} secret(s) delivered to ${dir.secretsDir}${dir.onTmpfs ? ' (tmpfs)' : ''}`);

@@ -10,6 +10,8 @@ import { loadLedger, type Ledger } from './ledger.ts';
 import { MaskRegistry } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { dockerLogout } from './docker-login.ts';
+import { AGENT_LEASES, AGENT_LOG } from './agent.ts';
+import { stopAgent } from './agent-launch.ts';
 import { verifyContainer, verifySummary } from './verify.ts';
 import { expectedFromDir } from './verify-step.ts';
 import type { Exec } from './exec.ts';
@@ -51,6 +53,7 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
   const dirsRemoved: string[] = [];
   const loggedOut: string[] = [];
   const report: { -readonly [K in keyof CleanupReport]: CleanupReport[K] } = {
+    agent: undefined,
     tokenRevoked: undefined,
     leasesRevoked: 0,
     leasesFailed: 0,
@@ -60,6 +63,13 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     problems,
   };
 
+  // The agent first: it must not renew or rewrite anything while post revokes and deletes.
+  if (ledger.agentPid !== undefined && ledger.root) {
+    const outcome = await stopAgent(ledger.agentPid, ledger.root).catch((error: unknown) => `error: ${errorText(error)}`);
+    report.agent = outcome;
+    await showAgentLog(deps.runner, ledger.root);
+    ledger.leases = await currentLeases(ledger);
+  }
   await revoke(deps, ledger, masks, report, problems);
   await verifyBeforeCleanup(deps, ledger, problems);
 
@@ -190,6 +200,30 @@ async function revoke(
     report.leasesFailed += leaseProblems.length;
     problems.push(...leaseProblems);
   }
+}
+
+/** What the agent did, for the user: it holds names, versions, byte counts and exit codes only. */
+async function showAgentLog(runner: Runner, root: string): Promise<void> {
+  const text = await fs.readFile(path.join(root, AGENT_LOG), 'utf8').catch(() => '');
+  if (text.trim() === '') return;
+  runner.info('Renewal agent log:');
+  for (const line of text.trimEnd().split('\n')) runner.info(`  ${line}`);
+}
+
+/** Leases to revoke: main's, plus those the agent took when it replaced a credential. */
+async function currentLeases(ledger: Ledger): Promise<string[]> {
+  const all = new Set(ledger.leases);
+  try {
+    const saved = JSON.parse(await fs.readFile(path.join(ledger.root ?? '', AGENT_LEASES), 'utf8')) as {
+      leases?: string[];
+      revoked?: string[];
+    };
+    for (const id of saved.leases ?? []) all.add(id);
+    for (const id of saved.revoked ?? []) all.delete(id);
+  } catch {
+    // No agent lease file: main's leases stand.
+  }
+  return [...all];
 }
 
 /** `verify-container`: the last look before the files go, by presence and byte count only. */

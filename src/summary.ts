@@ -84,6 +84,7 @@ export function deliverySummary(report: DeliveryReport): string {
 }
 
 export interface CleanupReport {
+  readonly agent: string | undefined;
   readonly tokenRevoked: boolean | undefined;
   readonly leasesRevoked: number;
   readonly leasesFailed: number;
@@ -95,6 +96,7 @@ export interface CleanupReport {
 
 export function cleanupSummary(report: CleanupReport): string {
   const lines = ['### Pipeline Secrets cleanup', ''];
+  if (report.agent !== undefined) lines.push(`- Renewal agent: ${cell(report.agent)}`);
   if (report.tokenRevoked !== undefined) lines.push(`- Vault token: ${report.tokenRevoked ? 'revoked' : 'NOT revoked (see warnings)'}`);
   if (report.leasesRevoked + report.leasesFailed > 0)
     lines.push(`- Leases: ${report.leasesRevoked} revoked, ${report.leasesFailed} failed`);

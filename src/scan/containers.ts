@@ -102,7 +102,11 @@ export function sniff(head: Buffer): ContainerKind | undefined {
   return undefined;
 }
 
-/** Opens a file on disk as a Blob; reads are prefetched one chunk ahead. */
+/**
+ * Opens a file on disk as a Blob; reads are prefetched one chunk ahead into a ring of 4 buffers
+ * (a fresh 1 MiB buffer per read costs page faults and GC: reads ran at half the speed). A chunk is
+ * therefore only valid until the reader has been pulled twice more: whoever keeps bytes copies them.
+ */
 export async function openFile(
   file: string,
   displayPath: string,
@@ -118,8 +122,10 @@ export async function openFile(
   }
   let position = 0;
   let inflight: Promise<Buffer | null> | undefined;
+  const ring = [0, 1, 2, 3].map(() => Buffer.allocUnsafe(chunkSize));
+  let turn = 0;
   const readAt = async (at: number): Promise<Buffer | null> => {
-    const buf = Buffer.allocUnsafe(chunkSize);
+    const buf = ring[turn++ % ring.length] as Buffer;
     const { bytesRead } = await handle.read(buf, 0, chunkSize, at);
     return bytesRead > 0 ? buf.subarray(0, bytesRead) : null;
   };
@@ -324,7 +330,7 @@ async function* walkTar<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     let size = parseNumeric(header, 124, 12);
     const paxSize = pax?.get('size');
     if (paxSize !== undefined) size = /^\d+$/.test(paxSize) ? Number(paxSize) : undefined;
-    if (size === undefined || !Number.isSafeInteger(size)) throw stop('error', `bad size field in tar header at offset ${at}`);
+    if (size === undefined) throw stop('error', `bad size field in tar header at offset ${at}`);
     if (size > limits.maxBytes || r.pos + size > limits.maxBytes) {
       throw stop('limit', `tar member at offset ${at} claims ${size} bytes, beyond ${limits.maxBytes} bytes per container (max bytes)`);
     }

@@ -59,26 +59,30 @@ export class Reader {
   }
 
   /**
-   * Exactly n bytes, or fewer at the end. When reading fails after some bytes, those are returned
-   * and the failure is thrown by the read that follows them (data before a break is not lost).
+   * Exactly n bytes, or fewer at the end. Bytes gathered over several chunks are copied (chunks may
+   * be reused by their source after a few reads). When reading fails after some bytes, those are
+   * returned and the failure is thrown by the read that follows them (data before a break is kept).
    */
   async exact(n: number): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    let got = 0;
+    const first = await this.next(n);
+    if (first === null) return Buffer.alloc(0);
+    if (first.length === n) return first;
+    const out = Buffer.allocUnsafe(n);
+    first.copy(out, 0);
+    let got = first.length;
     while (got < n) {
       let chunk: Buffer | null;
       try {
         chunk = await this.next(n - got);
       } catch (e) {
-        if (got === 0) throw e;
         this.failure = e;
         break;
       }
       if (chunk === null) break;
-      parts.push(chunk);
+      chunk.copy(out, got);
       got += chunk.length;
     }
-    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    return out.subarray(0, got);
   }
 
   /** Up to n bytes without consuming them. */

@@ -9,9 +9,10 @@
 // other (the whole value and one of its lines, a base64 core inside the full base64), only the
 // enclosing one is reported.
 //
-// Line numbers cost nothing until something is found: for files on disk (and members stored
-// contiguously in them, such as the files of an uncompressed tar) newlines are counted only up to a
-// finding, by reading the file again; decompressed streams count newlines as they pass.
+// Line numbers cost nothing until something is found in a file on disk (or a member stored
+// contiguously in one, such as the files of an uncompressed tar): the bytes before the first finding
+// are then read again and counted, and the rest of that file is counted as it passes (see Lines).
+// Decompressed streams count newlines as they pass.
 import type { Dirent, Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -98,8 +99,7 @@ export async function* scan(
   async function* leaf(blob: Blob): AsyncGenerator<ScanEvent> {
     if (blob.depth > 0) state.members += 1;
     const head = await blob.reader.peek(TEXT_SNIFF);
-    const lines =
-      head.indexOf(0) >= 0 ? undefined : blob.disk ? new DiskLines(blob.disk.file, blob.disk.start) : new StreamLines(matcher.maxLen);
+    const lines = head.indexOf(0) >= 0 ? undefined : new Lines(matcher.maxLen, blob.disk);
     const found: number[] = [];
     const stream = matcher.stream((offset, index) => {
       found.push(offset, index);
@@ -118,21 +118,17 @@ export async function* scan(
       }
       found.length = 0;
     }
-    try {
-      for (;;) {
-        const chunk = await blob.reader.next();
-        if (chunk === null) break;
-        lines?.feed(chunk);
-        stream.write(chunk);
-        state.bytes += chunk.length;
-        if (found.length > 0) yield* emit();
-        progress();
-      }
-      stream.end();
+    for (;;) {
+      const chunk = await blob.reader.next();
+      if (chunk === null) break;
+      lines?.feed(chunk);
+      stream.write(chunk);
+      state.bytes += chunk.length;
       if (found.length > 0) yield* emit();
-    } finally {
-      await lines?.close();
+      progress();
     }
+    stream.end();
+    if (found.length > 0) yield* emit();
   }
 
   for await (const item of expand(inputs, cwd, state)) {
@@ -194,76 +190,77 @@ function countNewlines(buf: Uint8Array, from: number, to: number): number {
   return n;
 }
 
-interface LineCounter {
-  feed(chunk: Buffer): void;
-  lineAt(offset: number): Promise<number>;
-  close(): Promise<void>;
-}
-
-/** Counts newlines as chunks pass; keeps the recent chunks a match can start in. */
-class StreamLines implements LineCounter {
+/**
+ * Line numbers for one text blob. Counting newlines of every chunk costs about as much as matching
+ * on log-like text, so blobs that are a range of a file on disk start lazy: nothing is counted until
+ * the first finding, then the bytes before the current chunk are read again from disk and counted
+ * once, and from there on chunks are counted as they pass. Other blobs (decompressed streams) count
+ * from the start. A match may start up to maxLen - 1 bytes before the current chunk, so a copy of
+ * the bytes just before it is kept (readers reuse a chunk's memory later on).
+ */
+class Lines {
   private readonly keep: number;
-  private readonly recent: Array<{ start: number; chunk: Buffer; before: number }> = [];
-  private total = 0;
-  private lines = 0;
+  private readonly disk: { file: string; start: number } | undefined;
+  private counting: boolean;
+  private tail: Buffer = Buffer.alloc(0); // the last `keep` bytes before the current chunk
+  private chunk: Buffer = Buffer.alloc(0);
+  private chunkStart = 0;
+  private chunkLines = 0; // newlines before the current chunk (while counting)
 
-  constructor(maxLen: number) {
-    this.keep = maxLen;
+  constructor(maxLen: number, disk?: { file: string; start: number }) {
+    this.keep = Math.max(1, maxLen);
+    this.disk = disk;
+    this.counting = disk === undefined;
   }
 
   feed(chunk: Buffer): void {
-    this.recent.push({ start: this.total, chunk, before: this.lines });
-    this.lines += countNewlines(chunk, 0, chunk.length);
-    while (this.recent.length > 1 && (this.recent[1] as { start: number }).start <= this.total - this.keep) this.recent.shift();
-    this.total += chunk.length;
+    const prev = this.chunk;
+    if (prev.length >= this.keep) this.tail = Buffer.from(prev.subarray(prev.length - this.keep));
+    else if (prev.length > 0) {
+      const joined = Buffer.concat([this.tail, prev]);
+      this.tail = joined.subarray(Math.max(0, joined.length - this.keep));
+    }
+    if (this.counting) this.chunkLines += countNewlines(prev, 0, prev.length);
+    this.chunkStart += prev.length;
+    this.chunk = chunk;
   }
 
   async lineAt(offset: number): Promise<number> {
-    for (let i = this.recent.length - 1; i >= 0; i--) {
-      const r = this.recent[i] as { start: number; chunk: Buffer; before: number };
-      if (r.start <= offset) return r.before + countNewlines(r.chunk, 0, offset - r.start) + 1;
+    if (!this.counting) {
+      this.chunkLines = this.disk ? await countOnDisk(this.disk.file, this.disk.start, this.chunkStart) : 0;
+      this.counting = true;
     }
-    return 1;
+    if (offset >= this.chunkStart) return this.chunkLines + countNewlines(this.chunk, 0, offset - this.chunkStart) + 1;
+    const tailStart = this.chunkStart - this.tail.length;
+    const tailLines = this.chunkLines - countNewlines(this.tail, 0, this.tail.length);
+    return tailLines + countNewlines(this.tail, 0, Math.max(0, offset - tailStart)) + 1;
   }
-
-  async close(): Promise<void> {}
 }
 
-/** Counts newlines of a file on disk only up to the offsets asked for (in increasing order). */
-class DiskLines implements LineCounter {
-  private readonly file: string;
-  private readonly start: number;
-  private handle: fs.FileHandle | undefined;
-  private counted = 0;
-  private lines = 0;
-
-  constructor(file: string, start: number) {
-    this.file = file;
-    this.start = start;
-  }
-
-  feed(): void {}
-
-  async lineAt(offset: number): Promise<number> {
-    if (offset < this.counted) {
-      this.counted = 0;
-      this.lines = 0;
-    }
-    this.handle ??= await fs.open(this.file, 'r');
-    const buf = Buffer.allocUnsafe(Math.min(2 ** 20, Math.max(1, offset - this.counted)));
-    while (this.counted < offset) {
-      const want = Math.min(buf.length, offset - this.counted);
-      const { bytesRead } = await this.handle.read(buf, 0, want, this.start + this.counted);
+/** Newlines in bytes [start, start + length) of a file, read in 4 MiB pieces one ahead. */
+async function countOnDisk(file: string, start: number, length: number): Promise<number> {
+  if (length <= 0) return 0;
+  const handle = await fs.open(file, 'r');
+  try {
+    const size = Math.min(4 * 2 ** 20, length);
+    const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    let lines = 0;
+    let at = 0;
+    let turn = 0;
+    const readPiece = (pos: number): Promise<{ bytesRead: number; buffer: Buffer }> =>
+      handle.read(bufs[turn++ % 2] as Buffer, 0, Math.min(size, length - pos), start + pos);
+    let next: Promise<{ bytesRead: number; buffer: Buffer }> | undefined = readPiece(0);
+    while (next) {
+      const { bytesRead, buffer } = await next;
       if (bytesRead === 0) break;
-      this.lines += countNewlines(buf, 0, bytesRead);
-      this.counted += bytesRead;
+      at += bytesRead;
+      next = at < length ? readPiece(at) : undefined;
+      lines += countNewlines(buffer, 0, bytesRead);
     }
-    return this.lines + 1;
-  }
-
-  async close(): Promise<void> {
-    await this.handle?.close();
-    this.handle = undefined;
+    await next?.catch(() => undefined);
+    return lines;
+  } finally {
+    await handle.close();
   }
 }
 

@@ -26,6 +26,8 @@ export interface TransportOptions {
   readonly deadline: number;
   readonly retries: number;
   readonly maxSockets: number;
+  /** Longest wait for one answer; needed when the deadline is open-ended (the renewal agent). */
+  readonly requestTimeoutMs?: number;
   /** CA, client certificate and key, verification: passed to every TLS connection. */
   readonly tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
   /** An http(s):// proxy to tunnel through with CONNECT (never sends a request to it in the clear). */
@@ -170,7 +172,7 @@ export function createTransport(options: TransportOptions) {
       let outcome: string;
       let retryable: boolean;
       try {
-        const response = await once(opts, remaining);
+        const response = await once(opts, Math.min(remaining, options.requestTimeoutMs ?? remaining));
         if (!RETRY_STATUS.has(response.statusCode)) return response;
         retryable = idempotent || NOT_PROCESSED_STATUS.has(response.statusCode);
         if (!retryable || attempt >= options.retries) return response;

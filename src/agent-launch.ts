@@ -1,0 +1,75 @@
+// Starts the renewal agent from main, detached, so it outlives the step. Its config (token
+// included) goes through a stdin pipe; its env is an allow-list, so no INPUT_* or workflow secret
+// passed to this step reaches it; its argv holds only its script and the private root (which post
+// uses to recognise it before signalling a pid).
+import { openSync, closeSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AGENT_LOG, type AgentConfig } from './agent.ts';
+import { DeliveryError } from './errors.ts';
+
+const ENV_ALLOW =
+  /^(PATH|HOME|LANG|LC_ALL|TMPDIR|RUNNER_TEMP|DOCKER_HOST|DOCKER_CONFIG|DOCKER_CERT_PATH|DOCKER_TLS_VERIFY|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$/;
+
+export function agentScript(): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), 'agent.js');
+}
+
+export async function launchAgent(
+  config: AgentConfig,
+  env: Readonly<Record<string, string | undefined>>,
+  script = agentScript(),
+): Promise<number> {
+  const childEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && ENV_ALLOW.test(key)) childEnv[key] = value;
+  // Loaded here, not at the top: most runs never start an agent and node:child_process is not free.
+  const { spawn } = await import('node:child_process');
+  const log = openSync(path.join(config.root, AGENT_LOG), 'a', 0o600);
+  let pid: number | undefined;
+  try {
+    const child = spawn(process.execPath, [script, '--root', config.root], { detached: true, stdio: ['pipe', log, log], env: childEnv });
+    pid = child.pid;
+    child.stdin?.end(JSON.stringify(config));
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  if (pid === undefined) throw new DeliveryError('the renewal agent could not be started');
+  // Wait until it is running (it writes its pid file), so a failure shows in this step, not later.
+  const pidFile = path.join(config.root, 'agent.pid');
+  for (let i = 0; i < 100; i++) {
+    if (
+      await fs.access(pidFile).then(
+        () => true,
+        () => false,
+      )
+    )
+      return pid;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new DeliveryError(`the renewal agent did not start within 5 s (see ${path.join(config.root, AGENT_LOG)})`);
+}
+
+/** Stops the agent: SIGTERM, a bounded wait, then SIGKILL. Only a process that is provably ours. */
+export async function stopAgent(pid: number, root: string, waitMs = 5000): Promise<'stopped' | 'killed' | 'gone' | 'not ours'> {
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (cmdline === undefined) return 'gone';
+  const args = cmdline.split('\0');
+  // A pid can be reused after the agent died: signal it only if it is our agent for this root.
+  if (!args.some((a) => a.endsWith('agent.js')) || !args.includes(root)) return 'not ours';
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < waitMs; waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (
+      !(await fs.access(`/proc/${pid}`).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return 'stopped';
+    const state = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (/^\d+ \(.*\) Z/.test(state)) return 'stopped'; // exited, waiting to be reaped by its parent
+  }
+  process.kill(pid, 'SIGKILL');
+  return 'killed';
+}
