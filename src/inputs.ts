@@ -185,8 +185,12 @@ function parseAuth(env: Env): AuthConfig {
       return { method, mount: parseMount(env, method), username, password: required(env, 'password', why) };
     }
     case 'cert':
-      if (getInput(env, 'client-certificate') === '' || getInput(env, 'client-key') === '') {
-        throw new InputError('client-certificate', "and 'client-key' are required for method 'cert' (TLS client certificate login)");
+      for (const [input, other] of [
+        ['client-certificate', 'client-key'],
+        ['client-key', 'client-certificate'],
+      ] as const) {
+        if (getInput(env, input) === '')
+          throw new InputError(input, `is required, with '${other}', for method 'cert' (TLS client certificate login)`);
       }
       return { method, mount: parseMount(env, method), role: getInput(env, 'role') || undefined };
     case 'custom': {

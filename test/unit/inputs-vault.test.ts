@@ -58,7 +58,9 @@ describe('auth methods', () => {
   });
 
   it('method cert needs a client certificate and key', () => {
-    expect(inputError({ INPUT_METHOD: 'cert' }).message).toMatch(/'client-key' are required for method 'cert'/);
+    expect(inputError({ INPUT_METHOD: 'cert' }).message).toBe(
+      "input 'client-certificate': is required, with 'client-key', for method 'cert' (TLS client certificate login)",
+    );
     const auth = parseInputs({
       ...base,
       INPUT_METHOD: 'cert',
