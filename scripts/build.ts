@@ -45,7 +45,11 @@ const sideEffectFree: Plugin = {
 // has entries, the OIDC client only for method jwt. A dynamic import of those modules in src/
 // becomes an import of the sibling bundle in dist/. The lazy bundles hold third-party code only, so
 // no class of ours exists twice (instanceof stays true across bundles).
-const lazy: Record<string, string> = { './oidc-token.ts': './oidc-token.js', './node-vault.ts': './node-vault.js', './proxy-agent.ts': './proxy-agent.js' };
+const lazy: Record<string, string> = {
+  './oidc-token.ts': './oidc-token.js',
+  './node-vault.ts': './node-vault.js',
+  './proxy-agent.ts': './proxy-agent.js',
+};
 const lazyEntries: Plugin = {
   name: 'lazy-entries',
   setup(b) {
