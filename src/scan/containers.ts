@@ -211,8 +211,9 @@ interface Inflater {
 }
 
 /**
- * A decompressing view of `source`. With `rest`, the compressed stream may end before the source
- * does (zip entries of unknown size): the bytes after it are given back to `source`.
+ * A decompressing view of `source`. When the compressed stream ends before the source does (a zip
+ * entry of unknown size, padding after a gzip member), the bytes after it are given back to `source`.
+ * Bounds: bytes out per stream, ratio per stream, ratio of the whole input against its size on disk.
  */
 function decompress(
   source: Blob,
@@ -331,6 +332,9 @@ async function* walkTar<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     const paxSize = pax?.get('size');
     if (paxSize !== undefined) size = /^\d+$/.test(paxSize) ? Number(paxSize) : undefined;
     if (size === undefined) throw stop('error', `bad size field in tar header at offset ${at}`);
+    // Links, devices, directories and fifos carry no data whatever their size field says (as Go's
+    // archive/tar, which writes docker save output, reads them).
+    if ('123456'.includes(type)) size = 0;
     if (size > limits.maxBytes || r.pos + size > limits.maxBytes) {
       throw stop('limit', `tar member at offset ${at} claims ${size} bytes, beyond ${limits.maxBytes} bytes per container (max bytes)`);
     }
@@ -356,18 +360,15 @@ async function* walkTar<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     longName = undefined;
     pax = undefined;
     name = cleanName(name);
-    const hasData = !'123456'.includes(type); // links, devices, directories, fifos carry no data
-    if (hasData && size > 0) {
-      members += 1;
-      if (members > limits.maxMembers) throw stop('limit', `more than ${limits.maxMembers} members (max members)`);
+    members += 1;
+    if (members > limits.maxMembers) throw stop('limit', `more than ${limits.maxMembers} members (max members)`);
+    if (size > 0) {
       const dataStart = r.pos;
       const sub = r.sub(size, short);
       const child: Blob = { path: `${blob.path}!${name}`, reader: sub, depth: level + 1 };
       if (blob.disk) child.disk = { file: blob.disk.file, start: blob.disk.start + dataStart, size };
       yield* member(blob, child, ctx, leaf);
       await sub.drain();
-    } else if (size > 0) {
-      if ((await r.skip(size)) < size) throw short();
     }
     await r.skip(padding);
   }
@@ -469,6 +470,7 @@ async function* walkZip<E>(blob: Blob, ctx: InputContext, leaf: LeafHandler<E>):
     if (sig === SIG_DESCRIPTOR && at === 0) continue; // spanning marker
     if (sig === SIG_CENTRAL || sig === SIG_EOCD || sig === SIG_EOCD64) return; // entries are done
     if (sig !== SIG_LOCAL) throw stop('error', `bad zip local header signature at offset ${at}`);
+    if (at > limits.maxBytes) throw stop('limit', `more than ${limits.maxBytes} bytes read (max bytes per container)`);
     const h = await r.exact(26);
     if (h.length < 26) throw stop('error', `truncated zip local header at offset ${at}`);
     const flags = h.readUInt16LE(2);

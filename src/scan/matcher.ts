@@ -12,9 +12,10 @@
 // patterns are all reported. Within one position, longer patterns are reported first; positions are
 // reported in increasing order.
 //
-// Speed depends on m: shifts are at most m - 2, so many short patterns (m < 10) make the scan
-// markedly slower. With 16-byte values and all their encodings (m ~ 16-20) a core does several
-// hundred MB/s to GB/s (see bench/scan.ts).
+// Speed depends on m: shifts are at most m - 2. Measured on one core over the bench corpus (logs,
+// minified JS, random bytes; 556 patterns from 50 secrets), in memory: m = 16: ~1.6 GB/s; add one
+// 12-byte secret (m = 12): ~1.3 GB/s; an 8-byte one: ~0.8 GB/s; a 6-byte one (B = 2): ~0.7 GB/s.
+// ripgrep -j1 -F does ~0.48 GB/s on the same files (bench/scan.ts).
 
 export type MatchCallback = (offset: number, pattern: number) => void;
 

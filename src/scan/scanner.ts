@@ -3,9 +3,14 @@
 // (decompressed) member or file and, for text (no NUL in the first 8 KiB), the 1-based line. Never
 // the value, nor anything around it.
 //
+// Inputs are files, directories (walked recursively, in name order) and globs (fs.glob, relative to
+// cwd; a glob that matches nothing is not an error). Paths are reported as given. A path that does not
+// exist or cannot be opened is an `error` event and the scan goes on. Symlinks are never followed:
+// met while walking or named as an input, they are skipped and counted in `done.skipped`, as are
+// fifos, sockets and devices. Each file is scanned once however many inputs name it.
+//
 // Memory is bounded: files and members are streamed in chunks (1 MiB by default) and only
-// maxLen - 1 bytes are carried between chunks. Symlinks are never followed (counted as skipped, as
-// are fifos, sockets and devices). When matches of the same secret overlap and one lies inside the
+// maxLen - 1 bytes are carried between chunks. When matches of the same secret overlap and one lies inside the
 // other (the whole value and one of its lines, a base64 core inside the full base64), only the
 // enclosing one is reported.
 //
