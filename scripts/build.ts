@@ -80,6 +80,7 @@ await build({
     post: 'src/post.ts',
     verify: 'src/verify-main.ts',
     agent: 'src/agent-main.ts',
+    scan: 'src/scan-main.ts',
     'oidc-token': 'src/oidc-token.ts',
     'node-vault': 'src/vault/node-vault.ts',
     'proxy-agent': 'src/vault/proxy-agent.ts',

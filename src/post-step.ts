@@ -13,6 +13,7 @@ import { dockerLogout } from './docker-login.ts';
 import { AGENT_LEASES, AGENT_LOG } from './agent.ts';
 import { stopAgent } from './agent-launch.ts';
 import { verifyContainer, verifySummary } from './verify.ts';
+import { SCRUB_MODES, scrubWorkspace, type ScrubMode } from './scrub.ts';
 import { expectedFromDir } from './verify-step.ts';
 import type { Exec } from './exec.ts';
 import { cleanupSummary, type CleanupReport } from './summary.ts';
@@ -54,6 +55,7 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
   const loggedOut: string[] = [];
   const report: { -readonly [K in keyof CleanupReport]: CleanupReport[K] } = {
     agent: undefined,
+    scrubbed: undefined,
     tokenRevoked: undefined,
     leasesRevoked: 0,
     leasesFailed: 0,
@@ -72,6 +74,7 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
   }
   await revoke(deps, ledger, masks, report, problems);
   await verifyBeforeCleanup(deps, ledger, problems);
+  await scrub(deps, ledger, report, problems);
 
   // Log out of every registry a login was attempted for; deleting the directory would drop the
   // credentials anyway, but logout also tells any credential helper in the config.
@@ -224,6 +227,40 @@ async function currentLeases(ledger: Ledger): Promise<string[]> {
     // No agent lease file: main's leases stand.
   }
   return [...all];
+}
+
+/** Values to scrub for: the delivered files and the token, read before they are deleted. */
+async function scrub(deps: PostDeps, ledger: Ledger, report: { scrubbed: CleanupReport['scrubbed'] }, problems: string[]): Promise<void> {
+  const mode = (getInput(deps.env, 'scrub') || 'redact') as ScrubMode;
+  const workspace = deps.env.GITHUB_WORKSPACE;
+  if (mode === 'off' || !workspace || !SCRUB_MODES.includes(mode)) {
+    if (!SCRUB_MODES.includes(mode))
+      problems.push(`input 'scrub': '${mode}' is not one of ${SCRUB_MODES.join(', ')}; the workspace was not scrubbed`);
+    return;
+  }
+  const values: Array<{ name: string; value: string }> = [];
+  for (const file of ledger.files) {
+    if (!ledger.secretsDir || path.dirname(file) !== ledger.secretsDir) continue;
+    const value = await fs.readFile(file, 'utf8').catch(() => undefined);
+    if (value !== undefined) values.push({ name: path.basename(file), value });
+  }
+  if (ledger.tokenFile) {
+    const token = await fs.readFile(ledger.tokenFile, 'utf8').catch(() => undefined);
+    if (token !== undefined) values.push({ name: 'vault-token', value: token });
+  }
+  if (values.length === 0) return;
+  try {
+    const result = await scrubWorkspace(workspace, values, mode);
+    report.scrubbed = result.files;
+    for (const file of result.files) {
+      const message = `scrub: ${file.names.join(', ')} found ${file.findings} time(s) in ${path.relative(workspace, file.path) || file.path}: ${file.action}`;
+      if (mode === 'report' || file.action.startsWith('left')) deps.runner.warning(message);
+      else deps.runner.info(message);
+    }
+    problems.push(...result.problems.map((p) => `scrub: ${p}`));
+  } catch (error) {
+    problems.push(`scrub: ${errorText(error)}`);
+  }
 }
 
 /** `verify-container`: the last look before the files go, by presence and byte count only. */

@@ -6,6 +6,7 @@ import {
   exportVariable,
   getState,
   info,
+  notice,
   isDebug,
   saveState,
   setFailed,
@@ -30,6 +31,8 @@ export interface Runner {
   appendSummary(markdown: string): Promise<void>;
   getIDToken(audience?: string): Promise<string>;
   setFailed(message: string): void;
+  /** An annotation tied to a file (and line) in the workspace, where the runner can show it. */
+  annotate(level: 'error' | 'warning' | 'notice', message: string, where?: { file?: string; line?: number; title?: string }): void;
 }
 
 export const actionsRunner: Runner = {
@@ -52,4 +55,11 @@ export const actionsRunner: Runner = {
   // that use OIDC, so every other run starts faster.
   getIDToken: async (audience) => (await import('./oidc-token.ts')).getIDToken(audience),
   setFailed,
+  annotate: (level, message, where = {}) => {
+    const props: { file?: string; startLine?: number; title?: string } = {};
+    if (where.file !== undefined) props.file = where.file;
+    if (where.line !== undefined) props.startLine = where.line;
+    if (where.title !== undefined) props.title = where.title;
+    (level === 'error' ? error : level === 'warning' ? warning : notice)(message, props);
+  },
 };

@@ -85,6 +85,7 @@ export function deliverySummary(report: DeliveryReport): string {
 
 export interface CleanupReport {
   readonly agent: string | undefined;
+  readonly scrubbed: ReadonlyArray<{ path: string; findings: number; names: string[]; action: string }> | undefined;
   readonly tokenRevoked: boolean | undefined;
   readonly leasesRevoked: number;
   readonly leasesFailed: number;
@@ -102,6 +103,12 @@ export function cleanupSummary(report: CleanupReport): string {
     lines.push(`- Leases: ${report.leasesRevoked} revoked, ${report.leasesFailed} failed`);
   if (report.loggedOut.length > 0) lines.push(`- Logged out of: ${report.loggedOut.map(cell).join(', ')}`);
   lines.push(`- Files removed: ${report.filesRemoved}`);
+  if (report.scrubbed !== undefined) {
+    lines.push(
+      `- Workspace scrub: ${report.scrubbed.length === 0 ? 'no secret value found' : `${report.scrubbed.length} file(s) held a secret value`}`,
+    );
+    for (const f of report.scrubbed) lines.push(`  - \`${cell(f.path)}\`: ${cell(f.names.join(', '))} x${f.findings}, ${cell(f.action)}`);
+  }
   for (const dir of report.dirsRemoved) lines.push(`- Directory removed: \`${dir}\``);
   for (const problem of report.problems) lines.push(`- ⚠️ ${cell(problem)}`);
   lines.push('');

@@ -21,7 +21,7 @@
 import type { Dirent, Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { DEFAULT_LIMITS, errorCode, openFile, ScanStop, walk, type Blob, type InputContext, type Limits } from './containers.ts';
+import { DEFAULT_LIMITS, errorCode, openFile, Reader, ScanStop, walk, type Blob, type InputContext, type Limits } from './containers.ts';
 import { Matcher } from './matcher.ts';
 import type { Pattern } from './patterns.ts';
 
@@ -73,6 +73,8 @@ export interface ScanOptions {
   limits?: Partial<Limits>;
   /** Base for relative inputs and globs (default process.cwd()). */
   cwd?: string;
+  /** Byte streams to scan after the paths, e.g. `docker save IMAGE` read as it is produced. */
+  streams?: ReadonlyArray<{ path: string; open: () => AsyncIterable<Buffer> }>;
 }
 
 const TEXT_SNIFF = 8192;
@@ -157,6 +159,35 @@ export async function* scan(
       else yield { kind: 'error', path: item, message: `internal error (${e instanceof Error ? `${e.name}: ${e.message}` : 'unknown'})` };
     } finally {
       await opened.close().catch(() => {});
+    }
+    progress();
+  }
+  for (const input of opts.streams ?? []) {
+    state.files += 1;
+    let iterator: AsyncIterator<Buffer> | undefined;
+    const pull = async (): Promise<Buffer | null> => {
+      try {
+        iterator ??= input.open()[Symbol.asyncIterator]();
+        const step = await iterator.next();
+        return step.done ? null : step.value;
+      } catch (e) {
+        throw new ScanStop('error', input.path, 0, `read failed (${e instanceof Error ? e.message : errorCode(e)})`);
+      }
+    };
+    // A stream has no size on disk: the per-stream ratio bound still guards against bombs.
+    const ctx: InputContext = { limits, inputSize: Number.MAX_SAFE_INTEGER, inflated: 0, chunkSize };
+    try {
+      yield* walk<ScanEvent>({ path: input.path, reader: new Reader(pull), depth: 0 }, ctx, leaf);
+    } catch (e) {
+      if (e instanceof ScanStop) yield { kind: e.kind, path: e.path, message: e.message };
+      else
+        yield {
+          kind: 'error',
+          path: input.path,
+          message: `internal error (${e instanceof Error ? `${e.name}: ${e.message}` : 'unknown'})`,
+        };
+    } finally {
+      await iterator?.return?.().catch(() => {});
     }
     progress();
   }
