@@ -45,7 +45,9 @@ export async function collectValues(env: Env): Promise<{ values: ScanValue[]; so
     try {
       names = await fs.readdir(dir);
     } catch (error) {
-      throw new Error(`input 'secrets-dir': cannot read ${dir} (${(error as NodeJS.ErrnoException).code ?? errorText(error)})`, { cause: error });
+      throw new Error(`input 'secrets-dir': cannot read ${dir} (${(error as NodeJS.ErrnoException).code ?? errorText(error)})`, {
+        cause: error,
+      });
     }
     for (const name of names.sort()) {
       const file = path.join(dir, name);
