@@ -2,6 +2,7 @@
 // included) goes through a stdin pipe; its env is an allow-list, so no INPUT_* or workflow secret
 // passed to this step reaches it; its argv holds only its script and the private root (which post
 // uses to recognise it before signalling a pid).
+import { builtin } from './builtin.ts';
 import { openSync, closeSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,7 @@ export async function launchAgent(
   const childEnv: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) if (value !== undefined && ENV_ALLOW.test(key)) childEnv[key] = value;
   // Loaded here, not at the top: most runs never start an agent and node:child_process is not free.
-  const { spawn } = await import('node:child_process');
+  const { spawn } = builtin.childProcess();
   const log = openSync(path.join(config.root, AGENT_LOG), 'a', 0o600);
   let pid: number | undefined;
   try {

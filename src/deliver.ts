@@ -103,7 +103,7 @@ export async function writeExclusive(file: string, content: string | Buffer): Pr
     throw new DeliveryError(`cannot create ${file} (${code ?? 'error'})`);
   }
   try {
-    await handle.chmod(0o600); // umask may not widen it, but make the mode explicit
+    // No fchmod: the umask can only remove bits from 0600, never add any.
     await handle.writeFile(content);
   } finally {
     await handle.close();

@@ -2,6 +2,7 @@
 // captured, never echoed, and scrubbed before it reaches an error message. No shell is involved.
 // node:child_process directly rather than @actions/exec: the same contract for our one use (argv,
 // stdin, captured output) at a fraction of the start-up cost (see README, Development).
+import { builtin } from './builtin.ts';
 import type { ChildProcess } from 'node:child_process';
 
 export interface ExecResult {
@@ -20,7 +21,7 @@ export interface ExecOptions {
 export type Exec = (file: string, args: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
 
 export const nodeExec: Exec = async (file, args, options = {}) => {
-  const { spawn } = await import('node:child_process');
+  const { spawn } = builtin.childProcess();
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {

@@ -2,6 +2,7 @@
 // through a proxy (axios #4531, #6330), drops response headers (so Retry-After is lost) and has no
 // retries; node-vault accepts a `request-promise`-shaped function instead, which is this.
 // Retries live here, below node-vault, so every call (reads, logins, revokes) gets one policy.
+import { builtin } from '../builtin.ts';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 
@@ -91,7 +92,9 @@ export function createTransport(options: TransportOptions) {
   let modules: Promise<HttpModules> | undefined;
   let loaded: HttpModules | undefined;
   function load(): Promise<HttpModules> {
-    modules ??= Promise.all([import('node:http'), import('node:https')]).then(async ([httpModule, httpsModule]) => {
+    modules ??= Promise.resolve().then(async () => {
+      const httpModule = builtin.http();
+      const httpsModule = builtin.https();
       const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
       const tunnel = options.proxy ? await proxyAgent(options.proxy, options.maxSockets) : undefined;
       loaded = {
