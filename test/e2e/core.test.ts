@@ -1,12 +1,12 @@
 // End to end: the bundled dist/ entries run as the runner runs them, against the Vault double.
 // Every test asserts the invariant: a value appears in raw stdout only inside ::add-mask:: lines
 // and never in state, summary, errors, argv or files outside the private directory.
-import { promises as fs, statSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
 import type { VaultDouble } from '../vault-double/index.ts';
-import { ALL_VALUES, MAIN, POST, VALUES, newJob, startVault } from './setup.ts';
+import { ALL_VALUES, MAIN, POST, VALUES, newJob, startVault, ledgerOf, privateDirsOf, exists, mode } from './setup.ts';
 
 let vault: VaultDouble;
 let job: Job;
@@ -22,23 +22,8 @@ afterEach(async () => {
   await job?.cleanup();
 });
 
-function mode(file: string): string {
-  return (statSync(file).mode & 0o777).toString(8);
-}
-
-async function exists(file: string): Promise<boolean> {
-  return fs.lstat(file).then(
-    () => true,
-    () => false,
-  );
-}
-
-function ledgerOf(main: StepResult): { root: string; secretsDir: string; files: string[] } {
-  return JSON.parse(main.state.ledger ?? '{}');
-}
-
 function check(steps: StepResult[], extra: string[] = []): void {
-  const dirs = steps.flatMap((s) => (s.state.ledger ? [ledgerOf(s).root, ledgerOf(s).secretsDir] : []));
+  const dirs = privateDirsOf(steps);
   assertNoLeak(job, steps, [...ALL_VALUES, ...extra], { privateDirs: dirs });
 }
 

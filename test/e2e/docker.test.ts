@@ -10,7 +10,7 @@ import { BASE_PATH } from '../harness/context.ts';
 import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
 import { ensureBaseImage, sharedEngine, startRegistry, type DockerEngine, type Registry } from '../services/docker.ts';
 import { VaultDouble } from '../vault-double/index.ts';
-import { MAIN, POST, newJob } from './setup.ts';
+import { MAIN, POST, newJob, ledgerOf, privateDirsOf } from './setup.ts';
 
 const PASSWORD = 'registry-Pa55-for-ci-7b2f';
 const TLS_PASSWORD = 'tls-registry-Pa55-41c9';
@@ -60,11 +60,8 @@ const stepEnv = (): Record<string, string> => ({ ...engine.env, PATH: `${spyDir}
 const secrets =
   'secret/data/ci/docker password | REGISTRY_PASSWORD\nsecret/data/ci/docker tls | TLS_PASSWORD\nsecret/data/ci/docker npm | npm_token\nsecret/data/ci/docker wrong | WRONG';
 
-function ledgerOf(main: StepResult): { root: string; secretsDir: string; dockerConfig?: string } {
-  return JSON.parse(main.state.ledger ?? '{}');
-}
 function check(steps: StepResult[]): void {
-  const dirs = steps.flatMap((s) => (s.state.ledger ? [ledgerOf(s).root, ledgerOf(s).secretsDir] : []));
+  const dirs = privateDirsOf(steps);
   assertNoLeak(job, steps, [...values, token], { privateDirs: dirs });
   // The spy saw every docker command line: none carries a value.
   const argv = existsSync(path.join(spyDir, 'argv')) ? readFileSync(path.join(spyDir, 'argv'), 'utf8') : '';

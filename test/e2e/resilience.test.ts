@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
 import type { VaultDouble } from '../vault-double/index.ts';
-import { ALL_VALUES, MAIN, POST, VALUES, newJob, startVault } from './setup.ts';
+import { ALL_VALUES, MAIN, POST, VALUES, exists, ledgerOf, newJob, privateDirsOf, startVault } from './setup.ts';
 
 let vault: VaultDouble;
 let job: Job;
@@ -28,18 +28,9 @@ const approle = (): Record<string, string> => ({
   'secret-id': VALUES.roleSecretId,
 });
 
-function ledgerOf(main: StepResult): { root: string; secretsDir: string } {
-  return JSON.parse(main.state.ledger ?? '{}');
-}
 function check(steps: StepResult[]): void {
-  const dirs = steps.flatMap((s) => (s.state.ledger ? [ledgerOf(s).root, ledgerOf(s).secretsDir] : []));
+  const dirs = privateDirsOf(steps);
   assertNoLeak(job, steps, ALL_VALUES, { privateDirs: dirs });
-}
-async function gone(p: string): Promise<boolean> {
-  return fs.lstat(p).then(
-    () => false,
-    () => true,
-  );
 }
 
 describe('transient faults are retried', () => {
@@ -85,7 +76,7 @@ describe('faults that do not pass fail cleanly', () => {
     const post = await job.runPost(POST, main);
     expect(post.exitCode).toBe(0);
     expect(vault.liveTokens().filter((t) => !before.has(t))).toEqual([]);
-    expect(await gone(ledgerOf(main).root)).toBe(true);
+    expect(await exists(ledgerOf(main).root)).toBe(false);
     check([main, post]);
   });
 
@@ -146,7 +137,7 @@ describe('delivery details', () => {
     expect(main.summary).toContain('under RUNNER_TEMP on disk (no usable /dev/shm)');
     expect(await fs.readdir(notTmpfs)).toEqual([]);
     const post = await job.runPost(POST, main);
-    expect(await gone(ledgerOf(main).root)).toBe(true);
+    expect(await exists(ledgerOf(main).root)).toBe(false);
     check([main, post]);
     await fs.rm(notTmpfs, { recursive: true });
   });

@@ -1,9 +1,10 @@
 // Shared set-up for end-to-end tests: the Vault double with a known data set, a runner Job, and
 // the paths of the bundled entry points users actually run.
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Job, type JobOptions } from '../harness/index.ts';
+import type { Ledger } from '../../src/ledger.ts';
+import { Job, type JobOptions, type StepResult } from '../harness/index.ts';
 import { VaultDouble } from '../vault-double/index.ts';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -47,4 +48,25 @@ export async function startVault(): Promise<VaultDouble> {
 
 export async function newJob(opts: JobOptions = {}): Promise<Job> {
   return Job.create({ debug: true, ...opts });
+}
+
+/** The ledger a main step saved as state (paths, ids; never a value). */
+export function ledgerOf(step: StepResult): Ledger & { root: string; secretsDir: string } {
+  return JSON.parse(step.state.ledger ?? '{"files":[],"leases":[]}');
+}
+
+/** The private directories of the main steps among `steps`: the only place a value may be on disk. */
+export function privateDirsOf(steps: readonly StepResult[]): string[] {
+  return steps.flatMap((s) => (s.state.ledger ? [ledgerOf(s).root, ledgerOf(s).secretsDir].filter((d) => d !== undefined) : []));
+}
+
+export async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+export function mode(file: string): string {
+  return (statSync(file).mode & 0o777).toString(8);
 }
