@@ -7,7 +7,7 @@
 // Daemons run in their own process groups under `setpriv --pdeathsig KILL`, so they die with the
 // test process even when it is killed; stop() ends them, their leftovers (containerd shims) and
 // mounts, and removes the dir; an exit hook does the same synchronously for instances not stopped;
-// a later start sweeps dirs whose owning test process is gone.
+// a later start sweeps dirs whose owning test process is gone (lifecycle.ts).
 //
 // Facts measured here that shaped this (dockerd 20.10.24, containerd 1.6.20, registry 2.8.2):
 // - dockerd starts its own containerd under exec-root unless /run/containerd/containerd.sock exists,
@@ -30,27 +30,27 @@
 // - docker-registry ignores SIGTERM unless http.draintimeout is set; it keeps no state worth a
 //   graceful stop, so it is SIGKILLed.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  closeSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  rmdirSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ensurePackages } from './install.ts';
+import {
+  freePort,
+  isRunning,
+  makeInstanceDir,
+  onExit,
+  signal,
+  sleep,
+  sleepSync,
+  spawnDaemon,
+  sweepDeadOwners,
+  terminate,
+  type Daemon,
+} from './lifecycle.ts';
 
 export { ensurePackages } from './install.ts';
 
@@ -119,31 +119,6 @@ const APPLETS = [
 // ---------------------------------------------------------------------------------------------------
 // processes
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Running and not a zombie (our own children stay zombies until the event loop reaps them). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.substring(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function signal(pid: number, sig: NodeJS.Signals, group: boolean): void {
-  try {
-    process.kill(group ? -pid : pid, sig);
-  } catch {
-    // gone already
-  }
-}
-
 /** pids of processes (not this one) whose command line mentions `needle`: what a daemon left behind. */
 export function processesMentioning(needle: string): number[] {
   const found: number[] = [];
@@ -182,57 +157,6 @@ export function mountsUnder(dir: string): string[] {
     if (point === dir || point.startsWith(dir + '/')) points.push(point);
   }
   return points.sort((a, b) => b.length - a.length);
-}
-
-interface Daemon {
-  readonly pid: number;
-  readonly exited: Promise<void>;
-  hasExited(): boolean;
-}
-
-const SETPRIV = '/usr/bin/setpriv';
-
-/** Starts a daemon in its own session/process group, output to `log`, killed if this process dies. */
-function spawnDaemon(file: string, args: string[], log: string, env: Record<string, string>): Daemon {
-  const fd = openSync(log, 'a');
-  let child: ChildProcess;
-  try {
-    const [cmd, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', file, ...args]] : [file, args];
-    child = spawn(cmd, argv, { detached: true, stdio: ['ignore', fd, fd], env });
-  } finally {
-    closeSync(fd);
-  }
-  const { pid } = child;
-  if (pid === undefined) throw new Error(`could not start ${file}`);
-  let done = false;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      done = true;
-      resolve();
-    });
-    child.once('error', () => {
-      done = true;
-      resolve();
-    });
-  });
-  child.unref();
-  return { pid, exited, hasExited: () => done || !isRunning(pid) };
-}
-
-async function waitExit(d: Daemon, ms: number): Promise<boolean> {
-  if (d.hasExited()) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const ok = await Promise.race([d.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
-  clearTimeout(timer);
-  return ok || d.hasExited();
-}
-
-async function terminate(d: Daemon, graceMs: number): Promise<void> {
-  if (d.hasExited()) return;
-  signal(d.pid, graceMs > 0 ? 'SIGTERM' : 'SIGKILL', true);
-  if (await waitExit(d, graceMs)) return;
-  signal(d.pid, 'SIGKILL', true);
-  await waitExit(d, 5000);
 }
 
 /** `roots` and all their descendants (one /proc snapshot). */
@@ -376,103 +300,20 @@ function cleanupSync(dir: string, daemons: readonly number[], cgroup: string | u
   removeRemains(dir, cgroup);
 }
 
-const exitCleanups = new Set<() => void>();
-let exitHookInstalled = false;
-const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-const signalHandlers = new Map<NodeJS.Signals, () => void>();
-
-function runExitCleanups(): void {
-  for (const fn of [...exitCleanups]) {
-    try {
-      fn();
-    } catch {
-      // best effort: the next start sweeps what is left
-    }
-  }
-  exitCleanups.clear();
-}
-
-function setSignalHandlers(on: boolean): void {
-  if (on && signalHandlers.size === 0) {
-    for (const sig of SIGNALS) {
-      const handler = (): void => {
-        runExitCleanups();
-        setSignalHandlers(false);
-        // die of the signal as if nobody had listened, unless someone else handles it
-        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-      };
-      signalHandlers.set(sig, handler);
-      process.on(sig, handler);
-    }
-  } else if (!on) {
-    for (const [sig, handler] of signalHandlers) process.off(sig, handler);
-    signalHandlers.clear();
-  }
-}
-
-/**
- * Runs `cleanup` (synchronously) when this process exits or is told to by SIGTERM/SIGINT/SIGHUP
- * (vitest ends its fork workers with SIGTERM, which skips 'exit' handlers); SIGKILL is covered by
- * the daemons' pdeathsig and the next start's sweep. Returns the function that unregisters it.
- */
-function onExit(cleanup: () => void): () => void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', runExitCleanups);
-  }
-  exitCleanups.add(cleanup);
-  setSignalHandlers(true);
-  return () => {
-    exitCleanups.delete(cleanup);
-    if (exitCleanups.size === 0) setSignalHandlers(false);
-  };
-}
-
 /** Short base for socket paths (unix sockets are limited to 107 bytes). */
 function tempBase(): string {
   const t = tmpdir();
   return t.length <= 40 ? t : '/tmp';
 }
 
-function makeInstanceDir(prefix: string): string {
-  const dir = mkdtempSync(join(tempBase(), prefix));
-  writeFileSync(join(dir, 'owner.pid'), String(process.pid));
-  return dir;
-}
-
 /** Removes instance dirs (and what they left running or mounted) whose owning process is gone. */
 function sweepStale(): void {
-  const bases = new Set([tempBase(), '/tmp']);
-  for (const base of bases) {
-    let names: string[];
-    try {
-      names = readdirSync(base);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      if (!name.startsWith(ENGINE_PREFIX) && !name.startsWith(REGISTRY_PREFIX)) continue;
-      const dir = join(base, name);
-      let owner: number;
-      try {
-        owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
-      } catch {
-        continue; // being created, or not ours
-      }
-      if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || isRunning(owner)) continue;
-      const pids: number[] = [];
-      for (const f of ['docker.pid', 'containerd.pid', 'registry.pid']) {
-        try {
-          const pid = Number(readFileSync(join(dir, f), 'utf8'));
-          // only if it is still the daemon that was started for this dir
-          if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) pids.push(pid);
-        } catch {
-          // no such file or process
-        }
-      }
-      cleanupSync(dir, pids, name.startsWith(ENGINE_PREFIX) ? basename(dir) : undefined);
-    }
-  }
+  sweepDeadOwners({
+    bases: new Set([tempBase(), '/tmp']),
+    prefixes: [ENGINE_PREFIX, REGISTRY_PREFIX],
+    pidFiles: ['docker.pid', 'containerd.pid', 'registry.pid'],
+    cleanup: (dir, pids) => cleanupSync(dir, pids, basename(dir).startsWith(ENGINE_PREFIX) ? basename(dir) : undefined),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -563,7 +404,7 @@ export async function startEngine(): Promise<DockerEngine> {
   await ensurePackages();
   mustBeRoot('dockerd');
   sweepStale();
-  const dir = makeInstanceDir(ENGINE_PREFIX);
+  const dir = makeInstanceDir(tempBase(), ENGINE_PREFIX);
   const daemons: Daemon[] = [];
   // containers and BuildKit steps go into this instance's own cgroup (not the shared "docker")
   const cgroup = basename(dir);
@@ -622,14 +463,12 @@ export async function startEngine(): Promise<DockerEngine> {
   const stop = (): Promise<void> => (stopping ??= stopNow());
 
   try {
-    const containerd = spawnDaemon(
-      '/usr/bin/containerd',
-      ['--config', join(ctrDir, 'config.toml')],
-      join(dir, 'containerd.log'),
-      daemonEnv,
-    );
+    const containerd = spawnDaemon('/usr/bin/containerd', ['--config', join(ctrDir, 'config.toml')], {
+      log: join(dir, 'containerd.log'),
+      env: daemonEnv,
+      pidFile: join(dir, 'containerd.pid'),
+    });
     daemons.push(containerd);
-    writeFileSync(join(dir, 'containerd.pid'), String(containerd.pid));
     if (!(await waitForFile(ctrSock, containerd, 20_000))) {
       throw new Error(`containerd did not come up:\n${logTail(join(dir, 'containerd.log'))}`);
     }
@@ -641,7 +480,7 @@ export async function startEngine(): Promise<DockerEngine> {
       '--data-root', dataRoot, '--exec-root', execRoot,
       '--cgroup-parent', cgroup, '--shutdown-timeout', '2',
       '-H', `unix://${sock}`, '--pidfile', join(dir, 'docker.pid'),
-    ], join(dir, 'dockerd.log'), daemonEnv);
+    ], { log: join(dir, 'dockerd.log'), env: daemonEnv });
     daemons.push(dockerd);
     const deadline = Date.now() + 30_000;
     while (!(await pingDocker(sock))) {
@@ -734,18 +573,6 @@ async function importBaseImage(engine: DockerEngine): Promise<string> {
 // ---------------------------------------------------------------------------------------------------
 // registry
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** Status of GET /v2/, or 0 when nothing answers yet. */
 function probeRegistry(host: string, caPem: string | undefined): Promise<number> {
   return new Promise((resolve) => {
@@ -814,7 +641,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const tls = opts.tls ?? false;
   const username = opts.username ?? 'ci-pusher';
   const password = opts.password ?? `pw-${randomBytes(12).toString('hex')}`;
-  const dir = makeInstanceDir(REGISTRY_PREFIX);
+  const dir = makeInstanceDir(tempBase(), REGISTRY_PREFIX);
   let daemon: Daemon | undefined;
   const unregister = onExit(() => cleanupSync(dir, daemon ? [daemon.pid] : [], undefined));
   let stopping: Promise<void> | undefined;
@@ -872,9 +699,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
         ].join('\n'),
       );
       const log = join(dir, 'registry.log');
-      const d = spawnDaemon('/usr/bin/docker-registry', ['serve', config], log, { PATH: DAEMON_PATH, HOME: dir });
+      const d = spawnDaemon('/usr/bin/docker-registry', ['serve', config], {
+        log,
+        env: { PATH: DAEMON_PATH, HOME: dir },
+        pidFile: join(dir, 'registry.pid'),
+      });
       daemon = d;
-      writeFileSync(join(dir, 'registry.pid'), String(d.pid));
       const deadline = Date.now() + 15_000;
       let status = 0;
       while ((status = await probeRegistry(host, caPem)) === 0 && !d.hasExited() && Date.now() < deadline) await sleep(50);

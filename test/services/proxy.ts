@@ -17,14 +17,26 @@
 // Each proxy lives in its own temp dir (config, logs, owner.pid). It runs in its own process group
 // under `setpriv --pdeathsig KILL`, so it dies with the test process even when that is killed;
 // stop() ends it and removes the dir; an exit hook (exit, SIGTERM/SIGINT/SIGHUP) does the same for
-// proxies not stopped; a later start sweeps dirs whose owning test process is gone.
+// proxies not stopped; a later start sweeps dirs whose owning test process is gone (lifecycle.ts).
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
+import {
+  freePort,
+  isRunning,
+  makeInstanceDir,
+  onExit,
+  signal,
+  sleep,
+  sleepSync,
+  spawnDaemon,
+  sweepDeadOwners,
+  terminate,
+  type Daemon,
+} from './lifecycle.ts';
 
 export interface Proxy {
   /** 'http://127.0.0.1:PORT' */
@@ -41,33 +53,7 @@ export interface Proxy {
 }
 
 const TINYPROXY = '/usr/bin/tinyproxy';
-const SETPRIV = '/usr/bin/setpriv';
 const PREFIX = 'ps-proxy-';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Running and not a zombie. */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.substring(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function killGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // gone already
-  }
-}
 
 /** SIGKILL to the proxy's process group (only if it is still the tinyproxy of `dir`), wait, remove dir. */
 function killAndRemoveSync(dir: string, pid: number | undefined): void {
@@ -79,7 +65,7 @@ function killAndRemoveSync(dir: string, pid: number | undefined): void {
       // ended meanwhile
     }
     if (ours) {
-      killGroup(pid, 'SIGKILL');
+      signal(pid, 'SIGKILL', true);
       const until = Date.now() + 2000;
       while (isRunning(pid) && Date.now() < until) sleepSync(10);
     }
@@ -87,98 +73,17 @@ function killAndRemoveSync(dir: string, pid: number | undefined): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-// ---- exit hook ------------------------------------------------------------------------------
-
-const exitCleanups = new Set<() => void>();
-const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-const signalHandlers = new Map<NodeJS.Signals, () => void>();
-let exitHookInstalled = false;
-
-function runExitCleanups(): void {
-  for (const fn of [...exitCleanups]) {
-    try {
-      fn();
-    } catch {
-      // best effort: the next start sweeps what is left
-    }
-  }
-  exitCleanups.clear();
-}
-
-function setSignalHandlers(on: boolean): void {
-  if (on && signalHandlers.size === 0) {
-    for (const sig of SIGNALS) {
-      const handler = (): void => {
-        runExitCleanups();
-        setSignalHandlers(false);
-        // die of the signal as if nobody had listened, unless someone else handles it
-        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-      };
-      signalHandlers.set(sig, handler);
-      process.on(sig, handler);
-    }
-  } else if (!on) {
-    for (const [sig, handler] of signalHandlers) process.off(sig, handler);
-    signalHandlers.clear();
-  }
-}
-
-/** Runs `cleanup` synchronously at exit or on SIGTERM/SIGINT/SIGHUP; returns its unregister function. */
-function onExit(cleanup: () => void): () => void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', runExitCleanups);
-  }
-  exitCleanups.add(cleanup);
-  setSignalHandlers(true);
-  return () => {
-    exitCleanups.delete(cleanup);
-    if (exitCleanups.size === 0) setSignalHandlers(false);
-  };
-}
-
 /** Removes proxy dirs (and their tinyproxy) whose owning test process is gone. */
 function sweepStale(): void {
-  const base = tmpdir();
-  let names: string[];
-  try {
-    names = readdirSync(base);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(PREFIX)) continue;
-    const dir = join(base, name);
-    let owner: number;
-    let pid: number | undefined;
-    try {
-      owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
-    } catch {
-      continue; // being created, or not ours
-    }
-    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || isRunning(owner)) continue;
-    try {
-      pid = Number(readFileSync(join(dir, 'tinyproxy.pid'), 'utf8'));
-    } catch {
-      pid = undefined;
-    }
-    killAndRemoveSync(dir, pid !== undefined && pid > 0 ? pid : undefined);
-  }
+  sweepDeadOwners({
+    bases: [tmpdir()],
+    prefixes: [PREFIX],
+    pidFiles: ['tinyproxy.pid'],
+    cleanup: (dir, pids) => killAndRemoveSync(dir, pids[0]),
+  });
 }
 
 // ---- the proxy ------------------------------------------------------------------------------
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -210,29 +115,17 @@ function parseTarget(target: string): { host: string; port: number } | undefined
 export async function startProxy(): Promise<Proxy> {
   await ensurePackages(['tinyproxy-bin']);
   sweepStale();
-  const dir = mkdtempSync(join(tmpdir(), PREFIX));
-  writeFileSync(join(dir, 'owner.pid'), String(process.pid));
+  const dir = makeInstanceDir(tmpdir(), PREFIX);
   const logFile = join(dir, 'tinyproxy.log');
   const stderrFile = join(dir, 'stderr.log');
-  let pid: number | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let hasExited = (): boolean => true;
-  const unregister = onExit(() => killAndRemoveSync(dir, pid));
+  let daemon: Daemon | undefined;
+  const unregister = onExit(() => killAndRemoveSync(dir, daemon?.pid));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      if (pid !== undefined && !hasExited()) {
-        killGroup(pid, 'SIGTERM');
-        let timer: NodeJS.Timeout | undefined;
-        const ended = await Promise.race([
-          exited.then(() => true),
-          new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 2000))),
-        ]);
-        clearTimeout(timer);
-        if (!ended) killGroup(pid, 'SIGKILL');
-      }
-      killAndRemoveSync(dir, pid);
+      if (daemon) await terminate(daemon, 2000);
+      killAndRemoveSync(dir, daemon?.pid);
       unregister();
     })());
 
@@ -256,40 +149,20 @@ export async function startProxy(): Promise<Proxy> {
           '',
         ].join('\n'),
       );
-      const fd = openSync(stderrFile, 'a');
-      let child: ChildProcess;
-      try {
-        const args = ['-d', '-c', conf];
-        const [cmd, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', TINYPROXY, ...args]] : [TINYPROXY, args];
-        child = spawn(cmd, argv, { detached: true, stdio: ['ignore', fd, fd], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
-      } finally {
-        closeSync(fd);
-      }
-      const childPid = child.pid;
-      if (childPid === undefined) throw new Error('could not start tinyproxy');
-      pid = childPid;
-      writeFileSync(join(dir, 'tinyproxy.pid'), String(childPid));
-      let done = false;
-      exited = new Promise<void>((resolve) => {
-        child.once('exit', () => {
-          done = true;
-          resolve();
-        });
-        child.once('error', () => {
-          done = true;
-          resolve();
-        });
+      const d = spawnDaemon(TINYPROXY, ['-d', '-c', conf], {
+        log: stderrFile,
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        pidFile: join(dir, 'tinyproxy.pid'),
       });
-      child.unref();
-      hasExited = () => done || !isRunning(childPid);
+      daemon = d;
 
       const deadline = Date.now() + 10_000;
       let up = false;
-      while (!(up = await accepts(port)) && !hasExited() && Date.now() < deadline) await sleep(20);
-      if (up && !hasExited()) break;
+      while (!(up = await accepts(port)) && !d.hasExited() && Date.now() < deadline) await sleep(20);
+      if (up && !d.hasExited()) break;
       const tail = `${readText(stderrFile)}${readText(logFile)}`.trimEnd().split('\n').slice(-15).join('\n');
-      killGroup(childPid, 'SIGKILL');
-      await exited;
+      signal(d.pid, 'SIGKILL', true);
+      await d.exited;
       if (attempt < 3 && /Address already in use|Could not create listening sockets/i.test(tail)) continue;
       throw new Error(`tinyproxy on 127.0.0.1:${port} did not come up:\n${tail}`);
     }
