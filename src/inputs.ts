@@ -324,7 +324,11 @@ function parseRegistries(env: Env): RegistryConfig[] {
       );
     }
     if (passwordSecret !== '' && !SECRET_NAME.test(passwordSecret))
-      throw new InputError('registry-password-secret', `'${passwordSecret}' is not a secret name`);
+      // Not echoed: a password pasted here by mistake must not reach the log.
+      throw new InputError(
+        'registry-password-secret',
+        "is not a secret name (letters, digits, '_', '-', '.'); to pass the password itself use 'registry-password'",
+      );
     out.push({
       registry: checkRegistry('registry', registry),
       username,
@@ -345,7 +349,12 @@ function parseRegistries(env: Env): RegistryConfig[] {
           `${where}: expected '<registry> <username> <password-secret-name>', found ${words.length} word(s)`,
         );
       const [host = '', user = '', secret = ''] = words;
-      if (!SECRET_NAME.test(secret)) throw new InputError('registries', `${where}: '${secret}' is not a secret name`);
+      // The third word is not echoed: a password pasted there by mistake must not reach the log.
+      if (!SECRET_NAME.test(secret))
+        throw new InputError(
+          'registries',
+          `${where}: the third word is not a secret name (letters, digits, '_', '-', '.'); give the name of a secret of this step, not the password`,
+        );
       out.push({
         registry: checkRegistry('registries', host),
         username: user,
@@ -375,7 +384,11 @@ function parseBuildSecrets(env: Env): BuildSecretSpec[] {
         // BuildKit secret ids end up as /run/secrets/<id> in the build: same rule as our names.
         if (!SECRET_NAME.test(id))
           throw new InputError('build-secrets', `line ${index + 1}: id '${id}' may hold only letters, digits, '_', '-' and '.'`);
-        if (!SECRET_NAME.test(name)) throw new InputError('build-secrets', `line ${index + 1}: '${name}' is not a secret name`);
+        if (!SECRET_NAME.test(name))
+          throw new InputError(
+            'build-secrets',
+            `line ${index + 1}: the part after '=' is not a secret name (letters, digits, '_', '-', '.'); give a name, not a value`,
+          );
         if (out.some((s) => s.id === id)) throw new InputError('build-secrets', `line ${index + 1}: id '${id}' is given twice`);
         out.push({ id, name, line: index + 1 });
       }

@@ -264,7 +264,8 @@ function resolveLogins(registries: readonly RegistryConfig[], secrets: readonly 
     if (!secret) {
       throw new InputError(
         r.source.includes('registries') ? 'registries' : 'registry-password-secret',
-        `registry '${r.registry}': no secret named '${name}' in this step (secrets: ${names(secrets)})`,
+        // The given name is not echoed: it might be a password pasted into a name input.
+        `registry '${r.registry}': no secret of this step has the given name (secrets: ${names(secrets)})`,
       );
     }
     return { registry: r.registry, username: r.username, password: secret.value, from: r.source };

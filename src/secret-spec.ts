@@ -216,10 +216,17 @@ export function parseEnvSecretsInput(input: string): EnvSecretLine[] {
       const name = (eq >= 0 ? text.slice(0, eq) : text).trim();
       const envVar = (eq >= 0 ? text.slice(eq + 1) : text).trim();
       if (!isSafeName(name)) {
-        throw new InputError('env-secrets', `line ${line}: name '${name}' may hold only letters, digits, '_', '-' and '.'`);
+        // Not echoed: this input holds names, and a value pasted here by mistake must not reach the log.
+        throw new InputError(
+          'env-secrets',
+          `line ${line}: a name may hold only letters, digits, '_', '-' and '.' (give names here; pass values through env:)`,
+        );
       }
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envVar)) {
-        throw new InputError('env-secrets', `line ${line}: '${envVar}' is not an environment variable name`);
+        throw new InputError(
+          'env-secrets',
+          `line ${line}: the part after '=' is not an environment variable name (give its name; pass the value through env:)`,
+        );
       }
       result.push({ line, name, envVar, optional });
     }

@@ -176,7 +176,7 @@ describe('docker login into a per-job DOCKER_CONFIG', () => {
     ],
     [
       { registry: 'r.example', 'registry-username': 'u', 'registry-password-secret': 'NOPE' },
-      /^input 'registry-password-secret': registry 'r\.example': no secret named 'NOPE' in this step \(secrets: /,
+      /^input 'registry-password-secret': registry 'r\.example': no secret of this step has the given name \(secrets: /,
     ],
     [{ 'build-secrets': 'npm=npm_token\nother=MISSING' }, /^input 'build-secrets': line 2: no secret named 'MISSING'/],
     [{ registries: 'ghcr.io only-two' }, /^input 'registries': line 1: expected '<registry> <username> <password-secret-name>'/],

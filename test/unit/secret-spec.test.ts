@@ -78,8 +78,9 @@ describe('parseEnvSecretsInput', () => {
     ]);
   });
   it.each([
-    ['a/b', /name 'a\/b'/],
-    ['A=1X', /'1X' is not an environment variable name/],
+    ['a/b', /line 1: a name may hold only letters/],
+    ['A=1X', /line 1: the part after '=' is not an environment variable name/],
+    ['ghp_PastedValueNotAName!=X', /^input 'env-secrets': line 1: a name may hold only/],
   ])('rejects %j', (input, message) => {
     expect(() => parseEnvSecretsInput(input)).toThrow(message);
   });
@@ -105,5 +106,13 @@ describe('write entries', () => {
     ['write aws/sts/deploy?version=2 {} key', /does not apply to a write/],
   ])('rejects %j', (input, message) => {
     expect(() => parseSecretsInput(input)).toThrow(message);
+  });
+});
+
+describe('inputs that hold names never echo what was given', () => {
+  it('a value pasted into env-secrets is not in the error', () => {
+    for (const input of ['ghp_PastedValueNotAName!', 'X=ghp_PastedValueNotAName!']) {
+      expect(() => parseEnvSecretsInput(input)).toThrow(/^(?!.*ghp_PastedValue)/s);
+    }
   });
 });
