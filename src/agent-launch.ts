@@ -7,10 +7,63 @@ import { openSync, closeSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENT_LOG, type AgentConfig } from './agent.ts';
+import type { PrivateDir } from './deliver.ts';
 import { DeliveryError } from './errors.ts';
+import { readKey, type Secret, type SourceState } from './fetch.ts';
+import type { Config } from './inputs.ts';
+import type { Session } from './vault/auth.ts';
+import { tlsOptions } from './vault/client.ts';
 
 const ENV_ALLOW =
   /^(PATH|HOME|LANG|LC_ALL|TMPDIR|RUNNER_TEMP|DOCKER_HOST|DOCKER_CONFIG|DOCKER_CERT_PATH|DOCKER_TLS_VERIFY|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$/;
+
+/** The agent's config from what main fetched and delivered: paths, names, lease ids, the token. */
+export function agentConfig(
+  config: Config,
+  session: Session,
+  dir: PrivateDir,
+  envFile: string,
+  secrets: readonly Secret[],
+  sources: readonly SourceState[],
+  started: number,
+): AgentConfig {
+  const vault = config.vault;
+  const renew = config.renew;
+  if (!vault || !renew) throw new Error('agentConfig needs Vault and renew settings');
+  return {
+    url: vault.url,
+    namespace: vault.namespace,
+    tls: tlsOptions(vault.tls),
+    proxy: vault.proxy,
+    token: session.token,
+    renewToken: session.created,
+    root: dir.root,
+    secretsDir: dir.secretsDir,
+    envFile,
+    secrets: secrets.map((s) => ({ name: s.name, envName: s.envName, key: s.source.kind === 'vault' ? s.source.requestKey : undefined })),
+    sources: sources.map((source) => ({
+      key: source.key,
+      lines: config.secrets.filter((line) => readKey(line) === source.key),
+      readPath: source.readPath,
+      kvVersion: source.kvVersion,
+      version: source.version,
+      lease: source.lease
+        ? {
+            id: source.lease.leaseId,
+            duration: source.lease.duration ?? 0,
+            renewable: source.lease.renewable,
+            obtainedAt: started,
+            expiresAt: started + (source.lease.duration ?? 0) * 1000,
+          }
+        : undefined,
+    })),
+    refreshMs: renew.refreshMs,
+    onChange: renew.onChange,
+    onChangeTimeoutMs: renew.onChangeTimeoutMs,
+    maxLifetimeMs: renew.maxLifetimeMs,
+    retries: config.retries,
+  };
+}
 
 export function agentScript(): string {
   return path.join(path.dirname(fileURLToPath(import.meta.url)), 'agent.js');

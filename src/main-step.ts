@@ -2,7 +2,7 @@
 // Nothing is delivered, exported or summarised until every required secret has been fetched.
 import * as path from 'node:path';
 import { errorText, isUserError } from './errors.ts';
-import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, readKey, type Lease, type Secret, type SourceState } from './fetch.ts';
+import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, type Lease, type Secret, type SourceState } from './fetch.ts';
 import { createPrivateDir, PRIVATE_DIR_ENV, writeExclusive, writeSecretFiles } from './deliver.ts';
 import { parseInputs, type Env } from './inputs.ts';
 import { LedgerWriter } from './ledger.ts';
@@ -16,7 +16,7 @@ import type { BuildSecretSpec, RegistryConfig } from './inputs.ts';
 import { deliverySummary } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
 import { login, type Session } from './vault/auth.ts';
-import { launchAgent } from './agent-launch.ts';
+import { agentConfig, launchAgent } from './agent-launch.ts';
 
 export interface MainDeps {
   readonly env: Env;
@@ -154,23 +154,17 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
     );
   }
 
-  // Paths, not values: later steps and the scan sub-action find the files through these.
-  runner.setOutput('secrets-dir', dir.secretsDir);
-  runner.setOutput('env-file', delivered.envFile);
-  runner.exportVariable(PRIVATE_DIR_ENV, dir.secretsDir);
-  if (config.exportEnv) for (const s of secrets) runner.exportVariable(s.envName, s.value);
-  if (config.exportOutputs) for (const s of secrets) runner.setOutput(s.name, s.value);
-
   let dockerConfig: string | undefined;
   if (logins.length > 0) {
-    const configDir = await createDockerConfig(
+    dockerConfig = await createDockerConfig(
       dir.root,
       env.HOME,
       logins.map((l) => l.registry),
     );
-    dockerConfig = configDir;
+    const configDir = dockerConfig;
     ledger.update((l) => (l.dockerConfig = configDir));
-    // Exported before the logins so a later step never falls back to ~/.docker, even after a failure.
+    // Exported before the logins (a path, not a value) so a later step never falls back to
+    // ~/.docker, even after a failure.
     runner.exportVariable('DOCKER_CONFIG', configDir);
     runner.setOutput('docker-config', configDir);
     for (const login of logins) {
@@ -180,57 +174,25 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       runner.info(`Logged in to ${login.registry} as ${login.username} (credentials in the per-job DOCKER_CONFIG)`);
     }
   }
+
+  if (config.renew && config.vault && session) {
+    const agent = agentConfig(config, session, dir, delivered.envFile, secrets, sources, deps.now?.() ?? Date.now());
+    const pid = await (deps.launchAgent ?? launchAgent)(agent, env);
+    ledger.update((l) => (l.agentPid = pid));
+    runner.info(`Renewal agent started (pid ${pid}): refresh every ${agent.refreshMs / 1000} s; post stops it`);
+  }
+
+  // Everything succeeded: only now do paths, and values when asked for, reach later steps.
+  runner.setOutput('secrets-dir', dir.secretsDir);
+  runner.setOutput('env-file', delivered.envFile);
+  runner.exportVariable(PRIVATE_DIR_ENV, dir.secretsDir);
+  if (config.exportEnv) for (const s of secrets) runner.exportVariable(s.envName, s.value);
+  if (config.exportOutputs) for (const s of secrets) runner.setOutput(s.name, s.value);
   if (builds.length > 0) {
     const out = buildSecretOutputs(builds, dir.secretsDir, new Map(secrets.map((s) => [s.name, s.envName])), config.exportEnv);
     runner.setOutput('build-secret-files', out.files);
     runner.setOutput('build-secret-args', out.args);
     if (out.envs !== undefined) runner.setOutput('build-secret-envs', out.envs);
-  }
-
-  if (config.renew && config.vault && session) {
-    const started = deps.now?.() ?? Date.now();
-    const pid = await (deps.launchAgent ?? launchAgent)(
-      {
-        url: config.vault.url,
-        namespace: config.vault.namespace,
-        tls: tlsOptions(config.vault.tls),
-        proxy: config.vault.proxy,
-        token: session.token,
-        renewToken: session.created,
-        root: dir.root,
-        secretsDir: dir.secretsDir,
-        envFile: delivered.envFile,
-        secrets: secrets.map((s) => ({
-          name: s.name,
-          envName: s.envName,
-          key: s.source.kind === 'vault' ? s.source.requestKey : undefined,
-        })),
-        sources: sources.map((source) => ({
-          key: source.key,
-          lines: config.secrets.filter((line) => readKey(line) === source.key),
-          readPath: source.readPath,
-          kvVersion: source.kvVersion,
-          version: source.version,
-          lease: source.lease
-            ? {
-                id: source.lease.leaseId,
-                duration: source.lease.duration ?? 0,
-                renewable: source.lease.renewable,
-                obtainedAt: started,
-                expiresAt: started + (source.lease.duration ?? 0) * 1000,
-              }
-            : undefined,
-        })),
-        refreshMs: config.renew.refreshMs,
-        onChange: config.renew.onChange,
-        onChangeTimeoutMs: config.renew.onChangeTimeoutMs,
-        maxLifetimeMs: config.renew.maxLifetimeMs,
-        retries: config.retries,
-      },
-      env,
-    );
-    ledger.update((l) => (l.agentPid = pid));
-    runner.info(`Renewal agent started (pid ${pid}): refresh every ${config.renew.refreshMs / 1000} s; post stops it`);
   }
 
   runner.info(`Pipeline Secrets: ${secrets.length} secret(s) delivered to ${dir.secretsDir}${dir.onTmpfs ? ' (tmpfs)' : ''}`);
