@@ -11,7 +11,8 @@ import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errorText, VaultError } from './errors.ts';
 import type { Exec } from './exec.ts';
-import { render, select, type Secret } from './fetch.ts';
+import { envFileText } from './deliver.ts';
+import { select, type Secret } from './fetch.ts';
 import type { VaultSecretLine } from './secret-spec.ts';
 import type { VaultClient, VaultClientFactory } from './vault/client.ts';
 import type { TransportOptions } from './vault/transport.ts';
@@ -313,17 +314,12 @@ export class Agent {
       await this.log(`${what}: no delivered value changed`);
       return;
     }
-    await writeAtomic(this.config.envFile, this.envFile());
+    await writeAtomic(
+      this.config.envFile,
+      envFileText(this.config.secrets.map((s) => ({ envName: s.envName, value: this.values.get(s.name) ?? '' }))).text,
+    );
     await this.log(`${what}: rewrote ${changed.map((s) => `${s.name} (${Buffer.byteLength(s.value)} bytes)`).join(', ')}`);
     await this.runOnChange(changed.map((s) => s.name));
-  }
-
-  private envFile(): string {
-    return this.config.secrets
-      .map((s) => [s.envName, this.values.get(s.name) ?? ''] as const)
-      .filter(([, value]) => !/[\r\n]/.test(value))
-      .map(([name, value]) => `${name}=${value}\n`)
-      .join('');
   }
 
   private async runOnChange(names: string[]): Promise<void> {
@@ -373,5 +369,3 @@ export async function writeAtomic(file: string, content: string): Promise<void> 
     throw error;
   }
 }
-
-export { render };

@@ -130,13 +130,21 @@ export async function writeSecretFiles(dir: PrivateDir, secrets: readonly Secret
   const secretFiles = secrets.map((secret) => path.join(dir.secretsDir, secret.name));
   onPlan([...secretFiles, envFile]);
   await Promise.all(secrets.map((secret, index) => writeExclusive(secretFiles[index] as string, secret.value)));
-  // docker run --env-file takes VAR=value lines literally; a value with a line break cannot be written.
+  const { text, skipped } = envFileText(secrets);
+  await writeExclusive(envFile, text);
+  return { files: [...secretFiles, envFile], envFile, envFileSkipped: skipped };
+}
+
+/**
+ * The env-file's content: `docker run --env-file` takes VAR=value lines literally, so a value with a
+ * line break cannot be written and is left out (its env name is returned in `skipped`).
+ */
+export function envFileText(entries: ReadonlyArray<{ envName: string; value: string }>): { text: string; skipped: string[] } {
   const skipped: string[] = [];
   const lines: string[] = [];
-  for (const secret of secrets) {
-    if (/[\r\n]/.test(secret.value)) skipped.push(secret.envName);
-    else lines.push(`${secret.envName}=${secret.value}\n`);
+  for (const entry of entries) {
+    if (/[\r\n]/.test(entry.value)) skipped.push(entry.envName);
+    else lines.push(`${entry.envName}=${entry.value}\n`);
   }
-  await writeExclusive(envFile, lines.join(''));
-  return { files: [...secretFiles, envFile], envFile, envFileSkipped: skipped };
+  return { text: lines.join(''), skipped };
 }

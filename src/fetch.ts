@@ -50,7 +50,6 @@ export interface FetchOutcome {
   readonly secrets: Secret[];
   readonly leases: Lease[];
   readonly warnings: string[];
-  readonly reads: number;
   readonly sources: SourceState[];
 }
 
@@ -144,7 +143,7 @@ export async function fetchVaultSecrets(
     const lease = r.leaseId ? { leaseId: r.leaseId, path: r.readPath, duration: r.leaseDuration, renewable: r.renewable } : undefined;
     sources.push({ key, readPath: r.readPath, kvVersion: r.kvVersion, version: r.version, lease });
   });
-  return { secrets, leases, warnings, reads: results.length, sources };
+  return { secrets, leases, warnings, sources };
 }
 
 export function select(line: VaultSecretLine, result: ReadResult, warnings: string[]): Secret[] {

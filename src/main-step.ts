@@ -200,7 +200,6 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
     deliverySummary({
       secrets,
       secretsDir: dir.secretsDir,
-      envFile: delivered.envFile,
       onTmpfs: dir.onTmpfs,
       exportEnv: config.exportEnv,
       exportOutputs: config.exportOutputs,

@@ -3,21 +3,11 @@
 // XML and quote escapes); we add what it does not: each line of a multi-line value, each field of a
 // JSON value, base64url, unpadded base64 at every byte alignment (so base64("user:" + password)
 // inside a docker config is covered), and hex.
+import { base64Embedded, toUrlAlphabet } from './encodings.ts';
 import type { Runner } from './runner.ts';
 
 /** Forms shorter than this would mask every such string in the log, so they are not registered alone. */
 export const MIN_FORM_LENGTH = 4;
-
-/**
- * The base64 characters that depend only on `bytes` when it is embedded at byte offset `shift`
- * (mod 3) of a longer base64-encoded stream; no padding, nothing from neighbouring bytes.
- */
-export function base64Core(bytes: Buffer, shift: 0 | 1 | 2): string {
-  const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString('base64');
-  const first = Math.ceil((shift * 8) / 6); // characters that carry bits of the filler bytes
-  const last = Math.floor(((shift + bytes.length) * 8) / 6); // characters fully inside the value
-  return encoded.slice(first, last);
-}
 
 /** Every form of `value` we register ourselves, longest first, deduplicated, each >= MIN_FORM_LENGTH. */
 export function derivedForms(value: string): string[] {
@@ -28,9 +18,9 @@ export function derivedForms(value: string): string[] {
   const addEncodings = (text: string): void => {
     const bytes = Buffer.from(text, 'utf8');
     for (const shift of [0, 1, 2] as const) {
-      const core = base64Core(bytes, shift);
+      const core = base64Embedded(bytes, shift);
       add(core);
-      add(core.replaceAll('+', '-').replaceAll('/', '_'));
+      add(toUrlAlphabet(core));
     }
     add(bytes.toString('base64url'));
     add(bytes.toString('hex'));
@@ -107,9 +97,5 @@ export class MaskRegistry {
       if (out.includes(form)) out = out.split(form).join('***');
     }
     return out;
-  }
-
-  get size(): number {
-    return this.registered.size;
   }
 }

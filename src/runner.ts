@@ -7,7 +7,6 @@ import {
   getState,
   info,
   notice,
-  isDebug,
   saveState,
   setFailed,
   setOutput,
@@ -22,8 +21,6 @@ export interface Runner {
   info(message: string): void;
   warning(message: string): void;
   debug(message: string): void;
-  error(message: string): void;
-  isDebug(): boolean;
   exportVariable(name: string, value: string): void;
   setOutput(name: string, value: string): void;
   saveState(name: string, value: string): void;
@@ -40,8 +37,6 @@ export const actionsRunner: Runner = {
   info,
   warning: (message) => warning(message),
   debug,
-  error: (message) => error(message),
-  isDebug,
   exportVariable,
   setOutput,
   saveState,

@@ -14,6 +14,7 @@ import type { Runner } from './runner.ts';
 import { buildPatterns, type Pattern } from './scan/patterns.ts';
 import { scan, type Finding, type ScanEvent } from './scan/scanner.ts';
 import { sarifReport } from './scan-report.ts';
+import { cell } from './summary.ts';
 
 export interface ScanDeps {
   readonly env: Env;
@@ -232,10 +233,6 @@ function where(workspace: string, p: string, line: number | undefined): { file?:
   const relative = path.relative(workspace, path.resolve(workspace, p));
   if (relative.startsWith('..')) return {};
   return line !== undefined ? { file: relative, line } : { file: relative };
-}
-
-function cell(text: string): string {
-  return text.replace(/[|\\`*_<>[\]]/g, (c) => `\\${c}`);
 }
 
 export function scanSummary(result: ScanOutcome, workspace: string, values: number, patterns: number): string {

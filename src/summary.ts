@@ -5,7 +5,6 @@ import type { Lease, Secret } from './fetch.ts';
 export interface DeliveryReport {
   readonly secrets: readonly Secret[];
   readonly secretsDir: string;
-  readonly envFile: string;
   readonly onTmpfs: boolean;
   readonly exportEnv: boolean;
   readonly exportOutputs: boolean;
@@ -18,7 +17,7 @@ export interface DeliveryReport {
 }
 
 /** Escapes text for a markdown table cell (names and paths only ever reach here). */
-function cell(text: string): string {
+export function cell(text: string): string {
   return text.replace(/[|\\`*_<>[\]]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
 }
 

@@ -13,6 +13,8 @@
 //   at 8, ~0.7 GB/s at 6 (see matcher.ts).
 // Lowering minLength finds short values and costs speed and precision; raising it does the opposite.
 
+import { base64Embedded, toUrlAlphabet } from '../encodings.ts';
+
 /** Encodings of a whole value; `line:<encoding>` is the same for one line of a multi-line value. */
 export const BASE_ENCODINGS = [
   'raw',
@@ -56,19 +58,6 @@ export interface PatternOptions {
 }
 
 export const DEFAULT_MIN_LENGTH = 6;
-
-/**
- * The base64 characters that depend only on `bytes` when they sit at byte offset `k` (mod 3) of a
- * longer base64-encoded stream: no padding, no character that carries bits of a neighbour.
- */
-export function base64Embedded(bytes: Buffer, k: 0 | 1 | 2): string {
-  const encoded = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
-  const first = Math.ceil((k * 8) / 6);
-  const last = Math.floor(((k + bytes.length) * 8) / 6);
-  return last > first ? encoded.slice(first, last) : '';
-}
-
-const toUrlAlphabet = (s: string): string => s.replaceAll('+', '-').replaceAll('/', '_');
 
 function percent(value: string): string | undefined {
   try {

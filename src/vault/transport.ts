@@ -164,12 +164,13 @@ export function createTransport(options: TransportOptions) {
   }
 
   async function request(opts: RpOptions): Promise<RpResponse> {
-    const path = new URL(opts.uri).pathname.replace(/^\/v1\//, '');
-    const idempotent = isIdempotent(opts.method, new URL(opts.uri).pathname);
+    const target = new URL(opts.uri);
+    const path = target.pathname.replace(/^\/v1\//, '');
+    const idempotent = isIdempotent(opts.method, target.pathname);
     for (let attempt = 0; ; attempt++) {
       const remaining = options.deadline - now();
       if (remaining <= 0) {
-        throw new TransportError('ETIMEDOUT', new URL(opts.uri).host, `gave up on ${opts.method} ${path}: the 'timeout' input ran out`);
+        throw new TransportError('ETIMEDOUT', target.host, `gave up on ${opts.method} ${path}: the 'timeout' input ran out`);
       }
       let retryAfter: string | undefined;
       let outcome: string;
@@ -192,7 +193,7 @@ export function createTransport(options: TransportOptions) {
       if (now() + wait >= options.deadline) {
         throw new TransportError(
           'ETIMEDOUT',
-          new URL(opts.uri).host,
+          target.host,
           `gave up on ${opts.method} ${path} after ${outcome}: the 'timeout' input would run out before the next try`,
         );
       }

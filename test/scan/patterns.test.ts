@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BASE_ENCODINGS, base64Embedded, buildPatterns, encodeAll } from '../../src/scan/patterns.ts';
+import { base64Embedded } from '../../src/encodings.ts';
+import { BASE_ENCODINGS, buildPatterns, encodeAll } from '../../src/scan/patterns.ts';
 
 const VALUE = 'p@ss "wörd"/+?&=';
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { base64Core, derivedForms, MaskRegistry, MIN_FORM_LENGTH } from '../../src/mask.ts';
+import { base64Embedded } from '../../src/encodings.ts';
+import { derivedForms, MaskRegistry, MIN_FORM_LENGTH } from '../../src/mask.ts';
 import type { Runner } from '../../src/runner.ts';
 
 function recorder(): { runner: Runner; masked: string[] } {
@@ -9,14 +10,14 @@ function recorder(): { runner: Runner; masked: string[] } {
   return { runner, masked };
 }
 
-describe('base64Core', () => {
+describe('base64Embedded', () => {
   it('is found inside base64 of any longer stream holding the value, at every alignment', () => {
     for (let round = 0; round < 200; round++) {
       const value = randomBytes(4 + (round % 40));
       const prefix = randomBytes(round % 7);
       const suffix = randomBytes((round * 3) % 5);
       const stream = Buffer.concat([prefix, value, suffix]).toString('base64');
-      const core = base64Core(value, (prefix.length % 3) as 0 | 1 | 2);
+      const core = base64Embedded(value, (prefix.length % 3) as 0 | 1 | 2);
       expect(core.length).toBeGreaterThan(0);
       expect(stream.includes(core)).toBe(true);
     }
