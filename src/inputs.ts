@@ -383,7 +383,10 @@ function parseBuildSecrets(env: Env): BuildSecretSpec[] {
         const name = (eq >= 0 ? text.slice(eq + 1) : text).trim();
         // BuildKit secret ids end up as /run/secrets/<id> in the build: same rule as our names.
         if (!SECRET_NAME.test(id))
-          throw new InputError('build-secrets', `line ${index + 1}: id '${id}' may hold only letters, digits, '_', '-' and '.'`);
+          throw new InputError(
+            'build-secrets',
+            `line ${index + 1}: an id may hold only letters, digits, '_', '-' and '.' (give ID=NAME with names, never a value)`,
+          );
         if (!SECRET_NAME.test(name))
           throw new InputError(
             'build-secrets',
