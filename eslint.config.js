@@ -18,4 +18,10 @@ export default tseslint.config(
     files: ['test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // CI fixtures run by the runner as plain Node scripts; they print workflow commands on purpose.
+    files: ['.github/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', fetch: 'readonly', console: 'readonly' } },
+    rules: { 'no-console': 'off' },
+  },
 );
