@@ -1,25 +1,29 @@
 // `npm run demo`: a real run of the bundled action, main then post, through the runner harness
-// against the project's Vault double, showing what a user would see.
+// against a real OpenBao dev server (installed into .cache/ on first use), showing what a user
+// would see.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Job } from '../test/harness/index.ts';
-import { VaultDouble } from '../test/vault-double/index.ts';
+import { OpenBao } from '../test/services/openbao.ts';
+import { ensureOpenBao } from '../test/services/openbao-install.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 const say = (title: string): void => console.log(`\n\x1b[1m== ${title}\x1b[0m`);
 
-const vault = await VaultDouble.start({ latencyMs: 5 });
-vault.enableKv('secret', 2);
-vault.enableKv('legacy', 1);
-vault.putKv('secret', 'ci/db', { username: 'app', password: 'demo-Pa55word-9f3k' });
-vault.putKv('secret', 'ci/npm', { token: 'npm_demoTokenAbCdEf0123456789' });
-vault.putKv('secret', 'ci/tls', { key: '-----BEGIN PRIVATE KEY-----\nMIIEdemoKEYline1\nMIIEdemoKEYline2\n-----END PRIVATE KEY-----\n' });
-vault.putKv('legacy', 'registry', { password: 'legacy-registry-pw-77' });
-vault.addPolicy('ci', [
+await ensureOpenBao();
+const vault = await OpenBao.start();
+await vault.enableKv('legacy', 1);
+await vault.putKv('secret', 'ci/db', { username: 'app', password: 'demo-Pa55word-9f3k' });
+await vault.putKv('secret', 'ci/npm', { token: 'npm_demoTokenAbCdEf0123456789' });
+await vault.putKv('secret', 'ci/tls', {
+  key: '-----BEGIN PRIVATE KEY-----\nMIIEdemoKEYline1\nMIIEdemoKEYline2\n-----END PRIVATE KEY-----\n',
+});
+await vault.putKv('legacy', 'registry', { password: 'legacy-registry-pw-77' });
+await vault.addPolicy('ci', [
   { path: 'secret/data/ci/*', capabilities: ['read'] },
   { path: 'legacy/*', capabilities: ['read'] },
 ]);
-vault.addAppRole('approle', 'ci', { roleId: 'demo-role-id', secretId: 'demo-secret-id-5x7', policies: ['ci'], ttl: 900 });
+await vault.addAppRole('approle', 'ci', { roleId: 'demo-role-id', secretId: 'demo-secret-id-5x7', policies: ['ci'], ttl: '15m' });
 
 const job = await Job.create({ debug: false });
 try {
@@ -66,7 +70,7 @@ try {
   say('a careless step prints a secret, its base64 in a docker auth, and a key: the log masks them');
   console.log(careless.log.trimEnd());
 
-  const token = vault.liveTokens()[0];
+  const afterMain = new Set(await vault.liveAccessors());
   const post = await job.runPost(path.join(repo, 'dist/post.js'), main);
   say(`post step log (exit ${post.exitCode})`);
   console.log(post.log.trimEnd());
@@ -76,8 +80,8 @@ try {
     () => 'gone',
   );
   console.log(`secrets directory: ${left}`);
-  console.log(`Vault token created by the login: ${token ? vault.tokenState(token) : 'none'}`);
-  console.log(`requests Vault saw: ${vault.requests.map((r) => `${r.method} ${r.path} ${r.status}`).join(', ')}`);
+  const alive = (await vault.liveAccessors()).filter((a) => afterMain.has(a));
+  console.log(`Vault tokens created by the login and still alive: ${alive.length}`);
 } finally {
   await job.cleanup();
   await vault.stop();
