@@ -435,6 +435,37 @@ export class OpenBao {
     });
   }
 
+  /**
+   * A database secrets engine at `mount` connected to a PostgreSQL (postgresql-database-plugin, on
+   * 127.0.0.1) and a role whose credentials are a login role with a renewable lease of `ttl`.
+   * Revoking the lease drops the role (the plugin's default revocation).
+   */
+  async addPostgresRole(
+    mount: string,
+    role: string,
+    opts: { port: number; adminUser: string; adminPassword: string; database?: string; ttl: string; maxTtl: string },
+  ): Promise<void> {
+    await this.enableEngine(mount, 'database');
+    await this.call('POST', `${mount}/config/${role}`, {
+      body: {
+        plugin_name: 'postgresql-database-plugin',
+        connection_url: `postgresql://{{username}}:{{password}}@127.0.0.1:${opts.port}/${opts.database ?? 'postgres'}?sslmode=disable`,
+        username: opts.adminUser,
+        password: opts.adminPassword,
+        allowed_roles: [role],
+        verify_connection: true,
+      },
+    });
+    await this.call('POST', `${mount}/roles/${role}`, {
+      body: {
+        db_name: role,
+        creation_statements: [`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`],
+        default_ttl: opts.ttl,
+        max_ttl: opts.maxTtl,
+      },
+    });
+  }
+
   // ---- what the tests check ------------------------------------------------------------------
 
   /** True while `token` is valid (looked up by root; a revoked or expired token is gone). */
@@ -470,5 +501,24 @@ export class OpenBao {
   async leaseAlive(leaseId: string): Promise<boolean> {
     const res = await this.request('PUT', 'sys/leases/lookup', { body: { lease_id: leaseId } });
     return res.status === 200;
+  }
+
+  /** A lease as the server sees it (issue_time, expire_time, last_renewal, ttl, renewable), or undefined when gone. */
+  async leaseInfo(
+    leaseId: string,
+  ): Promise<{ issue_time: string; expire_time: string; last_renewal: string | null; ttl: number; renewable: boolean } | undefined> {
+    const res = await this.request('PUT', 'sys/leases/lookup', { body: { lease_id: leaseId } });
+    return res.status === 200 ? res.body.data : undefined;
+  }
+
+  /** A token as the server sees it (looked up by root), or undefined when revoked or expired. */
+  async tokenInfo(
+    token: string,
+  ): Promise<
+    | { accessor: string; creation_time: number; creation_ttl: number; last_renewal_time?: number; ttl: number; renewable: boolean }
+    | undefined
+  > {
+    const res = await this.request('POST', 'auth/token/lookup', { body: { token } });
+    return res.status === 200 ? res.body.data : undefined;
   }
 }
