@@ -1,5 +1,6 @@
 // Docker against real parts: Debian's docker.io engine with BuildKit and Debian's docker-registry
-// with htpasswd (and TLS), started by test/services. The action's login goes through a PATH shim
+// with htpasswd (and TLS), started by test/services, and a real OpenBao dev server holding the
+// registry passwords. The action's login goes through a PATH shim
 // that records the docker CLI's argv and stdin, so the password is proven to travel on stdin only.
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_PATH } from '../harness/context.ts';
 import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
 import { ensureBaseImage, sharedEngine, startRegistry, type DockerEngine, type Registry } from '../services/docker.ts';
-import { VaultDouble } from '../vault-double/index.ts';
+import { OpenBao } from '../services/openbao.ts';
 import { MAIN, POST, newJob, ledgerOf, privateDirsOf } from './setup.ts';
 
 const PASSWORD = 'registry-Pa55-for-ci-7b2f';
@@ -19,7 +20,7 @@ const NPM_TOKEN = 'npm_buildSecretToken_91af37c2';
 let engine: DockerEngine;
 let registry: Registry;
 let tlsRegistry: Registry;
-let vault: VaultDouble;
+let vault: OpenBao;
 let token: string;
 let job: Job;
 let spyDir: string;
@@ -29,11 +30,11 @@ beforeAll(async () => {
   await ensureBaseImage(engine);
   registry = await startRegistry({ engine, password: PASSWORD });
   tlsRegistry = await startRegistry({ engine, tls: true, password: TLS_PASSWORD });
-  vault = await VaultDouble.start();
-  vault.enableKv('secret', 2);
-  vault.putKv('secret', 'ci/docker', { password: PASSWORD, tls: TLS_PASSWORD, npm: NPM_TOKEN, wrong: 'not-the-registry-password-1' });
-  vault.addPolicy('ci', [{ path: 'secret/data/ci/*', capabilities: ['read'] }]);
-  token = vault.createToken({ policies: ['ci'], ttl: 3600 });
+  vault = await OpenBao.start();
+  await vault.enableKv('secret', 2);
+  await vault.putKv('secret', 'ci/docker', { password: PASSWORD, tls: TLS_PASSWORD, npm: NPM_TOKEN, wrong: 'not-the-registry-password-1' });
+  await vault.addPolicy('ci', [{ path: 'secret/data/ci/*', capabilities: ['read'] }]);
+  token = await vault.createToken({ policies: ['ci'], ttl: '3600s' });
   // The spy: a `docker` first on PATH that records argv and stdin, then runs the real CLI.
   spyDir = mkdtempSync(path.join(os.tmpdir(), 'ps-docker-spy-'));
   writeFileSync(
