@@ -1,19 +1,34 @@
 // End to end: every Vault login method, TLS (CA, mTLS, skip-verify), a real CONNECT proxy,
 // namespaces, dynamic and write-issued secrets, JSON fields, export-token and bad connection input.
-// The bundled dist/ entries run through the runner harness (main, then post) against the Vault
-// double; every test ends with the no-leak invariant over every value, credential and token.
-import { promises as fs } from 'node:fs';
+// The bundled dist/ entries run through the runner harness (main, then post) against a REAL server:
+// one OpenBao dev server (test/services/openbao.ts) with its plain listener and a TLS listener that
+// asks for client certificates. Each method logs in to OpenBao's own auth method: token, approle
+// (plain and with a response-wrapped secret-id), userpass, ldap (against a real slapd), cert (over
+// mTLS), jwt (the harness's OIDC tokens, verified by OpenBao), kubernetes (OpenBao calls a
+// TokenReview stand-in for the API server: test/services/token-review.ts), and custom (an AppRole
+// at a custom mount logged in to with a raw payload). Dynamic secrets are PKI certificates issued by
+// a write and database credentials on a real PostgreSQL. Where a test asserts on the requests the
+// action made, a fault proxy sits in front of the plain listener and records them. What is alive
+// after post (tokens, leases, database roles) is asked of the servers themselves; every test ends
+// with the no-leak invariant over every value, credential and token.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
+import { OpenBao } from '../services/openbao.ts';
 import { startProxy, type Proxy } from '../services/proxy.ts';
 import { makePki, type Pki } from '../services/tls.ts';
-import { VaultDouble } from '../vault-double/index.ts';
-import { MAIN, POST, newJob } from './setup.ts';
+import { startTokenReview, type TokenReviewServer } from '../services/token-review.ts';
+import { MAIN, POST, exists, ledgerOf, newJob } from './setup.ts';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-/** A service-account token as the kubelet projects it (the double compares it byte for byte). */
+/**
+ * A service-account token as the kubelet projects it. OpenBao's kubernetes auth (without pem_keys)
+ * parses its claims without checking the signature, matches the role's bound name and namespace,
+ * then asks the TokenReview endpoint, which is the authority on whether it is valid.
+ */
 const K8S_JWT = [
   b64url({ alg: 'RS256', kid: 'vm-test-key' }),
   b64url({
@@ -33,27 +48,28 @@ const SA_PRIVATE_KEY = [
   '',
 ].join('\n');
 
-/** Every value and credential planted for this file; each test checks none of them leaks. */
+/**
+ * Every value and credential planted for this file; each test checks none of them leaks. What the
+ * server makes itself (tokens, wrapping tokens, certificates, database credentials) is added by
+ * the test that gets it.
+ */
 const V = {
   password: 'vm-kv-password-7c1e95d3',
   teamValue: 'team-a-only-value-4411f0',
   rootDecoy: 'root-namespace-decoy-90b2',
   roleId: 'vm-approle-role-id-2d4f6a',
   secretId: 'vm-approle-secret-id-8e1c3b',
+  teamRoleId: 'vm-team-a-role-id-61b0d8',
+  teamSecretId: 'vm-team-a-secret-id-e27c45',
   wrappedRoleId: 'vm-wrapped-role-id-5a7c9e',
-  wrappingToken: 'hvs.vm-wrapping-token-3f6b9d2e',
   knownUnwrappedSecretId: 'vm-unwrapped-secret-id-c4e8a1',
-  wrappingToken2: 'hvs.vm-wrapping-token-2-77d1a0',
   k8sJwt: K8S_JWT,
+  /** The bearer OpenBao presents to the TokenReview endpoint (OpenBao's config, never the action's). */
+  k8sReviewerJwt: 'vm-k8s-token-reviewer-jwt-0f3a9c71',
   userpassPassword: 'userpass-Pw-93ab71e2',
   ldapPassword: 'ldap-Pw-e0f5c2b8',
   customSecret: 'oci-signing-secret-58d2a7',
-  customNonce: 'oci-login-nonce-1b9e44',
-  dbUser: 'v-approle-ci-user-6d1f2a',
-  dbPassword: 'db-dyn-Pa55-3c9b7e0a',
-  awsAccessKey: 'ASIAVMTESTACCESS00017',
-  awsSecretKey: 'aws-sts-secret-key-1f2e3d4c5b',
-  awsSessionToken: 'aws-sts-session-token-77aa09bc',
+  customRoleId: 'oci-login-role-id-1b9e44',
   saClientEmail: 'deployer@vm-project.iam.gserviceaccount.com',
   saPrivateKey: SA_PRIVATE_KEY,
 } as const;
@@ -69,69 +85,86 @@ const ALL: string[] = [...Object.values(V), SA_JSON];
 
 const POLICY = [
   { path: 'secret/data/ci/*', capabilities: ['read'] },
-  // A token of namespace team-a sees its own paths; a root token sees them under the prefix.
+  // A root-namespace token reads team-a's paths: with X-Vault-Namespace team-a the request path
+  // secret/data/app is team-a/secret/data/app, as it is written with the prefix.
   { path: 'secret/data/app', capabilities: ['read'] },
   { path: 'team-a/secret/data/*', capabilities: ['read'] },
   { path: 'database/creds/ci', capabilities: ['read'] },
-  { path: 'aws/sts/deploy', capabilities: ['update'] },
+  { path: 'pki/issue/ci', capabilities: ['update'] },
   { path: 'sys/leases/revoke', capabilities: ['update'] },
 ];
 
-/** KV data, the policy and an AppRole every double of this file has. */
-function seed(v: VaultDouble): void {
-  v.enableKv('secret', 2);
-  v.putKv('secret', 'ci/app', { password: V.password });
-  v.addPolicy('vm', POLICY);
-  v.addAppRole('approle', 'ci', { roleId: V.roleId, secretId: V.secretId, policies: ['vm'], ttl: 600 });
-}
-
-let vault: VaultDouble;
+let bao: OpenBao;
 let pki: Pki;
-let job: Job;
-const doubles: VaultDouble[] = [];
-
-async function startDouble(opts: Parameters<typeof VaultDouble.start>[0] = {}): Promise<VaultDouble> {
-  const v = await VaultDouble.start(opts);
-  doubles.push(v);
-  seed(v);
-  return v;
-}
+let job: Job | undefined;
+/** https://127.0.0.1:PORT of OpenBao's TLS listener, and its host:port. */
+let tlsUrl: string;
+let tlsHost: string;
 
 beforeAll(async () => {
-  [vault, pki] = await Promise.all([startDouble(), makePki()]);
-});
+  pki = await makePki();
+  // The server certificate for 127.0.0.1; client certificates signed by the same CA are asked
+  // for (and, for the cert auth method, checked by the method itself against its role).
+  bao = await OpenBao.start({
+    tls: {
+      certFile: path.join(pki.dir, 'server.pem'),
+      keyFile: path.join(pki.dir, 'server.key'),
+      clientCaFile: path.join(pki.dir, 'ca.pem'),
+    },
+  });
+  tlsUrl = bao.tlsUrl ?? '';
+  tlsHost = new URL(tlsUrl).host;
+  await bao.enableKv('secret', 2);
+  await bao.putKv('secret', 'ci/app', { password: V.password });
+  await bao.addPolicy('vm', POLICY);
+  await bao.addAppRole('approle', 'ci', { roleId: V.roleId, secretId: V.secretId, policies: ['vm'], ttl: '600s' });
+}, 60_000);
 afterAll(async () => {
-  await Promise.all(doubles.map((d) => d.stop()));
+  await bao?.stop();
   await pki?.cleanup();
 });
 afterEach(async () => {
-  for (const d of doubles) d.clearFaults();
   await job?.cleanup();
+  job = undefined;
 });
 
 // ---- helpers ----------------------------------------------------------------------------------
 
 type Inputs = Record<string, string>;
 
-function ledgerOf(step: StepResult): { root: string; secretsDir: string; files: string[] } {
-  return JSON.parse(step.state.ledger ?? '{}');
-}
-
-async function exists(file: string): Promise<boolean> {
-  return fs.lstat(file).then(
-    () => true,
-    () => false,
-  );
+function theJob(): Job {
+  if (!job) throw new Error('no job');
+  return job;
 }
 
 /** The no-leak invariant over every value of this file plus `extra`; `moreDirs` hold input credentials. */
 function check(steps: StepResult[], extra: string[] = [], moreDirs: string[] = []): void {
   const dirs = steps.flatMap((s) => (s.state.ledger ? [ledgerOf(s).root, ledgerOf(s).secretsDir] : []));
-  assertNoLeak(job, steps, [...ALL, ...extra], { privateDirs: [...dirs, ...moreDirs] });
+  assertNoLeak(theJob(), steps, [...ALL, ...extra], { privateDirs: [...dirs, ...moreDirs] });
 }
 
-function newTokens(v: VaultDouble, before: ReadonlySet<string>): string[] {
-  return v.liveTokens().filter((t) => !before.has(t));
+/** Accessors of the live service tokens (root's aside). The real server keeps no list of token values. */
+async function accessors(namespace?: string): Promise<Set<string>> {
+  return new Set(await bao.liveAccessors(namespace));
+}
+
+async function newAccessors(before: ReadonlySet<string>, namespace?: string): Promise<string[]> {
+  return (await bao.liveAccessors(namespace)).filter((a) => !before.has(a));
+}
+
+/** The token main created, from the 0600 token file its ledger names (post removes it): '' if none. */
+function createdToken(main: StepResult): string {
+  const file = ledgerOf(main).tokenFile;
+  if (file === undefined) return '';
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+async function newLeases(before: ReadonlySet<string>, prefix: string): Promise<string[]> {
+  return (await bao.liveLeases(prefix)).filter((l) => !before.has(l));
 }
 
 async function delivered(main: StepResult, name: string): Promise<string> {
@@ -140,42 +173,57 @@ async function delivered(main: StepResult, name: string): Promise<string> {
 
 const APP = 'secret/data/ci/app password | DB_PASSWORD';
 
-const approle = (v: VaultDouble = vault): Inputs => ({
-  url: v.url,
+const approle = (url: string = bao.url): Inputs => ({
+  url,
   method: 'approle',
   'role-id': V.roleId,
   'secret-id': V.secretId,
 });
 
+interface TokenInfo {
+  accessor: string;
+  path: string;
+  display_name: string;
+  policies: string[];
+  meta: Record<string, string> | null;
+  namespace_path?: string;
+}
+
 /**
- * Main logs in, delivers `files` (default: secret/ci/app password as DB_PASSWORD); post revokes the one token main
- * created and removes the private directory. Returns both steps and the token.
+ * Main logs in, delivers `files` (default: secret/ci/app password as DB_PASSWORD); post revokes the
+ * one token main created and removes the private directory. Returns both steps, the token and how
+ * the server sees that token (looked up while it was alive: its login path, display name, meta).
+ * `namespace`: where the login makes its token (tokens are listed per namespace).
  */
 async function loginCycle(
-  v: VaultDouble,
   inputs: Inputs,
-  opts: { env?: Record<string, string>; files?: Record<string, string> } = {},
-): Promise<{ main: StepResult; post: StepResult; token: string }> {
+  opts: { env?: Record<string, string>; files?: Record<string, string>; namespace?: string; policy?: string } = {},
+): Promise<{ main: StepResult; post: StepResult; token: string; info: TokenInfo }> {
   const env = opts.env ?? {};
-  const before = new Set(v.liveTokens());
-  const main = await job.runMain(MAIN, { url: v.url, secrets: APP, ...inputs }, { env });
+  const j = theJob();
+  const before = await accessors(opts.namespace);
+  const main = await j.runMain(MAIN, { url: bao.url, secrets: APP, ...inputs }, { env });
   expect(main.exitCode, main.log).toBe(0);
   for (const [name, value] of Object.entries(opts.files ?? { DB_PASSWORD: V.password })) {
     expect(await delivered(main, name), name).toBe(value);
   }
-  const created = newTokens(v, before);
+  const created = await newAccessors(before, opts.namespace);
   expect(created).toHaveLength(1);
-  const token = created[0] ?? '';
+  const token = createdToken(main);
+  expect(token).not.toBe('');
+  const info = (await bao.call('POST', 'auth/token/lookup', { body: { token } })).data as TokenInfo;
+  expect(info.accessor).toBe(created[0]);
+  expect(info.policies).toContain(opts.policy ?? 'vm');
   expect(main.masks).toContain(token);
   expect(await fs.readFile(main.files.state, 'utf8')).not.toContain(token);
 
-  const post = await job.runPost(POST, main, { env });
+  const post = await j.runPost(POST, main, { env });
   expect(post.exitCode, post.log).toBe(0);
   expect(post.annotations.filter((a) => a.level !== 'debug')).toEqual([]);
-  expect(v.tokenState(token)).toBe('revoked');
-  expect(newTokens(v, before)).toEqual([]);
+  expect(await bao.tokenAlive(token)).toBe(false);
+  expect(await newAccessors(before, opts.namespace)).toEqual([]);
   expect(await exists(ledgerOf(main).root)).toBe(false);
-  return { main, post, token };
+  return { main, post, token, info };
 }
 
 /** Exit 1 with exactly one one-line error annotation matching `expected`, no stack trace; post exits 0 and cleans up. */
@@ -184,7 +232,8 @@ async function failing(
   expected: RegExp,
   env: Record<string, string> = {},
 ): Promise<{ main: StepResult; post: StepResult; message: string }> {
-  const main = await job.runMain(MAIN, inputs, { env });
+  const j = theJob();
+  const main = await j.runMain(MAIN, inputs, { env });
   expect(main.exitCode, main.log).toBe(1);
   const errors = main.annotations.filter((a) => a.level === 'error');
   expect(errors, main.log).toHaveLength(1);
@@ -194,7 +243,7 @@ async function failing(
   for (const text of [message, main.log, main.stderr]) expect(text).not.toMatch(/\bat .*:\d+:\d+\)/);
   expect(main.outputs['secrets-dir']).toBeUndefined();
   if (main.state.ledger) expect(ledgerOf(main).files).toEqual([]);
-  const post = await job.runPost(POST, main, { env });
+  const post = await j.runPost(POST, main, { env });
   expect(post.exitCode, post.log).toBe(0);
   if (main.state.ledger) expect(await exists(ledgerOf(main).root)).toBe(false);
   return { main, post, message };
@@ -205,24 +254,27 @@ const base64 = (text: string): string => Buffer.from(text, 'utf8').toString('bas
 // ---- auth methods -----------------------------------------------------------------------------
 
 describe('each auth method logs in, delivers, and post revokes the token it created', () => {
-  beforeAll(() => {
-    vault.addKubernetesRole('k8s-ci', 'ci', { jwt: V.k8sJwt, policies: ['vm'], ttl: 600 });
-    vault.addUser('userpass', 'users-ci', 'ci-bot', V.userpassPassword, ['vm']);
-    vault.addUser('ldap', 'corp-ldap', 'ci-bot', V.ldapPassword, ['vm']);
-    vault.addCustomLogin(
-      'oci-ci',
-      (body, at) =>
-        at === 'auth/oci-ci/login' && body['role'] === 'ci' && body['signature'] === V.customSecret && body['nonce'] === V.customNonce,
-      ['vm'],
-      600,
-    );
-    vault.addAppRole('approle-wrapped', 'deploy', {
-      roleId: V.wrappedRoleId,
-      secretId: V.wrappingToken,
-      secretIdWrapped: true,
+  let tokenReview: TokenReviewServer;
+  beforeAll(async () => {
+    tokenReview = await startTokenReview({ certPem: pki.serverCertPem, keyPem: pki.serverKeyPem, reviewerJwt: V.k8sReviewerJwt });
+    tokenReview.addToken(V.k8sJwt, { namespace: 'ci', name: 'runner', uid: '5b1f0c9e-ci-runner' });
+    await bao.addKubernetesRole('k8s-ci', 'ci', {
+      host: tokenReview.url,
+      caCertPem: pki.caPem,
+      reviewerJwt: V.k8sReviewerJwt,
+      serviceAccountNames: ['runner'],
+      serviceAccountNamespaces: ['ci'],
       policies: ['vm'],
-      ttl: 600,
+      ttl: '600s',
     });
+    await bao.addUserpass('users-ci', 'ci-bot', V.userpassPassword, ['vm']);
+    // method: custom logs in to any method by POSTing auth-payload to auth/<mount>/login: here an
+    // AppRole mounted at a path of its own, the payload carrying its role_id and secret_id.
+    await bao.addAppRole('oci-ci', 'ci', { roleId: V.customRoleId, secretId: V.customSecret, policies: ['vm'], ttl: '600s' });
+    await bao.addAppRole('approle-wrapped', 'deploy', { roleId: V.wrappedRoleId, policies: ['vm'], ttl: '600s' });
+  });
+  afterAll(async () => {
+    await tokenReview?.stop();
   });
 
   it('kubernetes: reads the service-account token file (trailing newline and all), custom mount', async () => {
@@ -232,76 +284,97 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
     await fs.mkdir(saDir);
     const tokenPath = path.join(saDir, 'token');
     await fs.writeFile(tokenPath, `${V.k8sJwt}\n`);
-    const { main, post, token } = await loginCycle(vault, {
+    const reviews = tokenReview.reviews.length;
+    const { main, post, token, info } = await loginCycle({
       method: 'kubernetes',
       mount: 'k8s-ci',
       role: 'ci',
       'kubernetes-token-path': tokenPath,
     });
     expect(main.masks).toContain(V.k8sJwt);
-    expect(vault.count({ method: 'POST', path: 'auth/k8s-ci/login' })).toBeGreaterThanOrEqual(1);
+    // OpenBao logged in at auth/k8s-ci/login after the TokenReview vouched for exactly the token in
+    // the file (trimmed), with its own reviewer JWT as the bearer.
+    expect(info.path).toBe('auth/k8s-ci/login');
+    expect(info.meta).toMatchObject({ service_account_name: 'runner', service_account_namespace: 'ci' });
+    expect(tokenReview.reviews.slice(reviews)).toEqual([
+      { bearer: V.k8sReviewerJwt, token: V.k8sJwt, audiences: [], username: 'system:serviceaccount:ci:runner', status: 201 },
+    ]);
     check([main, post], [token], [saDir]);
   });
 
-  it.each([
-    ['userpass', 'users-ci', V.userpassPassword],
-    ['ldap', 'corp-ldap', V.ldapPassword],
-  ] as const)('%s with a custom mount', async (method, mount, password) => {
+  it('userpass with a custom mount', async () => {
     job = await newJob();
-    const { main, post, token } = await loginCycle(vault, { method, mount, username: 'ci-bot', password });
-    expect(main.masks).toContain(password);
-    expect(vault.requests.some((r) => r.method === 'POST' && r.path === `auth/${mount}/login/ci-bot` && r.status === 200)).toBe(true);
+    const { main, post, token, info } = await loginCycle({
+      method: 'userpass',
+      mount: 'users-ci',
+      username: 'ci-bot',
+      password: V.userpassPassword,
+    });
+    expect(main.masks).toContain(V.userpassPassword);
+    expect(info.path).toBe('auth/users-ci/login/ci-bot');
+    check([main, post], [token]);
+  });
+
+  it('jwt: the job OIDC token, verified by OpenBao (issuer, audience, bound claims)', async () => {
+    job = await newJob({ oidc: true });
+    const oidc = job.oidc;
+    if (!oidc) throw new Error('harness gave no OIDC issuer');
+    await bao.addJwtRole('jwt-ci', 'ci', {
+      publicKeyPem: oidc.publicKeyPem,
+      boundIssuer: oidc.issuer,
+      boundAudiences: ['vault-ci'],
+      boundClaims: { repository: String(oidc.claims['repository']) },
+      policies: ['vm'],
+      ttl: '600s',
+    });
+    const { main, post, token, info } = await loginCycle({ method: 'jwt', mount: 'jwt-ci', role: 'ci', 'jwt-audience': 'vault-ci' });
+    expect(oidc.audienceSeen).toContain('vault-ci');
+    expect(info.path).toBe('auth/jwt-ci/login');
     check([main, post], [token]);
   });
 
   it('custom: POSTs auth-payload to auth/<mount>/login and masks every field of it', async () => {
     job = await newJob();
-    const payload = `{"role": "ci", "signature": "${V.customSecret}", "nonce": "${V.customNonce}"}`;
-    const { main, post, token } = await loginCycle(vault, { method: 'custom', mount: 'oci-ci', 'auth-payload': payload });
-    expect(main.masks).toEqual(expect.arrayContaining([V.customSecret, V.customNonce]));
+    const payload = `{"role_id": "${V.customRoleId}", "secret_id": "${V.customSecret}"}`;
+    const { main, post, token, info } = await loginCycle({ method: 'custom', mount: 'oci-ci', 'auth-payload': payload });
+    expect(main.masks).toEqual(expect.arrayContaining([V.customSecret, V.customRoleId]));
+    expect(info.path).toBe('auth/oci-ci/login');
     check([main, post], [token, payload]);
   });
 
   it('approle with unwrap-secret-id: unwraps once; a second run with the same wrapping token fails clearly', async () => {
     job = await newJob();
+    // A real response-wrapped secret-id: OpenBao made the secret-id and wrapped it; nobody has seen it.
+    const wrapping = await bao.wrappedSecretId('approle-wrapped', 'deploy');
     const inputs: Inputs = {
       method: 'approle',
       mount: 'approle-wrapped',
       'role-id': V.wrappedRoleId,
-      'secret-id': V.wrappingToken,
+      'secret-id': wrapping,
       'unwrap-secret-id': 'true',
     };
-    const from = vault.requests.length;
-    const { main, post, token } = await loginCycle(vault, inputs);
-    expect(main.masks).toContain(V.wrappingToken);
-    // Unwrapped first, then the login with what was inside (the wrapping token is not a valid secret-id).
-    const calls = vault.requests
-      .slice(from)
-      .filter((r) => r.method === 'POST' && /^(sys\/wrapping\/unwrap|auth\/approle-wrapped\/login)$/.test(r.path))
-      .map((r) => `${r.path} ${r.status}`);
-    expect(calls).toEqual(['sys/wrapping/unwrap 200', 'auth/approle-wrapped/login 200']);
+    const { main, post, token, info } = await loginCycle(inputs);
+    expect(main.masks).toContain(wrapping);
+    // Unwrapped (the wrapping token is used up), then logged in with what was inside.
+    expect(await bao.tokenAlive(wrapping)).toBe(false);
+    expect(info.path).toBe('auth/approle-wrapped/login');
 
     // Response wrapping is single use: the same token again is refused, naming the unwrap call.
-    const before = new Set(vault.liveTokens());
+    const before = await accessors();
     const again = await failing(
-      { url: vault.url, secrets: APP, ...inputs },
+      { url: bao.url, secrets: APP, ...inputs },
       /POST sys\/wrapping\/unwrap: Vault answered 400 wrapping token is not valid or does not exist/,
     );
-    expect(newTokens(vault, before)).toEqual([]);
-    check([main, post, again.main, again.post], [token]);
+    expect(await newAccessors(before)).toEqual([]);
+    check([main, post, again.main, again.post], [token, wrapping]);
   });
 
   it('approle with unwrap-secret-id: the unwrapped secret-id is masked and never leaks', async () => {
-    // A wrapping token made with sys/wrapping/wrap, so the test knows the secret-id inside it.
-    vault.addAppRole('approle-wrapped', 'deploy', {
-      roleId: V.wrappedRoleId,
-      secretId: V.knownUnwrappedSecretId,
-      policies: ['vm'],
-      ttl: 600,
-    });
-    const wrapping = vault.wrap({ secret_id: V.knownUnwrappedSecretId, secret_id_accessor: 'vm-accessor-1' });
+    // A secret-id the test knows, wrapped with sys/wrapping/wrap, so the test can look for it.
+    await bao.call('POST', 'auth/approle-wrapped/role/deploy/custom-secret-id', { body: { secret_id: V.knownUnwrappedSecretId } });
+    const wrapping = await bao.wrap({ secret_id: V.knownUnwrappedSecretId });
     job = await newJob();
-    const { main, post, token } = await loginCycle(vault, {
+    const { main, post, token } = await loginCycle({
       method: 'approle',
       mount: 'approle-wrapped',
       'role-id': V.wrappedRoleId,
@@ -314,12 +387,8 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
 });
 
 describe('cert auth over mTLS', () => {
-  let mtls: VaultDouble;
   beforeAll(async () => {
-    mtls = await startDouble({
-      tls: { key: pki.serverKeyPem, cert: pki.serverCertPem, ca: pki.caPem, requestClientCert: true },
-    });
-    mtls.addCertRole('cert', 'ci', { certificatePem: pki.caPem, policies: ['vm'], ttl: 600 });
+    await bao.addCertRole('cert', 'ci', { certificatePem: pki.caPem, policies: ['vm'], ttl: '600s' });
   });
 
   it.each([
@@ -335,10 +404,12 @@ describe('cert auth over mTLS', () => {
   ])('CA, client certificate and key as %s', async (_form, forms) => {
     const f = forms();
     job = await newJob();
-    const inputs: Inputs = { method: 'cert', 'ca-certificate': f.ca, 'client-certificate': f.cert, 'client-key': f.key };
+    const inputs: Inputs = { url: tlsUrl, method: 'cert', 'ca-certificate': f.ca, 'client-certificate': f.cert, 'client-key': f.key };
     if (f.role !== '') inputs['role'] = f.role;
-    const { main, post, token } = await loginCycle(mtls, inputs);
-    expect(mtls.requests.some((r) => r.method === 'POST' && r.path === 'auth/cert/login' && r.status === 200)).toBe(true);
+    const { main, post, token, info } = await loginCycle(inputs);
+    // OpenBao's cert method accepted the client certificate of the TLS connection for role ci.
+    expect(info.path).toBe('auth/cert/login');
+    expect(info.meta).toMatchObject({ cert_name: 'ci', common_name: 'pipeline-secrets-ci' });
     // Every line of the client key is masked in main and in post (post presents it again for mTLS).
     for (const line of pki.clientKeyPem.split('\n').filter((l) => l.trim().length >= 4)) {
       expect(main.masks).toContain(line.trim());
@@ -351,16 +422,9 @@ describe('cert auth over mTLS', () => {
 // ---- TLS ----------------------------------------------------------------------------------------
 
 describe('TLS to Vault', () => {
-  let https: VaultDouble;
-  let host: string;
-  beforeAll(async () => {
-    https = await startDouble({ tls: { key: pki.serverKeyPem, cert: pki.serverCertPem } });
-    host = new URL(https.url).host;
-  });
-
   it('verifies Vault with ca-certificate', async () => {
     job = await newJob();
-    const { main, post, token } = await loginCycle(https, { ...approle(https), 'ca-certificate': base64(pki.caPem) });
+    const { main, post, token } = await loginCycle({ ...approle(tlsUrl), 'ca-certificate': base64(pki.caPem) });
     expect(main.annotations.filter((a) => a.level === 'warning')).toEqual([]);
     check([main, post], [token]);
   });
@@ -370,18 +434,18 @@ describe('TLS to Vault', () => {
     ['with a CA that did not sign it', (): Inputs => ({ 'ca-certificate': pki.otherCaPem })],
   ])("%s: one line naming the host and telling to give 'ca-certificate'", async (_name, extra) => {
     job = await newJob();
-    const before = new Set(https.liveTokens());
-    const { main, post, message } = await failing({ ...approle(https), secrets: APP, ...extra() }, /TLS check of Vault at/);
-    expect(message).toContain(host);
+    const before = await accessors();
+    const { main, post, message } = await failing({ ...approle(tlsUrl), secrets: APP, ...extra() }, /TLS check of Vault at/);
+    expect(message).toContain(tlsHost);
     expect(message).toContain("'ca-certificate'");
-    expect(newTokens(https, before)).toEqual([]);
+    expect(await newAccessors(before)).toEqual([]);
     expect(main.state.ledger).toBeDefined();
     check([main, post]);
   });
 
   it('tls-skip-verify works and warns that the certificate is not checked', async () => {
     job = await newJob();
-    const { main, post, token } = await loginCycle(https, { ...approle(https), 'tls-skip-verify': 'true' });
+    const { main, post, token } = await loginCycle({ ...approle(tlsUrl), 'tls-skip-verify': 'true' });
     const warnings = main.annotations.filter((a) => a.level === 'warning').map((a) => a.message);
     expect(warnings.some((w) => /tls-skip-verify/.test(w) && /certificate is not checked/.test(w))).toBe(true);
     check([main, post], [token]);
@@ -401,7 +465,7 @@ describe('TLS to Vault', () => {
     ['a directory as the CA file', (): string => '/', /^input 'ca-certificate': .*nor a readable file \(\/: EISDIR\)$/],
   ])('%s is a one-line input error naming the input', async (_name, ca, expected) => {
     job = await newJob();
-    const { main, post } = await failing({ ...approle(https), secrets: APP, 'ca-certificate': ca() }, expected);
+    const { main, post } = await failing({ ...approle(tlsUrl), secrets: APP, 'ca-certificate': ca() }, expected);
     expect(main.state.ledger).toBeUndefined(); // refused before anything was created
     check([main, post]);
   });
@@ -410,12 +474,11 @@ describe('TLS to Vault', () => {
 // ---- proxy --------------------------------------------------------------------------------------
 
 describe('https_proxy: a CONNECT tunnel, never Vault requests in the clear', () => {
-  let https: VaultDouble;
   let proxy: Proxy;
   let port: number;
   beforeAll(async () => {
-    [https, proxy] = await Promise.all([startDouble({ tls: { key: pki.serverKeyPem, cert: pki.serverCertPem } }), startProxy()]);
-    port = Number(new URL(https.url).port);
+    proxy = await startProxy();
+    port = Number(new URL(tlsUrl).port);
   });
   afterAll(async () => {
     await proxy?.stop();
@@ -425,11 +488,12 @@ describe('https_proxy: a CONNECT tunnel, never Vault requests in the clear', () 
     job = await newJob();
     const env = { https_proxy: proxy.url };
     const seen = proxy.requests().length;
-    const before = new Set(https.liveTokens());
-    const main = await job.runMain(MAIN, { ...approle(https), 'ca-certificate': pki.caPem, secrets: APP }, { env });
+    const before = await accessors();
+    const main = await job.runMain(MAIN, { ...approle(tlsUrl), 'ca-certificate': pki.caPem, secrets: APP }, { env });
     expect(main.exitCode, `${main.log}\n${proxy.log()}`).toBe(0);
     expect(await delivered(main, 'DB_PASSWORD')).toBe(V.password);
-    const token = newTokens(https, before)[0] ?? '';
+    expect(await newAccessors(before)).toHaveLength(1);
+    const token = createdToken(main);
     expect(token).not.toBe('');
     const afterMain = proxy.requests().length;
     expect(afterMain).toBeGreaterThan(seen);
@@ -437,7 +501,8 @@ describe('https_proxy: a CONNECT tunnel, never Vault requests in the clear', () 
 
     const post = await job.runPost(POST, main, { env });
     expect(post.exitCode, post.log).toBe(0);
-    expect(https.tokenState(token)).toBe('revoked');
+    expect(await bao.tokenAlive(token)).toBe(false);
+    expect(await newAccessors(before)).toEqual([]);
     expect(proxy.requests().length).toBeGreaterThan(afterMain); // the revocation went through the proxy too
     const lines = proxy.requests().slice(seen);
     for (const line of lines) {
@@ -452,8 +517,7 @@ describe('https_proxy: a CONNECT tunnel, never Vault requests in the clear', () 
     job = await newJob();
     const seen = proxy.requests().length;
     const { main, post, token } = await loginCycle(
-      https,
-      { ...approle(https), 'ca-certificate': pki.caPem },
+      { ...approle(tlsUrl), 'ca-certificate': pki.caPem },
       { env: { https_proxy: proxy.url, no_proxy: '127.0.0.1' } },
     );
     expect(proxy.requests().length).toBe(seen);
@@ -464,37 +528,40 @@ describe('https_proxy: a CONNECT tunnel, never Vault requests in the clear', () 
 // ---- namespaces ---------------------------------------------------------------------------------
 
 describe('namespaces', () => {
-  beforeAll(() => {
-    vault.enableKv('secret', 2, 'team-a');
-    vault.putKv('secret', 'app', { key: V.teamValue }, 'team-a');
-    vault.putKv('secret', 'app', { key: V.rootDecoy }); // the same path in the root namespace
+  beforeAll(async () => {
+    await bao.createNamespace('team-a');
+    await bao.enableKv('secret', 2, 'team-a');
+    await bao.putKv('secret', 'app', { key: V.teamValue }, 'team-a');
+    await bao.putKv('secret', 'app', { key: V.rootDecoy }); // the same path in the root namespace
+    // The real server applies X-Vault-Namespace to the login too (the double logged in at the root
+    // whatever the header): with input 'namespace' the AppRole, its policy and the token it makes
+    // are team-a's.
+    await bao.addPolicy('team-vm', [{ path: 'secret/data/app', capabilities: ['read'] }], 'team-a');
+    await bao.addAppRole('approle', 'ci', {
+      roleId: V.teamRoleId,
+      secretId: V.teamSecretId,
+      policies: ['team-vm'],
+      ttl: '600s',
+      namespace: 'team-a',
+    });
   });
 
   it("input 'namespace' with a KV v2 path written without /data/", async () => {
     job = await newJob();
-    const from = vault.requests.length;
-    const { main, post, token } = await loginCycle(
-      vault,
-      { ...approle(), namespace: 'team-a', secrets: 'secret/app key | TEAM_KEY' },
-      { files: { TEAM_KEY: V.teamValue } },
+    const { main, post, token, info } = await loginCycle(
+      { ...approle(), 'role-id': V.teamRoleId, 'secret-id': V.teamSecretId, namespace: 'team-a', secrets: 'secret/app key | TEAM_KEY' },
+      { files: { TEAM_KEY: V.teamValue }, namespace: 'team-a', policy: 'team-vm' },
     );
-    const reads = vault.requests.slice(from).filter((r) => r.method === 'GET' && r.path === 'secret/data/app');
-    expect(reads.length).toBeGreaterThanOrEqual(1);
-    expect(reads.every((r) => r.namespace === 'team-a' && r.status === 200)).toBe(true);
+    expect(info.namespace_path).toBe('team-a/');
     check([main, post], [token]);
   });
 
   it('a namespace prefix in the path, without the input', async () => {
     job = await newJob();
-    const from = vault.requests.length;
     const { main, post, token } = await loginCycle(
-      vault,
       { ...approle(), secrets: 'team-a/secret/data/app key | TEAM_KEY' },
       { files: { TEAM_KEY: V.teamValue } },
     );
-    const reads = vault.requests.slice(from).filter((r) => r.method === 'GET' && r.path === 'team-a/secret/data/app');
-    expect(reads.length).toBeGreaterThanOrEqual(1);
-    expect(reads.every((r) => r.namespace === 'team-a' && r.status === 200)).toBe(true);
     check([main, post], [token]);
   });
 });
@@ -502,127 +569,98 @@ describe('namespaces', () => {
 // ---- dynamic secrets ------------------------------------------------------------------------------
 
 describe('dynamic secrets: leases in the summary, revoked by post before the token', () => {
-  beforeAll(() => {
-    vault.addDynamicRole('database', 'ci', { ttl: 600, renewable: true, make: () => ({ username: V.dbUser, password: V.dbPassword }) });
-    vault.addWriteRole('aws', 'sts/deploy', {
-      make: () => ({ access_key: V.awsAccessKey, secret_key: V.awsSecretKey, security_token: V.awsSessionToken }),
-    });
-  });
-
-  /** The index in vault.requests (from `from`) of the first request matching. */
-  function indexOf(from: number, method: string, p: string): number {
-    const i = vault.requests.slice(from).findIndex((r) => r.method === method && r.path === p);
-    return i < 0 ? -1 : i + from;
-  }
-
-  it('database/creds: username and password files; the lease id in the summary; lease revoked before the token', async () => {
-    job = await newJob();
-    const before = new Set(vault.liveTokens());
-    const leasesBefore = new Set(vault.liveLeases());
-    const main = await job.runMain(MAIN, {
-      ...approle(),
-      secrets: 'database/creds/ci username | DB_USER\ndatabase/creds/ci password | DB_PASS',
-    });
-    expect(main.exitCode, main.log).toBe(0);
-    expect(await delivered(main, 'DB_USER')).toBe(V.dbUser);
-    expect(await delivered(main, 'DB_PASS')).toBe(V.dbPassword);
-    expect(vault.count({ method: 'GET', path: 'database/creds/ci' })).toBeGreaterThanOrEqual(1);
-    const leases = vault.liveLeases().filter((l) => !leasesBefore.has(l));
-    expect(leases).toHaveLength(1); // both lines share one read, so one lease
-    const lease = leases[0] ?? '';
-    expect(main.summary).toContain(lease);
-    expect(main.state.ledger).toContain(lease);
-    const token = newTokens(vault, before)[0] ?? '';
-
-    const from = vault.requests.length;
-    const post = await job.runPost(POST, main);
-    expect(post.exitCode, post.log).toBe(0);
-    expect(vault.leaseState(lease)).toBe('revoked');
-    expect(vault.tokenState(token)).toBe('revoked');
-    const revokeLease = indexOf(from, 'POST', 'sys/leases/revoke');
-    const revokeToken = indexOf(from, 'POST', 'auth/token/revoke-self');
-    expect(revokeLease).toBeGreaterThanOrEqual(0);
-    expect(vault.requests[revokeLease]?.status).toBe(204); // revoked by id, not only through the token
-    expect(revokeToken).toBeGreaterThan(revokeLease);
-    expect(newTokens(vault, before)).toEqual([]);
-    check([main, post], [token]);
+  const ISSUE = 'write pki/issue/ci {"common_name": "deploy.ci.test", "ttl": "15m"}';
+  beforeAll(async () => {
+    // Certificates issued by a write (pki/issue is an update), each under a lease of its own.
+    await bao.addPkiRole('pki', 'ci', { ttl: '1h', maxTtl: '2h' });
   });
 
   it('write form: two lines, one POST with the body, both files, its lease revoked by post', async () => {
     job = await newJob();
-    const writes = vault.writes().length;
-    const posts = vault.count({ method: 'POST', path: 'aws/sts/deploy' });
-    const leasesBefore = new Set(vault.liveLeases());
-    const before = new Set(vault.liveTokens());
+    const leasesBefore = new Set(await bao.liveLeases('pki/'));
+    const before = await accessors();
     const main = await job.runMain(MAIN, {
       ...approle(),
-      secrets: [
-        'write aws/sts/deploy {"ttl": "15m"} access_key | AWS_ACCESS_KEY_ID',
-        'write aws/sts/deploy {"ttl": "15m"} secret_key | AWS_SECRET_ACCESS_KEY',
-      ].join('\n'),
+      secrets: [`${ISSUE} certificate | TLS_CERT`, `${ISSUE} private_key | TLS_KEY`].join('\n'),
     });
     expect(main.exitCode, main.log).toBe(0);
-    expect(vault.writes().slice(writes)).toEqual([{ path: 'aws/sts/deploy', body: { ttl: '15m' }, namespace: '' }]);
-    expect(vault.count({ method: 'POST', path: 'aws/sts/deploy' }) - posts).toBe(1);
-    expect(await delivered(main, 'AWS_ACCESS_KEY_ID')).toBe(V.awsAccessKey);
-    expect(await delivered(main, 'AWS_SECRET_ACCESS_KEY')).toBe(V.awsSecretKey);
-    // The field nobody asked for is masked too.
-    expect(main.masks).toContain(V.awsSessionToken);
-    const leases = vault.liveLeases().filter((l) => !leasesBefore.has(l));
+    const certPem = await delivered(main, 'TLS_CERT');
+    const keyPem = await delivered(main, 'TLS_KEY');
+    // What the server issued follows the body sent: the common name, a 15 minute validity (PKI
+    // backdates notBefore by 30 s); the key is the certificate's.
+    const cert = new X509Certificate(certPem);
+    expect(cert.subject).toBe('CN=deploy.ci.test');
+    const validity = (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 1000;
+    expect(validity).toBeGreaterThanOrEqual(15 * 60);
+    expect(validity).toBeLessThanOrEqual(15 * 60 + 60);
+    expect(cert.checkPrivateKey(createPrivateKey(keyPem))).toBe(true);
+    // Both lines share one write: one certificate, one lease.
+    const leases = await newLeases(leasesBefore, 'pki/');
     expect(leases).toHaveLength(1);
     const lease = leases[0] ?? '';
+    expect(lease).toMatch(/^pki\/issue\/ci\//);
     expect(main.summary).toContain(lease);
-    const token = newTokens(vault, before)[0] ?? '';
+    expect(main.state.ledger).toContain(lease);
+    // The fields nobody asked for are masked too (the serial number, the issuing CA).
+    const serial = cert.serialNumber.toLowerCase().match(/../g)?.join(':') ?? '';
+    expect(main.masks).toContain(serial);
+    const token = createdToken(main);
+    expect(await newAccessors(before)).toHaveLength(1);
 
-    const from = vault.requests.length;
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
-    expect(vault.leaseState(lease)).toBe('revoked');
-    expect(indexOf(from, 'POST', 'auth/token/revoke-self')).toBeGreaterThan(indexOf(from, 'POST', 'sys/leases/revoke'));
-    expect(vault.tokenState(token)).toBe('revoked');
-    check([main, post], [token]);
+    expect(await bao.leaseAlive(lease)).toBe(false);
+    expect(await bao.tokenAlive(token)).toBe(false);
+    expect(await newAccessors(before)).toEqual([]);
+    check([main, post], [token, certPem, keyPem]);
   });
 
   it("with the user's token: post revokes the leases and leaves the token active", async () => {
-    const token = vault.createToken({ policies: ['vm'], ttl: 600 });
+    const token = await bao.createToken({ policies: ['vm'], ttl: '600s' });
     job = await newJob();
-    const leasesBefore = new Set(vault.liveLeases());
+    const leasesBefore = new Set(await bao.liveLeases('pki/'));
     const main = await job.runMain(MAIN, {
-      url: vault.url,
+      url: bao.url,
       token,
-      secrets: 'database/creds/ci password | DB_PASS\nwrite aws/sts/deploy {"ttl": "15m"} access_key | AWS_ACCESS_KEY_ID',
+      secrets: [
+        `${ISSUE} private_key | TLS_KEY`,
+        'write pki/issue/ci {"common_name": "other.ci.test", "ttl": "15m"} private_key | OTHER_KEY',
+      ].join('\n'),
     });
     expect(main.exitCode, main.log).toBe(0);
-    const leases = vault.liveLeases().filter((l) => !leasesBefore.has(l));
+    const keys = [await delivered(main, 'TLS_KEY'), await delivered(main, 'OTHER_KEY')];
+    const leases = await newLeases(leasesBefore, 'pki/');
     expect(leases).toHaveLength(2);
     for (const lease of leases) expect(main.summary).toContain(lease);
 
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
     expect(post.annotations.filter((a) => a.level === 'warning')).toEqual([]);
-    for (const lease of leases) expect(vault.leaseState(lease)).toBe('revoked');
-    expect(vault.tokenState(token)).toBe('active');
+    // Revoked by lease id: the token they were issued under is still alive.
+    for (const lease of leases) expect(await bao.leaseAlive(lease)).toBe(false);
+    expect(await bao.tokenAlive(token)).toBe(true);
     expect(await exists(ledgerOf(main).root)).toBe(false);
-    check([main, post], [token]);
+    check([main, post], [token, ...keys]);
   });
 });
 
 // ---- JSON fields, export-token ------------------------------------------------------------------
 
 describe('a JSON field of a KV value', () => {
-  beforeAll(() => {
-    vault.putKv('secret', 'ci/gcp', { sa: SA_JSON });
+  beforeAll(async () => {
+    await bao.putKv('secret', 'ci/gcp', { sa: SA_JSON });
   });
 
   it('sa.private_key delivers the multi-line key, masks every line, and a later cat shows only ***', async () => {
     job = await newJob();
-    const before = new Set(vault.liveTokens());
+    const before = await accessors();
     const main = await job.runMain(MAIN, { ...approle(), secrets: 'secret/data/ci/gcp sa.private_key | SA_KEY' });
     expect(main.exitCode, main.log).toBe(0);
     expect(await delivered(main, 'SA_KEY')).toBe(V.saPrivateKey);
     const lines = V.saPrivateKey.split('\n').filter((l) => l.trim().length >= 4);
     expect(lines).toHaveLength(5);
     for (const line of lines) expect(main.masks).toContain(line);
+    const token = createdToken(main);
 
     const printed = await job.runShell('cat "$PIPELINE_SECRETS_DIR/SA_KEY"');
     expect(printed.exitCode).toBe(0);
@@ -632,18 +670,18 @@ describe('a JSON field of a KV value', () => {
 
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
-    const token = newTokens(vault, before);
-    expect(token).toEqual([]);
+    expect(await newAccessors(before)).toEqual([]);
+    expect(await bao.tokenAlive(token)).toBe(false);
     // The cat step printed the key on purpose (its raw stdout holds it; the log does not): the
     // invariant is checked over the action's own steps.
-    check([main, post]);
+    check([main, post], [token]);
   });
 });
 
 describe('export-token', () => {
   it('true: the output vault-token is the created token, masked', async () => {
     job = await newJob();
-    const { main, post, token } = await loginCycle(vault, { ...approle(), 'export-token': 'true' });
+    const { main, post, token } = await loginCycle({ ...approle(), 'export-token': 'true' });
     expect(main.outputs['vault-token']).toBe(token);
     expect(main.masks).toContain(token);
     expect(main.log).not.toContain(token);
@@ -652,7 +690,7 @@ describe('export-token', () => {
 
   it('default: no vault-token output', async () => {
     job = await newJob();
-    const { main, post, token } = await loginCycle(vault, approle());
+    const { main, post, token } = await loginCycle(approle());
     expect(main.outputs).not.toHaveProperty('vault-token');
     expect(Object.values(main.outputs)).not.toContain(token);
     check([main, post], [token]);
@@ -666,7 +704,7 @@ describe('bad connection and login input: one line, exit 1, post exits 0', () =>
     ['an unknown method', (): Inputs => ({ method: 'oci' }), /^input 'method': 'oci' is not supported; use one of /],
     [
       'auth-payload that is not JSON',
-      (): Inputs => ({ method: 'custom', mount: 'oci-ci', 'auth-payload': `{role: ci, signature: ${V.customSecret}` }),
+      (): Inputs => ({ method: 'custom', mount: 'oci-ci', 'auth-payload': `{role_id: ci, secret_id: ${V.customSecret}` }),
       /^input 'auth-payload': is not valid JSON/,
     ],
     [
@@ -687,9 +725,9 @@ describe('bad connection and login input: one line, exit 1, post exits 0', () =>
     ],
   ])('%s', async (_name, extra, expected) => {
     job = await newJob();
-    const before = new Set(vault.liveTokens());
+    const before = await accessors();
     const { main, post } = await failing({ ...approle(), secrets: APP, timeout: '10', ...extra() }, expected);
-    expect(newTokens(vault, before)).toEqual([]);
-    check([main, post], [pki.clientKeyPem, `{role: ci, signature: ${V.customSecret}`]);
+    expect(await newAccessors(before)).toEqual([]);
+    check([main, post], [pki.clientKeyPem, `{role_id: ci, secret_id: ${V.customSecret}`]);
   });
 });

@@ -466,6 +466,66 @@ export class OpenBao {
     });
   }
 
+  /**
+   * Kubernetes auth at `mount` whose TokenReview calls go to `host` (an API server, or a stand-in
+   * for one: test/services/token-review.ts) over HTTPS verified with `caCertPem`, presenting
+   * `reviewerJwt`; the local pod CA and token are not used. A role admitting the given service
+   * account names and namespaces.
+   */
+  async addKubernetesRole(
+    mount: string,
+    role: string,
+    opts: {
+      host: string;
+      caCertPem: string;
+      reviewerJwt: string;
+      serviceAccountNames: string[];
+      serviceAccountNamespaces: string[];
+      policies: string[];
+      ttl?: string;
+    },
+  ): Promise<void> {
+    await this.enableAuth(mount, 'kubernetes');
+    await this.call('POST', `auth/${mount}/config`, {
+      body: {
+        kubernetes_host: opts.host,
+        kubernetes_ca_cert: opts.caCertPem,
+        token_reviewer_jwt: opts.reviewerJwt,
+        disable_local_ca_jwt: true,
+      },
+    });
+    await this.call('POST', `auth/${mount}/role/${role}`, {
+      body: {
+        bound_service_account_names: opts.serviceAccountNames,
+        bound_service_account_namespaces: opts.serviceAccountNamespaces,
+        token_policies: opts.policies,
+        token_ttl: opts.ttl ?? '10m',
+      },
+    });
+  }
+
+  /**
+   * LDAP auth at `mount` against a directory server: users are found by `userattr` (default uid)
+   * under `userDn` after binding as `bindDn`; `username` gets `policies` (auth/MOUNT/users/NAME).
+   */
+  async addLdapUser(
+    mount: string,
+    username: string,
+    opts: { url: string; userDn: string; bindDn: string; bindPassword: string; userAttr?: string; policies: string[] },
+  ): Promise<void> {
+    await this.enableAuth(mount, 'ldap');
+    await this.call('POST', `auth/${mount}/config`, {
+      body: {
+        url: opts.url,
+        userdn: opts.userDn,
+        userattr: opts.userAttr ?? 'uid',
+        binddn: opts.bindDn,
+        bindpass: opts.bindPassword,
+      },
+    });
+    await this.call('POST', `auth/${mount}/users/${username}`, { body: { policies: opts.policies } });
+  }
+
   // ---- what the tests check ------------------------------------------------------------------
 
   /** True while `token` is valid (looked up by root; a revoked or expired token is gone). */
@@ -474,13 +534,17 @@ export class OpenBao {
     return res.status === 200;
   }
 
-  /** Accessors of every live service token but the root token's (batch tokens have none). */
-  async liveAccessors(): Promise<string[]> {
-    const res = await this.request('LIST', 'auth/token/accessors');
+  /**
+   * Accessors of every live service token but the root token's (batch tokens have none). Tokens
+   * live in the namespace they were made in: `namespace` lists that one's (default: the root's).
+   */
+  async liveAccessors(namespace?: string): Promise<string[]> {
+    const ns = namespace !== undefined ? { namespace } : {};
+    const res = await this.request('LIST', 'auth/token/accessors', ns);
     const keys: string[] = res.status === 200 ? (res.body.data.keys ?? []) : [];
     const out: string[] = [];
     for (const accessor of keys) {
-      const info = await this.request('POST', 'auth/token/lookup-accessor', { body: { accessor } });
+      const info = await this.request('POST', 'auth/token/lookup-accessor', { ...ns, body: { accessor } });
       if (info.status === 200 && !(info.body.data.policies ?? []).includes('root')) out.push(accessor);
     }
     return out;
