@@ -1,7 +1,8 @@
 // The baseline the benches run side by side: hashicorp/vault-action's own bundle (dist/index.js),
 // run as the runner runs it (node <entry>, INPUT_* with its action.yml defaults). It is not part of
 // this repository: point VAULT_ACTION_DIR at a checkout of hashicorp/vault-action (default
-// bench/.out/vault-action): `git -C <checkout> archive v3.4.0 action.yml dist/index.js | tar -x -C DIR` and
+// bench/.out/vault-action): `git -C <checkout> archive v3.4.0 action.yml package.json dist/index.js | tar -x -C DIR`
+// (its package.json keeps the bundle CommonJS inside this ESM repository) and
 // `echo v3.4.0 > DIR/VERSION`.
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
