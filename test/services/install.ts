@@ -4,7 +4,7 @@
 // well under a millisecond when everything is there.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
 
 interface PackageProbe {
   /** Debian package name. */
@@ -64,6 +64,26 @@ export const PACKAGES: readonly PackageProbe[] = [
   // the HTTP(S) proxy of test/services/proxy.ts; -bin is the executable alone (the `tinyproxy`
   // package adds a system service on port 8888 and a system user)
   { name: 'tinyproxy-bin', present: files('/usr/bin/tinyproxy') },
+  // the PostgreSQL server of test/services/postgres.ts (initdb, postgres, psql, pg_isready under
+  // /usr/lib/postgresql/<major>/bin; the metapackage pulls in the current major)
+  {
+    name: 'postgresql',
+    present: () => {
+      let majors: string[];
+      try {
+        majors = readdirSync('/usr/lib/postgresql');
+      } catch {
+        return false;
+      }
+      return majors.some((m) => ['initdb', 'postgres', 'psql', 'pg_isready'].every((f) => existsSync(`/usr/lib/postgresql/${m}/bin/${f}`)));
+    },
+  },
+  // the LDAP server of test/services/ldap.ts and the schemas it loads
+  {
+    name: 'slapd',
+    present: files('/usr/sbin/slapd', ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `/etc/ldap/schema/${s}.ldif`)),
+  },
+  { name: 'ldap-utils', present: files('/usr/bin/ldapadd', '/usr/bin/ldapwhoami', '/usr/bin/ldapsearch') },
 ];
 
 /** Missing packages, among `only` when given (names from PACKAGES). */
