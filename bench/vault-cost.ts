@@ -1,68 +1,134 @@
-// Cost per job to Vault: the requests a typical deploy job makes (main and post), by kind, side by
-// side with what hashicorp/vault-action makes for the same secrets (login + one GET per entry's path
-// in order, cached per path; no mount detection; no revocation).
+// Cost per job to Vault, on a real OpenBao and a real PostgreSQL: the requests a typical deploy job
+// makes (main and post), by kind, and what is left alive on the server afterwards, side by side
+// with hashicorp/vault-action for the same secrets on the same server (counted by the proxy).
 //   node bench/vault-cost.ts
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { VaultDouble } from '../test/vault-double/index.ts';
+import { startFaultProxy, type FaultProxy } from '../test/services/fault-proxy.ts';
+import { OpenBao } from '../test/services/openbao.ts';
+import { startPostgres } from '../test/services/postgres.ts';
 import { node, repo, stepEnv, timed } from './lib.ts';
+import { vaultAction } from './vault-action.ts';
 
-const vault = await VaultDouble.start();
-vault.enableKv('secret', 2);
-vault.putKv('secret', 'deploy/app', { 'db-host': 'db.internal', 'api-key': 'k-123456789' });
-vault.putKv('secret', 'deploy/registry', { username: 'ci', password: 'registry-pw-123' });
-vault.enableEngine('database', 'database');
-vault.addDynamicRole('database', 'deploy', {
-  ttl: 900,
-  renewable: true,
-  make: () => ({ username: 'v-deploy', password: `dyn-${Date.now()}` }),
-});
-vault.addPolicy('deploy', [
-  { path: 'secret/data/deploy/*', capabilities: ['read'] },
-  { path: 'database/creds/deploy', capabilities: ['read'] },
-  { path: 'sys/leases/revoke', capabilities: ['update'] },
-]);
-vault.addAppRole('approle', 'deploy', { roleId: 'deploy-role', secretId: 'deploy-secret-id', policies: ['deploy'], ttl: 900 });
-const secrets = [
-  'secret/data/deploy/app db-host | DB_HOST',
-  'secret/data/deploy/app api-key | API_KEY',
-  'secret/deploy/registry username | REGISTRY_USER',
-  'secret/deploy/registry password | REGISTRY_PASSWORD',
-  'database/creds/deploy username | DB_USER',
-  'database/creds/deploy password | DB_PASSWORD',
-].join('\n');
+const baseline = vaultAction();
+const pg = await startPostgres();
+const bao = await OpenBao.start();
+const proxy = await startFaultProxy(bao.url);
 
-const step = stepEnv({ URL: vault.url, METHOD: 'approle', 'ROLE-ID': 'deploy-role', 'SECRET-ID': 'deploy-secret-id', SECRETS: secrets });
-const m = await timed(node, [path.join(repo, 'dist/main.js')], step.env);
-if (m.code !== 0) throw new Error('main failed');
-const mainRequests = vault.requests.length;
-const ledger =
-  readFileSync(step.env.GITHUB_STATE as string, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .pop() ?? '';
-await timed(node, [path.join(repo, 'dist/post.js')], { ...step.env, STATE_ledger: ledger });
-step.dispose();
-const byKind = new Map<string, number>();
-for (const r of vault.requests) {
-  const kind = r.path.startsWith('auth/approle/login')
-    ? 'login'
-    : r.path.startsWith('sys/internal/ui/mounts')
-      ? 'mount detection'
-      : r.path.startsWith('sys/leases/revoke')
-        ? 'lease revoke'
-        : r.path.startsWith('auth/token/revoke-self')
-          ? 'token revoke'
-          : 'secret read';
-  byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+function kinds(p: FaultProxy, from: number): Map<string, number> {
+  const byKind = new Map<string, number>();
+  for (const r of p.requests.slice(from)) {
+    const kind = r.path.startsWith('auth/approle/login')
+      ? 'login'
+      : r.path.startsWith('sys/internal/ui/mounts')
+        ? 'mount detection'
+        : r.path.startsWith('sys/leases/revoke')
+          ? 'lease revoke'
+          : r.path.startsWith('auth/token/revoke-self')
+            ? 'token revoke'
+            : r.path.startsWith('auth/token/lookup-self')
+              ? 'token lookup'
+              : 'secret read';
+    byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+  }
+  return byKind;
 }
-console.log('A typical deploy job: 6 secrets from 2 KV v2 paths (both path forms) and 1 dynamic database role.');
-console.log(
-  `Pipeline Secrets: ${vault.requests.length} requests (${mainRequests} in main, ${vault.requests.length - mainRequests} in post)`,
-);
-for (const [kind, count] of byKind) console.log(`  ${kind.padEnd(16)} ${count}`);
-console.log(`live tokens after post: ${vault.liveTokens().length}, live leases after post: ${vault.liveLeases().length}`);
-console.log(
-  'hashicorp/vault-action for the same entries: 1 login + 3 reads = 4 requests; it leaves the token and the lease alive until their TTLs (15 min here), and cannot read `secret/deploy/registry` written without /data/.',
-);
-await vault.stop();
+
+/** What is alive; Vault revokes a revoked token's leases in the background, so give it up to 5 s. */
+async function alive(roles: Set<string>): Promise<string> {
+  for (const until = Date.now() + 5000; Date.now() < until && (await bao.liveLeases('database/')).length > 0;) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const accessors = await bao.liveAccessors();
+  const leases = await bao.liveLeases('database/');
+  const pgRoles = (await pg.roles()).filter((r) => !roles.has(r));
+  return `${accessors.length} token(s), ${leases.length} lease(s), ${pgRoles.length} PostgreSQL role(s)`;
+}
+
+try {
+  await bao.putKv('secret', 'deploy/app', { 'db-host': 'db.internal', 'api-key': 'k-123456789' });
+  await bao.putKv('secret', 'deploy/registry', { username: 'ci', password: 'registry-pw-123' });
+  await bao.addPostgresRole('database', 'deploy', {
+    port: pg.port,
+    adminUser: pg.adminUser,
+    adminPassword: pg.adminPassword,
+    ttl: '15m',
+    maxTtl: '1h',
+  });
+  // As production has it: read on the paths, nothing more (so no sys/leases/revoke).
+  await bao.addPolicy('deploy', [
+    { path: 'secret/data/deploy/*', capabilities: ['read'] },
+    { path: 'database/creds/deploy', capabilities: ['read'] },
+  ]);
+  await bao.addAppRole('approle', 'deploy', { roleId: 'deploy-role', secretId: 'deploy-secret-id', policies: ['deploy'], ttl: '15m' });
+  const entries = [
+    'secret/data/deploy/app db-host | DB_HOST',
+    'secret/data/deploy/app api-key | API_KEY',
+    'secret/data/deploy/registry username | REGISTRY_USER',
+    'secret/data/deploy/registry password | REGISTRY_PASSWORD',
+    'database/creds/deploy username | DB_USER',
+    'database/creds/deploy password | DB_PASSWORD',
+  ];
+  const secrets = entries.join(';\n');
+  const before = new Set(await pg.roles());
+
+  let from = proxy.requests.length;
+  const step = stepEnv({ URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'deploy-role', 'SECRET-ID': 'deploy-secret-id', SECRETS: secrets });
+  const m = await timed(node, [path.join(repo, 'dist/main.js')], step.env);
+  if (m.code !== 0)
+    throw new Error(
+      `main failed:\n${m.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('::error'))
+        .join('\n')}`,
+    );
+  const mainRequests = proxy.requests.length - from;
+  const ledger =
+    readFileSync(step.env.GITHUB_STATE as string, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop() ?? '';
+  await timed(node, [path.join(repo, 'dist/post.js')], { ...step.env, STATE_ledger: ledger });
+  step.dispose();
+  const ours = kinds(proxy, from);
+  const oursTotal = proxy.requests.length - from;
+  const oursLeft = await alive(before);
+
+  from = proxy.requests.length;
+  const va = stepEnv({});
+  const env = {
+    ...va.env,
+    ...baseline.defaults,
+    INPUT_URL: proxy.url,
+    INPUT_METHOD: 'approle',
+    INPUT_ROLEID: 'deploy-role',
+    INPUT_SECRETID: 'deploy-secret-id',
+    INPUT_SECRETS: secrets,
+  };
+  const t = await timed(node, [baseline.entry], env);
+  va.dispose();
+  if (t.code !== 0)
+    throw new Error(
+      `vault-action failed:\n${t.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('::error'))
+        .join('\n')}`,
+    );
+  const theirs = kinds(proxy, from);
+  const theirsTotal = proxy.requests.length - from;
+  const theirsLeft = await alive(before);
+
+  console.log(
+    `A typical deploy job on OpenBao ${(await bao.call('GET', 'sys/health')).version}: 6 secrets from 2 KV v2 paths and 1 PostgreSQL role; policy: read on the paths only.`,
+  );
+  console.log(`Pipeline Secrets: ${oursTotal} requests (${mainRequests} in main, ${oursTotal - mainRequests} in post)`);
+  for (const [kind, count] of ours) console.log(`  ${kind.padEnd(16)} ${count}`);
+  console.log(`  left alive after post: ${oursLeft}`);
+  console.log(`hashicorp/vault-action ${baseline.version}: ${theirsTotal} requests (no post step)`);
+  for (const [kind, count] of theirs) console.log(`  ${kind.padEnd(16)} ${count}`);
+  console.log(`  left alive after the step (cumulative with the above): ${theirsLeft}`);
+} finally {
+  await proxy.stop();
+  await bao.stop();
+  await pg.stop();
+}
