@@ -678,8 +678,9 @@ describe('namespaces', () => {
       { ...approle(fp.url), secrets: 'team-a/secret/data/app key | TEAM_KEY' },
       { files: { TEAM_KEY: V.teamValue } },
     );
-    // The double saw the prefix as a namespace; the real server is sent the path as written, with
-    // no namespace header, and resolves team-a/ itself (the value is team-a's, not the root's decoy).
+    // The double recorded the prefix as the request's namespace; on the wire the path goes as
+    // written, with no namespace header, and the real server resolves team-a/ itself (the value is
+    // team-a's, not the root's decoy).
     const reads = readsOf(from, 'team-a/secret/data/app');
     expect(reads.length).toBeGreaterThanOrEqual(1);
     expect(reads.every((r) => r.namespace === undefined && r.status === 200)).toBe(true);
@@ -715,7 +716,7 @@ describe('dynamic secrets: leases in the summary, revoked by post before the tok
     return i < 0 ? -1 : i + from;
   }
 
-  it('database/creds: username and password files; the lease id in the summary; lease revoked by post', async () => {
+  it('database/creds: username and password files; the lease id in the summary; lease revoked before the token', async () => {
     job = await newJob();
     const before = await accessors();
     const leasesBefore = new Set(await bao.liveLeases('database/'));
