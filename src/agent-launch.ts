@@ -36,7 +36,8 @@ export function agentConfig(
     tls: tlsOptions(vault.tls),
     proxy: vault.proxy,
     token: session.token,
-    renewToken: session.created,
+    // A batch token cannot be renewed (Vault answers 400) and a user's token is theirs.
+    renewToken: session.created && !session.batch,
     root: dir.root,
     secretsDir: dir.secretsDir,
     envFile,

@@ -78,6 +78,8 @@ export class Agent {
   private readonly values = new Map<string, string>();
   private failures = 0;
   private revoked: string[] = [];
+  /** Every lease an answer carried, even one whose response was then discarded: post revokes them. */
+  private readonly seen = new Set<string>();
 
   constructor(config: AgentConfig, deps: AgentDeps) {
     this.config = config;
@@ -115,6 +117,7 @@ export class Agent {
         requestTimeoutMs: 10_000,
         retries: this.config.retries,
         maxSockets: 4,
+        onLease: (lease) => this.seen.add(lease.leaseId),
       });
       this.client.token = this.config.token;
     }
@@ -246,6 +249,7 @@ export class Agent {
         body !== undefined ? ((await client.write(source.readPath, body)) ?? {}) : await readRaw(client, source.readPath, undefined);
       result = interpret(source.lines[0] ?? { path: source.readPath, version: undefined, line: 0 }, source.readPath, raw, UNKNOWN);
     } catch (error) {
+      await this.saveLeases();
       await this.log(`cannot get a fresh credential from ${source.readPath}, keeping the last one until it expires: ${errorText(error)}`);
       return false;
     }
@@ -277,7 +281,8 @@ export class Agent {
   private async refresh(source: AgentSource): Promise<boolean> {
     let result;
     try {
-      const raw = await readRaw(await this.vault(), source.readPath, undefined);
+      // A KV re-read may be retried after a reset; refresh skips leased sources.
+      const raw = await readRaw(await this.vault(), source.readPath, undefined, source.kvVersion !== undefined);
       result = interpret(source.lines[0] ?? { path: source.readPath, version: undefined, line: 0 }, source.readPath, raw, {
         ...UNKNOWN,
         kvVersion: source.kvVersion,
@@ -337,7 +342,7 @@ export class Agent {
   }
 
   private async saveLeases(): Promise<void> {
-    const leases = this.config.sources.flatMap((s) => (s.lease ? [s.lease.id] : []));
+    const leases = [...new Set([...this.config.sources.flatMap((s) => (s.lease ? [s.lease.id] : [])), ...this.seen])];
     await writeAtomic(path.join(this.config.root, AGENT_LEASES), `${JSON.stringify({ leases, revoked: this.revoked })}\n`);
   }
 }

@@ -17,6 +17,8 @@ export class VaultError extends Error {
   override readonly name = 'VaultError';
   readonly status: number | undefined;
   readonly path: string;
+  /** A 404 for a KV v2 version that exists but was deleted or destroyed (no value, only its state). */
+  kv: { version: number | undefined; deletionTime: string | undefined; destroyed: boolean } | undefined;
   constructor(path: string, message: string, status?: number, options?: ErrorOptions) {
     super(message, options);
     this.path = path;

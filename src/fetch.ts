@@ -4,7 +4,16 @@ import { SecretError, VaultError } from './errors.ts';
 import { mapLimit } from './pool.ts';
 import { normalizeName, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
 import type { VaultClient } from './vault/client.ts';
-import { interpret, isExplicitDataPath, readRaw, readSecret, resolveMounts, type MountInfo, type ReadResult } from './vault/kv.ts';
+import {
+  deletedVersionText,
+  interpret,
+  isExplicitDataPath,
+  readRaw,
+  readSecret,
+  resolveMounts,
+  type MountInfo,
+  type ReadResult,
+} from './vault/kv.ts';
 
 export type SecretSource =
   | {
@@ -105,7 +114,10 @@ export async function fetchVaultSecrets(
         // Engines that issue on POST (aws/sts, pki/issue): the answer is the credential itself.
         result = interpret(plan, plan.path, (await client.write(plan.path, plan.body)) ?? {}, unknown);
       } else if (isExplicitDataPath(plan.path)) {
-        const raw = await readRaw(client, plan.path, plan.version);
+        // Sent before the mount lookup answers; whether a retry is safe (a KV read) is asked of it
+        // only if a retry comes up.
+        const isKv = async (): Promise<boolean> => (await mounts).get(plan.path)?.kvVersion !== undefined;
+        const raw = await readRaw(client, plan.path, plan.version, isKv);
         result = interpret(plan, plan.path, raw, (await mounts).get(plan.path) ?? unknown);
       } else {
         result = await readSecret(client, plan, (await mounts).get(plan.path) ?? unknown);
@@ -115,10 +127,13 @@ export async function fetchVaultSecrets(
       deps.debug(`read ${result.readPath}${result.version !== undefined ? ` (version ${result.version})` : ''}`);
       return result;
     } catch (error) {
+      // A deleted or destroyed KV v2 version is a 404 too, but one worth naming: it was there.
+      const deleted = error instanceof VaultError && error.kv ? deletedVersionText(error.path, error.kv) : undefined;
       if (plan.optional && error instanceof VaultError && error.status === 404) {
-        warnings.push(`secrets line ${plan.line}: '${plan.path}' not found; skipped (optional)`);
+        warnings.push(`secrets line ${plan.line}: ${deleted ?? `'${plan.path}' not found`}; skipped (optional)`);
         return undefined;
       }
+      if (deleted !== undefined) throw new SecretError(`secrets line ${plan.line}: ${deleted}`, { cause: error });
       throw error;
     }
   });

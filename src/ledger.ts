@@ -9,11 +9,17 @@ export interface Ledger {
   userSecretsDir?: boolean;
   /** Every file main wrote or was about to write. */
   files: string[];
-  /** File holding a token this run created; post revokes it. */
+  /** File holding a token this run created; post revokes it (unless it is a batch token). */
   tokenFile?: string;
+  /** The created token is a batch token: not revocable, it ends at tokenExpires. */
+  tokenBatch?: boolean;
+  tokenExpires?: string;
   vaultUrl?: string;
   namespace?: string;
+  /** Every lease id Vault issued to this run, recorded as each answer arrived. */
   leases: string[];
+  /** When each lease ends unless renewed (ISO time, from its TTL at issue): what post reports for one it cannot revoke. */
+  leaseExpires?: Record<string, string>;
   /** The per-job DOCKER_CONFIG directory, and the registries a login was attempted for. */
   dockerConfig?: string;
   registries?: string[];

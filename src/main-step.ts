@@ -10,11 +10,12 @@ import { MaskRegistry, MIN_FORM_LENGTH } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { buildSecretOutputs, type BuildSecret } from './build-secrets.ts';
 import { createDockerConfig, dockerLogin, type Login } from './docker-login.ts';
-import { InputError } from './errors.ts';
+import { InputError, VaultError } from './errors.ts';
 import type { Exec } from './exec.ts';
 import type { BuildSecretSpec, RegistryConfig } from './inputs.ts';
 import { deliverySummary } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
+import type { LeaseSeen } from './vault/transport.ts';
 import { login, type Session } from './vault/auth.ts';
 import { agentConfig, launchAgent } from './agent-launch.ts';
 
@@ -28,7 +29,12 @@ export interface MainDeps {
   readonly now?: () => number;
   /** Where tmpfs is looked for (tests point it elsewhere). */
   readonly shm?: string;
+  /** Subscribes to the runner's cancellation (SIGINT, then SIGTERM); returns the unsubscribe. */
+  readonly onCancel?: (handler: (signal: string) => void) => () => void;
 }
+
+/** How long requests in flight at a cancellation may still answer (the runner sends SIGTERM 7.5 s after SIGINT). */
+export const CANCEL_GRACE_MS = 5000;
 
 export async function runMain(deps: MainDeps): Promise<void> {
   const { runner } = deps;
@@ -78,6 +84,7 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   let fromVault: Secret[] = [];
   let leases: Lease[] = [];
   let tokenRevocable = false;
+  let batchTokenExpires: string | undefined;
   let session: Session | undefined;
   let sources: SourceState[] = [];
   if (config.vault) {
@@ -90,6 +97,17 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
     // The client key is a credential like the others.
     if (vault.tls.key !== undefined) masks.add(vault.tls.key);
     const createClient = await (vaultClientFactory ?? deps.loadVaultClient());
+    // Each lease goes to the ledger (state) the moment its answer arrives: whatever fails or is
+    // cancelled later, post knows it and revokes it.
+    const recordLease = (lease: LeaseSeen): void => {
+      if (ledger.ledger.leases.includes(lease.leaseId)) return;
+      ledger.update((l) => {
+        l.leases.push(lease.leaseId);
+        if (lease.duration !== undefined) {
+          (l.leaseExpires ??= {})[lease.leaseId] = new Date(now() + lease.duration * 1000).toISOString();
+        }
+      });
+    };
     const client = createClient({
       url: vault.url,
       namespace: vault.namespace,
@@ -99,6 +117,16 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       tls: tlsOptions(vault.tls),
       ...(vault.proxy !== undefined ? { proxy: vault.proxy } : {}),
       log: (message) => runner.debug(message),
+      onLease: recordLease,
+    });
+    // A cancelled job: start nothing new, but give the requests in flight a bounded while to
+    // answer, so a lease Vault has already issued reaches the ledger; a second signal cuts them.
+    let cancelled: string | undefined;
+    const stopListening = deps.onCancel?.((signal) => {
+      if (cancelled !== undefined) return client.close();
+      cancelled = signal;
+      client.cancel(signal);
+      setTimeout(() => client.close(), CANCEL_GRACE_MS).unref();
     });
     try {
       ledger.update((l) => {
@@ -109,10 +137,19 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       const token = session.token;
       if (session.created) {
         // Post revokes the token this run created; it waits in a 0600 file, never in state or env.
+        // A batch token cannot be revoked, but post still needs it to revoke the leases.
         const tokenFile = path.join(dir.root, 'vault-token');
-        ledger.update((l) => (l.tokenFile = tokenFile));
+        const batch = session.batch;
+        const ttl = session.ttlSeconds;
+        if (batch && ttl !== undefined) batchTokenExpires = new Date(now() + ttl * 1000).toISOString();
+        const expires = batchTokenExpires;
+        ledger.update((l) => {
+          l.tokenFile = tokenFile;
+          if (batch) l.tokenBatch = true;
+          if (expires !== undefined) l.tokenExpires = expires;
+        });
         await writeExclusive(tokenFile, token);
-        tokenRevocable = true;
+        tokenRevocable = !batch;
       }
       runner.debug(`logged in to Vault with method ${session.method}${vault.proxy ? ' through the proxy' : ''}`);
       if (vault.exportToken) runner.setOutput('vault-token', token);
@@ -124,9 +161,18 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       leases = outcome.leases;
       sources = outcome.sources;
       warnings.push(...outcome.warnings);
-      ledger.update((l) => (l.leases = leases.map((lease) => lease.leaseId)));
+      for (const lease of leases) recordLease(lease);
+    } catch (error) {
+      if (cancelled === undefined) throw error;
     } finally {
+      stopListening?.();
       client.close();
+    }
+    if (cancelled !== undefined) {
+      throw new VaultError(
+        vault.url,
+        `the job was cancelled (${cancelled}) while talking to Vault; ${ledger.ledger.leases.length} lease(s) issued so far are recorded for post to revoke`,
+      );
     }
   }
 
@@ -206,6 +252,7 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       envFileSkipped: delivered.envFileSkipped,
       leases,
       tokenRevocable,
+      batchTokenExpires,
       registries: logins.map((l) => l.registry),
       dockerConfig,
       buildSecrets: builds.map((b) => b.id),

@@ -9,4 +9,14 @@ await runMain({
   runner: actionsRunner,
   loadVaultClient,
   exec: nodeExec,
+  onCancel: (handler) => {
+    // While a listener is attached Node does not exit on these: main decides when to stop.
+    const listener = (signal: NodeJS.Signals): void => handler(signal);
+    process.on('SIGINT', listener);
+    process.on('SIGTERM', listener);
+    return () => {
+      process.off('SIGINT', listener);
+      process.off('SIGTERM', listener);
+    };
+  },
 });

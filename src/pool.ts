@@ -1,21 +1,25 @@
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+/**
+ * Runs `fn` over `items` with at most `limit` in flight; results keep the input order. After the
+ * first failure no new item starts, but those in flight are waited for before it is thrown: a read
+ * already sent may be issuing a lease, and its answer must be seen (and the lease recorded) before
+ * the caller closes the connections under it.
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | undefined;
   async function worker(): Promise<void> {
-    while (!failed && next < items.length) {
+    while (failure === undefined && next < items.length) {
       const index = next++;
       try {
         results[index] = await fn(items[index] as T, index);
       } catch (error) {
         // Stop handing out work: all or nothing, and no point loading Vault further.
-        failed = true;
-        throw error;
+        failure ??= { error };
       }
     }
   }
-  const workers = Array.from({ length: Math.min(limit, items.length) }, () => worker());
-  await Promise.all(workers);
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, () => worker()));
+  if (failure !== undefined) throw failure.error;
   return results;
 }

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ROOT_MARKER, ROOT_PREFIX } from './deliver.ts';
-import { errorText } from './errors.ts';
+import { errorText, VaultError } from './errors.ts';
 import { getInput, parseTls, proxyFor, type Env } from './inputs.ts';
 import { loadLedger, type Ledger } from './ledger.ts';
 import { MaskRegistry } from './mask.ts';
@@ -53,12 +53,15 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
   const problems: string[] = [];
   const dirsRemoved: string[] = [];
   const loggedOut: string[] = [];
+  const leasesLeft: Array<CleanupReport['leasesLeft'][number]> = [];
   const report: { -readonly [K in keyof CleanupReport]: CleanupReport[K] } = {
     agent: undefined,
     scrubbed: undefined,
     tokenRevoked: undefined,
+    tokenBatchExpires: undefined,
     leasesRevoked: 0,
-    leasesFailed: 0,
+    leasesWithToken: 0,
+    leasesLeft,
     filesRemoved: 0,
     dirsRemoved,
     loggedOut,
@@ -72,7 +75,7 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     await showAgentLog(deps.runner, ledger.root);
     ledger.leases = await currentLeases(ledger);
   }
-  await revoke(deps, ledger, masks, report, problems);
+  await revoke(deps, ledger, masks, report, leasesLeft, problems);
   await verifyBeforeCleanup(deps, ledger, problems);
   await scrub(deps, ledger, report, problems);
 
@@ -110,9 +113,16 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     if (await removeRoot(ledger.root, problems)) dirsRemoved.push(ledger.root);
   }
 
+  for (const lease of leasesLeft) {
+    runner.warning(
+      `cleanup: lease ${lease.leaseId} left alive${lease.expires !== undefined ? ` until ${lease.expires}` : ''}: ${lease.reason}`,
+    );
+  }
   for (const problem of problems) runner.warning(`cleanup: ${problem}`);
+  const token = report.tokenRevoked ? 'token revoked, ' : report.tokenBatchExpires !== undefined ? 'batch token left to expire, ' : '';
+  const left = leasesLeft.length > 0 ? `${leasesLeft.length} lease(s) left alive, ` : '';
   runner.info(
-    `Pipeline Secrets cleanup: ${report.tokenRevoked ? 'token revoked, ' : ''}${report.leasesRevoked} lease(s) revoked, ${report.filesRemoved} file(s) and ${report.dirsRemoved.length} director(ies) removed`,
+    `Pipeline Secrets cleanup: ${token}${report.leasesRevoked + report.leasesWithToken} lease(s) revoked, ${left}${report.filesRemoved} file(s) and ${report.dirsRemoved.length} director(ies) removed`,
   );
   await runner.appendSummary(cleanupSummary(report));
 }
@@ -134,15 +144,29 @@ async function postToken(deps: PostDeps, ledger: Ledger, problems: string[]): Pr
   return ledger.leases.length > 0 && token !== '' ? { token, created: false } : undefined;
 }
 
+// The policy line that lets post revoke a lease by id; Vault's default policy lacks it.
+const REVOKE_GRANT = 'path "sys/leases/revoke" { capabilities = ["update"] }';
+
 async function revoke(
   deps: PostDeps,
   ledger: Ledger,
   masks: MaskRegistry,
-  report: { tokenRevoked: boolean | undefined; leasesRevoked: number; leasesFailed: number },
+  report: {
+    tokenRevoked: boolean | undefined;
+    tokenBatchExpires: string | undefined;
+    leasesRevoked: number;
+    leasesWithToken: number;
+  },
+  leasesLeft: Array<CleanupReport['leasesLeft'][number]>,
   problems: string[],
 ): Promise<void> {
   if (!ledger.vaultUrl) return;
+  // A batch token cannot be revoked (Vault answers 400): nothing to do for it, and nothing wrong.
+  if (ledger.tokenFile && ledger.tokenBatch) report.tokenBatchExpires = ledger.tokenExpires ?? '';
+  const expires = (leaseId: string): string | undefined => ledger.leaseExpires?.[leaseId];
   const held = await postToken(deps, ledger, problems);
+  // No token: an earlier post run revoked and removed it (post is safe to run twice), or main
+  // died before it had one; either way there is nothing post could revoke with, or claim.
   if (!held) return;
   masks.add(held.token);
   const timeoutSeconds = Number(getInput(deps.env, 'timeout')) || 30;
@@ -169,7 +193,7 @@ async function revoke(
     log: (message) => deps.runner.debug(message),
   });
   client.token = held.token;
-  const leaseProblems: string[] = [];
+  const notRevoked: Array<{ leaseId: string; reason: string }> = [];
   try {
     // Leases first, each by id (https://developer.hashicorp.com/vault/api-docs/system/leases#revoke-lease):
     // a user's token is not revoked, and a lease must not outlive the job.
@@ -178,10 +202,14 @@ async function revoke(
         await client.write('sys/leases/revoke', { lease_id: leaseId });
         report.leasesRevoked++;
       } catch (error) {
-        leaseProblems.push(`lease ${leaseId} not revoked by id: ${masks.scrub(errorText(error))}`);
+        const refused = error instanceof VaultError && error.status === 403;
+        const reason = refused
+          ? `Vault refused sys/leases/revoke (403; the default policy lacks it); grant ${REVOKE_GRANT} in the token's policy`
+          : `not revoked: ${masks.scrub(errorText(error))}`;
+        notRevoked.push({ leaseId, reason });
       }
     }
-    if (held.created) {
+    if (held.created && !ledger.tokenBatch) {
       try {
         await client.revokeSelf();
         report.tokenRevoked = true;
@@ -193,15 +221,16 @@ async function revoke(
   } finally {
     client.close();
   }
-  if (report.tokenRevoked && leaseProblems.length > 0) {
-    // Revoking a token revokes the leases it created (https://developer.hashicorp.com/vault/docs/concepts/lease#lease-ids).
-    report.leasesRevoked += leaseProblems.length;
-    deps.runner.info(
-      `${leaseProblems.length} lease(s) could not be revoked by id (the token's policy may lack sys/leases/revoke); revoking the token revoked them`,
-    );
+  if (report.tokenRevoked) {
+    // Every lease in the ledger was issued to this token (main's reads, the agent's rotations), and
+    // revoking a service token revokes its leases with it (checked against OpenBao in
+    // test/e2e/leases.test.ts). A batch token's or a user's token's leases outlive it.
+    report.leasesWithToken += notRevoked.length;
+    if (notRevoked.length > 0) {
+      deps.runner.info(`${notRevoked.length} lease(s) could not be revoked by id; revoking the Vault token revoked them with it`);
+    }
   } else {
-    report.leasesFailed += leaseProblems.length;
-    problems.push(...leaseProblems);
+    for (const lease of notRevoked) leasesLeft.push({ ...lease, expires: expires(lease.leaseId) });
   }
 }
 

@@ -11,6 +11,8 @@ export interface DeliveryReport {
   readonly envFileSkipped: readonly string[];
   readonly leases: readonly Lease[];
   readonly tokenRevocable: boolean;
+  /** Set when this run logged in and got a batch token: when it ends (it cannot be revoked). */
+  readonly batchTokenExpires?: string | undefined;
   readonly registries: readonly string[];
   readonly dockerConfig: string | undefined;
   readonly buildSecrets: readonly string[];
@@ -79,6 +81,9 @@ export function deliverySummary(report: DeliveryReport): string {
       : []),
     `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files and the directory.`,
     '',
+    ...(report.batchTokenExpires !== undefined
+      ? [`The Vault token is a batch token: it cannot be revoked and expires by its TTL at ${report.batchTokenExpires}.`, '']
+      : []),
   ].join('\n');
 }
 
@@ -86,8 +91,14 @@ export interface CleanupReport {
   readonly agent: string | undefined;
   readonly scrubbed: ReadonlyArray<{ path: string; findings: number; names: string[]; action: string }> | undefined;
   readonly tokenRevoked: boolean | undefined;
+  /** The created token is a batch token (nothing to revoke): when it expires, '' when unknown. */
+  readonly tokenBatchExpires: string | undefined;
+  /** Revoked by id (sys/leases/revoke). */
   readonly leasesRevoked: number;
-  readonly leasesFailed: number;
+  /** Not revocable by id, but children of the token post revoked: Vault revoked them with it. */
+  readonly leasesWithToken: number;
+  /** Still alive after post: id, when it expires (from its TTL at issue) and why. */
+  readonly leasesLeft: ReadonlyArray<{ leaseId: string; expires: string | undefined; reason: string }>;
   readonly filesRemoved: number;
   readonly dirsRemoved: readonly string[];
   readonly loggedOut: readonly string[];
@@ -97,9 +108,21 @@ export interface CleanupReport {
 export function cleanupSummary(report: CleanupReport): string {
   const lines = ['### Pipeline Secrets cleanup', ''];
   if (report.agent !== undefined) lines.push(`- Renewal agent: ${cell(report.agent)}`);
-  if (report.tokenRevoked !== undefined) lines.push(`- Vault token: ${report.tokenRevoked ? 'revoked' : 'NOT revoked (see warnings)'}`);
-  if (report.leasesRevoked + report.leasesFailed > 0)
-    lines.push(`- Leases: ${report.leasesRevoked} revoked, ${report.leasesFailed} failed`);
+  if (report.tokenBatchExpires !== undefined) {
+    lines.push(
+      `- Vault token: a batch token, which cannot be revoked; it expires by its TTL${report.tokenBatchExpires !== '' ? ` at ${report.tokenBatchExpires}` : ''}`,
+    );
+  } else if (report.tokenRevoked !== undefined)
+    lines.push(`- Vault token: ${report.tokenRevoked ? 'revoked' : 'NOT revoked (see warnings)'}`);
+  if (report.leasesRevoked + report.leasesWithToken + report.leasesLeft.length > 0) {
+    const parts = [`${report.leasesRevoked} revoked`];
+    if (report.leasesWithToken > 0) parts.push(`${report.leasesWithToken} revoked with the Vault token`);
+    parts.push(`${report.leasesLeft.length} left alive`);
+    lines.push(`- Leases: ${parts.join(', ')}`);
+    for (const l of report.leasesLeft) {
+      lines.push(`  - ⚠️ \`${cell(l.leaseId)}\` left alive${l.expires !== undefined ? ` until ${l.expires}` : ''}: ${cell(l.reason)}`);
+    }
+  }
   if (report.loggedOut.length > 0) lines.push(`- Logged out of: ${report.loggedOut.map(cell).join(', ')}`);
   lines.push(`- Files removed: ${report.filesRemoved}`);
   if (report.scrubbed !== undefined) {

@@ -10,6 +10,11 @@ export interface Session {
   readonly token: string;
   /** True when this run created the token (a login); post revokes only such tokens. */
   readonly created: boolean;
+  /**
+   * A batch token (https://openbao.org/docs/concepts/tokens/#batch-tokens): it cannot be revoked
+   * or renewed (Vault answers 400) and ends with its TTL; its leases do not die with it.
+   */
+  readonly batch: boolean;
   readonly method: AuthConfig['method'];
   readonly ttlSeconds: number | undefined;
 }
@@ -25,7 +30,7 @@ export async function login(client: VaultClient, auth: AuthConfig, deps: AuthDep
       deps.masks.add(auth.token);
       client.token = auth.token;
       // A token the user passed in belongs to the user: we use it, we never revoke it.
-      return { token: auth.token, created: false, method: auth.method, ttlSeconds: undefined };
+      return { token: auth.token, created: false, batch: isBatchToken(auth.token), method: auth.method, ttlSeconds: undefined };
     }
     case 'approle': {
       deps.masks.add(auth.secretId);
@@ -116,5 +121,11 @@ async function loginWith(
   deps.masks.add(token);
   client.token = token;
   const ttl = response?.auth?.lease_duration;
-  return { token, created: true, method, ttlSeconds: typeof ttl === 'number' ? ttl : undefined };
+  const batch = response?.auth?.token_type === 'batch' || isBatchToken(token);
+  return { token, created: true, batch, method, ttlSeconds: typeof ttl === 'number' ? ttl : undefined };
+}
+
+/** Batch tokens carry their type in the prefix: `hvb.` (Vault 1.10+), `b.` (OpenBao, older Vault). */
+export function isBatchToken(token: string): boolean {
+  return /^(hvb|b)\./.test(token);
 }

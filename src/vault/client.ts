@@ -17,6 +17,7 @@ export interface VaultResponse {
     policies?: string[];
     lease_duration?: number;
     renewable?: boolean;
+    token_type?: string;
   } | null;
   warnings?: string[] | null;
 }
@@ -38,9 +39,12 @@ export function tlsOptions(tls: TlsConfig): NonNullable<TransportOptions['tls']>
 
 export interface VaultClient {
   token: string | undefined;
-  read(path: string, query?: Record<string, string>): Promise<VaultResponse>;
+  /** `retrySafe`: the caller knows this GET is a plain read (KV), so a retry cannot mint anything. */
+  read(path: string, query?: Record<string, string>, retrySafe?: boolean | (() => Promise<boolean>)): Promise<VaultResponse>;
   write(path: string, body: Record<string, unknown>): Promise<VaultResponse | undefined>;
   revokeSelf(): Promise<void>;
+  /** Starts no request or retry from now on; those in flight may still answer. */
+  cancel(reason: string): void;
   close(): void;
 }
 
@@ -49,13 +53,13 @@ interface NodeVaultClient {
   token: string | undefined;
   namespace: string | undefined;
   pathPrefix: string;
-  request(options: { path: string; method: string; json?: unknown }): Promise<unknown>;
+  request(options: { path: string; method: string; json?: unknown; retrySafe?: boolean | (() => Promise<boolean>) }): Promise<unknown>;
   write(path: string, data: unknown): Promise<unknown>;
   tokenRevokeSelf(): Promise<unknown>;
 }
 
 interface ApiResponseError extends Error {
-  response?: { statusCode?: number; body?: { errors?: unknown[] } };
+  response?: { statusCode?: number; body?: { errors?: unknown[]; data?: unknown } };
 }
 
 export type VaultClientFactory = (options: VaultClientOptions) => VaultClient;
@@ -96,9 +100,18 @@ export function createVaultClient(nodeVault: typeof NodeVault, options: VaultCli
     set token(value: string | undefined) {
       vault.token = value;
     },
-    read(path, query) {
+    read(path, query, retrySafe) {
       const qs = query && Object.keys(query).length > 0 ? `?${new URLSearchParams(query).toString()}` : '';
-      return call('GET', path, () => vault.request({ path: `/${path}${qs}`, method: 'GET' }) as Promise<VaultResponse>);
+      return call(
+        'GET',
+        path,
+        () =>
+          vault.request({
+            path: `/${path}${qs}`,
+            method: 'GET',
+            ...(retrySafe !== undefined ? { retrySafe } : {}),
+          }) as Promise<VaultResponse>,
+      );
     },
     write(path, body) {
       return call('POST', path, () => vault.write(path, body) as Promise<VaultResponse | undefined>);
@@ -106,6 +119,7 @@ export function createVaultClient(nodeVault: typeof NodeVault, options: VaultCli
     async revokeSelf() {
       await call('POST', 'auth/token/revoke-self', () => vault.tokenRevokeSelf());
     },
+    cancel: (reason) => transport.cancel(reason),
     close: () => transport.close(),
   };
 }
@@ -119,9 +133,27 @@ export function toVaultError(method: string, path: string, error: unknown): Vaul
     const errors = api.response?.body?.errors;
     // Vault's error strings describe the failure (e.g. "permission denied"); they are not values.
     const detail = Array.isArray(errors) && errors.length > 0 ? flattenErrors(errors) : statusText(status);
-    return new VaultError(path, `${method} ${path}: Vault answered ${status} ${detail}`, status);
+    const vaultError = new VaultError(path, `${method} ${path}: Vault answered ${status} ${detail}`, status);
+    const kv = status === 404 ? kvVersionState(api.response?.body?.data) : undefined;
+    if (kv) vaultError.kv = kv;
+    return vaultError;
   }
   return new VaultError(path, `${method} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/**
+ * A deleted or destroyed KV v2 version comes back as 404 with the full envelope and no errors:
+ * data.data null beside metadata naming the version, its deletion_time or destroyed. Only these
+ * three fields are kept (custom_metadata is the user's and stays out of messages).
+ */
+function kvVersionState(data: unknown): VaultError['kv'] {
+  if (data === null || typeof data !== 'object') return undefined;
+  const { data: inner, metadata } = data as { data?: unknown; metadata?: unknown };
+  if (inner !== null || metadata === null || typeof metadata !== 'object') return undefined;
+  const m = metadata as { version?: unknown; deletion_time?: unknown; destroyed?: unknown };
+  const deletionTime = typeof m.deletion_time === 'string' && m.deletion_time !== '' ? m.deletion_time : undefined;
+  if (m.destroyed !== true && deletionTime === undefined) return undefined;
+  return { version: typeof m.version === 'number' ? m.version : undefined, deletionTime, destroyed: m.destroyed === true };
 }
 
 /**

@@ -82,20 +82,44 @@ export function apiPath(plan: ReadPlan, info: MountInfo): string {
   return plan.path;
 }
 
-/** True when the path already names the KV v2 API form (`<mount>/data/<path>`), as vault-action users write it. */
+/**
+ * True when the path already names the KV v2 API form `<mount>/data/<path>` for a first-segment
+ * mount, as vault-action users write it: `data` right after the mount. A `data` segment further
+ * in (`secret/team/data/creds`) is part of the secret's own path; only the mount lookup can say.
+ */
 export function isExplicitDataPath(path: string): boolean {
-  return path.split('/').slice(1, -1).includes('data');
+  const segments = path.split('/');
+  return segments.length > 2 && segments[1] === 'data';
 }
 
-/** GETs an API path; with `?version=` when pinned. */
-export function readRaw(client: VaultClient, readPath: string, version: number | undefined): Promise<VaultResponse> {
-  return client.read(readPath, version !== undefined ? { version: String(version) } : undefined);
+/**
+ * GETs an API path; with `?version=` when pinned. `retrySafe` says whether a retry after a reset
+ * or timeout is harmless: true for KV reads only (a GET on another engine may mint a credential).
+ */
+export function readRaw(
+  client: VaultClient,
+  readPath: string,
+  version: number | undefined,
+  retrySafe: boolean | (() => Promise<boolean>) = false,
+): Promise<VaultResponse> {
+  return client.read(readPath, version !== undefined ? { version: String(version) } : undefined, retrySafe);
 }
 
 /** Reads what the user asked for, once the mount is known. */
 export async function readSecret(client: VaultClient, plan: ReadPlan, info: MountInfo): Promise<ReadResult> {
   const readPath = apiPath(plan, info);
-  return interpret(plan, readPath, await readRaw(client, readPath, plan.version), info);
+  return interpret(plan, readPath, await readRaw(client, readPath, plan.version, info.kvVersion !== undefined), info);
+}
+
+/** Why a KV v2 read found no data: the version was deleted (undeletable) or destroyed. */
+export function deletedVersionText(
+  readPath: string,
+  state: { version: number | undefined; deletionTime: string | undefined; destroyed: boolean },
+): string {
+  const which = state.version !== undefined ? `version ${state.version} of ${readPath}` : `the requested version of ${readPath}`;
+  return state.destroyed
+    ? `${which} was destroyed; pin another with ?version=N`
+    : `${which} was deleted at ${state.deletionTime ?? 'an unknown time'}; undelete it or pin another with ?version=N`;
 }
 
 /** Picks the key/value map out of a read: KV v2 nests it in data.data beside data.metadata. */
@@ -108,6 +132,14 @@ export function interpret(plan: ReadPlan, readPath: string, response: VaultRespo
   const looksV2 = isRecord(data.data) && isRecord(data.metadata);
   const kvVersion = info.kvVersion ?? (looksV2 ? 2 : undefined);
   if (kvVersion === 2 && !isRecord(data.data)) {
+    const meta = isRecord(data.metadata) ? data.metadata : {};
+    const deletionTime = typeof meta.deletion_time === 'string' && meta.deletion_time !== '' ? meta.deletion_time : undefined;
+    if (meta.destroyed === true || deletionTime !== undefined) {
+      const version = typeof meta.version === 'number' ? meta.version : undefined;
+      throw new SecretError(
+        `secrets line ${plan.line}: ${deletedVersionText(readPath, { version, deletionTime, destroyed: meta.destroyed === true })}`,
+      );
+    }
     throw new SecretError(`secrets line ${plan.line}: '${readPath}' holds no data (deleted or destroyed version?)`);
   }
   const map = kvVersion === 2 ? (data.data as Record<string, unknown>) : data;

@@ -38,6 +38,19 @@ export interface TransportOptions {
   readonly random?: () => number;
   /** Debug log; gets method, path, status and attempt only. */
   readonly log?: (message: string) => void;
+  /**
+   * Called with every lease id a response carries, the moment it arrives and before anything can
+   * discard the response (a later error, a malformed body): whoever holds it can still revoke it.
+   */
+  readonly onLease?: (lease: LeaseSeen) => void;
+}
+
+export interface LeaseSeen {
+  readonly leaseId: string;
+  /** The API path that issued it. */
+  readonly path: string;
+  readonly duration: number | undefined;
+  readonly renewable: boolean;
 }
 
 /** What node-vault passes per request (the subset it uses). */
@@ -47,6 +60,11 @@ export interface RpOptions {
   headers?: Record<string, string>;
   json?: unknown;
   timeout?: number;
+  /**
+   * Ours, passed through node-vault: the caller knows this GET is a plain read (a KV secret), so
+   * it may be retried after a reset or timeout. A function is asked only when a retry is in question.
+   */
+  retrySafe?: boolean | (() => Promise<boolean>);
 }
 
 export interface RpResponse {
@@ -71,17 +89,45 @@ export class TransportError extends Error {
 // (https://developer.hashicorp.com/vault/docs/enterprise/consistency), 429 rate limited, 5xx
 // transient (sealed, standby forwarding, upstream proxy).
 const RETRY_STATUS = new Set([412, 429, 500, 502, 503, 504]);
-// Statuses and failures that prove the server did not act on the request: safe to retry any call.
+// Statuses that prove the server did not act on the request: 412 (consistency, or an Agent/Proxy
+// refusing a request without X-Vault-Request), 429 (rate limit quota, checked before routing), 503
+// (sealed or standby unavailable, refused before routing). Only a JSON answer counts: an HTML or
+// plain-text 503 from a proxy in between fails as a malformed answer (it may have forwarded first).
+// A 500/502/504, a reset after sending, a timeout or a malformed body leave it open: Vault may
+// have acted.
 const NOT_PROCESSED_STATUS = new Set([412, 429, 503]);
+// Failures before a byte of the request left: nothing can have been acted on.
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+// GETs known to be plain reads. Any other GET may issue something (database/creds/ROLE mints a
+// database user per call), so like a login it is retried only when Vault provably did not act.
+const READ_ONLY_GET = /^\/v1\/([^?]+\/)?(sys\/internal\/ui\/mounts(\/.*)?|auth\/token\/lookup-self|sys\/health|sys\/seal-status)$/;
+// Redirects followed at most this many times, and only to the origin 'url' names (see request()).
+const MAX_REDIRECTS = 3;
 
 /**
- * A call that creates something (a login makes a token, a write may make a credential) is retried
- * only when the server provably did not act; reads, renewals and revocations are idempotent.
+ * Whether a call may be retried after a failure that leaves open whether Vault acted on it.
+ * Renewals and revocations are idempotent; of the GETs only known reads (and those the caller
+ * marks as KV reads) are: a second GET of database/creds/ROLE mints a second credential.
  */
 export function isIdempotent(method: string, path: string): boolean {
-  if (method === 'GET' || method === 'LIST' || method === 'HEAD') return true;
-  return /\/(auth\/token\/(renew-self|revoke-self|lookup-self)|sys\/leases\/(renew|revoke)(\/.*)?)$/.test(path);
+  if (method === 'LIST' || method === 'HEAD') return true;
+  if (method === 'GET') return READ_ONLY_GET.test(path);
+  return /\/(auth\/token\/(renew-self|revoke-self)|sys\/leases\/(renew|revoke)(\/.*)?)$/.test(path);
+}
+
+/** Lease id, duration and renewable from a body, parsed or not (a truncated body still names its lease). */
+export function leaseIn(parsed: unknown, text: string): { leaseId: string; duration: number | undefined; renewable: boolean } | undefined {
+  if (parsed !== null && typeof parsed === 'object') {
+    const body = parsed as { lease_id?: unknown; lease_duration?: unknown; renewable?: unknown };
+    if (typeof body.lease_id !== 'string' || body.lease_id === '') return undefined;
+    const duration = typeof body.lease_duration === 'number' ? body.lease_duration : undefined;
+    return { leaseId: body.lease_id, duration, renewable: body.renewable === true };
+  }
+  // Only the id and the duration are taken out of a body that does not parse: never a value.
+  const id = /"lease_id"\s*:\s*"([^"\\]+)"/.exec(text)?.[1];
+  if (id === undefined) return undefined;
+  const duration = /"lease_duration"\s*:\s*(\d+)/.exec(text)?.[1];
+  return { leaseId: id, duration: duration !== undefined ? Number(duration) : undefined, renewable: /"renewable"\s*:\s*true/.test(text) };
 }
 
 export function createTransport(options: TransportOptions) {
@@ -89,6 +135,7 @@ export function createTransport(options: TransportOptions) {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const random = options.random ?? Math.random;
   const log = options.log ?? (() => {});
+  let cancelled: string | undefined;
   let modules: Promise<HttpModules> | undefined;
   let loaded: HttpModules | undefined;
   function load(): Promise<HttpModules> {
@@ -110,12 +157,13 @@ export function createTransport(options: TransportOptions) {
 
   void load(); // start loading now: the first request will need it
 
-  async function once(opts: RpOptions, timeoutMs: number): Promise<RpResponse> {
+  async function once(opts: RpOptions, url: URL, timeoutMs: number): Promise<RpResponse> {
     const { http, https, httpAgent, httpsAgent } = await load();
-    const url = new URL(opts.uri);
     const isHttps = url.protocol === 'https:';
     const body = opts.json !== undefined ? Buffer.from(JSON.stringify(opts.json)) : undefined;
-    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    // X-Vault-Request on every call: Vault Agent and Proxy with require_request_header refuse a
+    // request without it (412), a guard against browser-borne SSRF; Vault itself ignores it.
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers, 'X-Vault-Request': 'true' };
     if (body) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(body.length);
@@ -131,14 +179,21 @@ export function createTransport(options: TransportOptions) {
           response.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown = undefined;
+            let malformed = false;
             if (text.trim() !== '') {
               try {
                 parsed = JSON.parse(text);
               } catch {
-                const error = new TransportError('EBADBODY', url.host, `Vault at ${url.host} sent a response that is not JSON`);
-                reject(error);
-                return;
+                malformed = true;
               }
+            }
+            // Recorded before anything can discard the answer: a lease Vault issued is revoked
+            // by post even when this response then fails (malformed, refused, a later error).
+            const lease = leaseIn(parsed, text);
+            if (lease) options.onLease?.({ ...lease, path: url.pathname.replace(/^\/v1\//, '') });
+            if (malformed) {
+              reject(new TransportError('EBADBODY', url.host, `Vault at ${url.host} sent a response that is not JSON`));
+              return;
             }
             resolve({ statusCode: response.statusCode ?? 0, body: parsed, headers: response.headers, request: { path: url.pathname } });
           });
@@ -164,10 +219,17 @@ export function createTransport(options: TransportOptions) {
   }
 
   async function request(opts: RpOptions): Promise<RpResponse> {
-    const target = new URL(opts.uri);
+    let target = new URL(opts.uri);
     const path = target.pathname.replace(/^\/v1\//, '');
-    const idempotent = isIdempotent(opts.method, target.pathname);
+    let safe: boolean | undefined = isIdempotent(opts.method, target.pathname) || opts.retrySafe === true ? true : undefined;
+    // Asked only when a failure leaves open whether Vault acted, and then once.
+    const retrySafe = async (): Promise<boolean> =>
+      (safe ??= typeof opts.retrySafe === 'function' ? await opts.retrySafe().catch(() => false) : false);
+    let redirects = 0;
     for (let attempt = 0; ; attempt++) {
+      if (cancelled !== undefined) {
+        throw new TransportError('ECANCELED', target.host, `${opts.method} ${path} not sent: the job was cancelled (${cancelled})`);
+      }
       const remaining = options.deadline - now();
       if (remaining <= 0) {
         throw new TransportError('ETIMEDOUT', target.host, `gave up on ${opts.method} ${path}: the 'timeout' input ran out`);
@@ -176,16 +238,21 @@ export function createTransport(options: TransportOptions) {
       let outcome: string;
       let retryable: boolean;
       try {
-        const response = await once(opts, Math.min(remaining, options.requestTimeoutMs ?? remaining));
+        const response = await once(opts, target, Math.min(remaining, options.requestTimeoutMs ?? remaining));
+        if (response.statusCode === 307 || response.statusCode === 308) {
+          target = redirectTarget(target, response, opts.method, path, ++redirects);
+          attempt--; // a redirect is not a failed attempt
+          continue;
+        }
         if (!RETRY_STATUS.has(response.statusCode)) return response;
-        retryable = idempotent || NOT_PROCESSED_STATUS.has(response.statusCode);
+        retryable = NOT_PROCESSED_STATUS.has(response.statusCode) || (await retrySafe());
         if (!retryable || attempt >= options.retries) return response;
         const header = response.headers['retry-after'];
         retryAfter = Array.isArray(header) ? header[0] : header;
         outcome = `status ${response.statusCode}`;
       } catch (error) {
-        if (!(error instanceof TransportError)) throw error;
-        retryable = idempotent || NOT_SENT_CODES.has(error.code);
+        if (!(error instanceof TransportError) || error.code === 'EREDIRECT') throw error;
+        retryable = NOT_SENT_CODES.has(error.code) || (await retrySafe());
         if (!retryable || attempt >= options.retries) throw error;
         outcome = error.code;
       }
@@ -206,11 +273,49 @@ export function createTransport(options: TransportOptions) {
   const rp = Object.assign(request, { defaults: () => request });
   return {
     rp,
+    /** No request or retry starts after this; those in flight may still answer (their leases count). */
+    cancel(reason: string): void {
+      cancelled ??= reason;
+    },
     close(): void {
       loaded?.httpAgent.destroy();
       loaded?.httpsAgent.destroy();
     },
   };
+}
+
+/**
+ * A standby answers 307 with the active node's address. Followed only to the origin (scheme, host
+ * and port) 'url' names: the request carries the token, which must never go to a host the user did
+ * not configure, nor from https to http. Another origin is refused with a message naming it.
+ */
+function redirectTarget(from: URL, response: RpResponse, method: string, path: string, count: number): URL {
+  const header = response.headers.location;
+  const location = Array.isArray(header) ? header[0] : header;
+  let to: URL | undefined;
+  try {
+    to = location !== undefined && location !== '' ? new URL(location, from) : undefined;
+  } catch {
+    to = undefined;
+  }
+  if (to === undefined) {
+    throw new TransportError(
+      'EREDIRECT',
+      from.host,
+      `Vault at ${from.host} answered ${method} ${path} with ${response.statusCode} but no usable Location`,
+    );
+  }
+  if (to.origin !== from.origin) {
+    throw new TransportError(
+      'EREDIRECT',
+      from.host,
+      `Vault at ${from.host} redirected ${method} ${path} to ${to.origin}${to.pathname} (a standby pointing at the active node?): not followed, the token goes only to the 'url' given; set 'url' to the active node or a load balancer in front of the cluster`,
+    );
+  }
+  if (count > MAX_REDIRECTS) {
+    throw new TransportError('EREDIRECT', from.host, `Vault at ${from.host} redirected ${method} ${path} more than ${MAX_REDIRECTS} times`);
+  }
+  return to;
 }
 
 function describe(error: NodeJS.ErrnoException, host: string): string {
