@@ -1,24 +1,43 @@
-// End to end: the bundled dist/ entries run as the runner runs them, against the Vault double.
-// Every test asserts the invariant: a value appears in raw stdout only inside ::add-mask:: lines
-// and never in state, summary, errors, argv or files outside the private directory.
+// End to end: the bundled dist/ entries run as the runner runs them, against a real OpenBao dev
+// server (a fault proxy in front of it where a test counts requests). Every test asserts the
+// invariant: a value appears in raw stdout only inside ::add-mask:: lines and never in state,
+// summary, errors, argv or files outside the private directory.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import type { VaultDouble } from '../vault-double/index.ts';
-import { ALL_VALUES, MAIN, POST, VALUES, newJob, startVault, ledgerOf, privateDirsOf, exists, mode } from './setup.ts';
+import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
+import type { OpenBao } from '../services/openbao.ts';
+import {
+  ALL_VALUES,
+  MAIN,
+  POST,
+  VALUES,
+  createdToken,
+  newAccessors,
+  newJob,
+  startVault,
+  ledgerOf,
+  privateDirsOf,
+  exists,
+  mode,
+} from './setup.ts';
 
-let vault: VaultDouble;
+let vault: OpenBao;
+/** In front of `vault`, for the test that counts requests. */
+let proxy: FaultProxy;
 let job: Job;
 
 beforeAll(async () => {
   vault = await startVault();
+  proxy = await startFaultProxy(vault.url);
 });
 afterAll(async () => {
-  await vault.stop();
+  await proxy?.stop();
+  await vault?.stop();
 });
 afterEach(async () => {
-  vault.clearFaults();
+  proxy.clearFaults();
   await job?.cleanup();
 });
 
@@ -29,10 +48,10 @@ function check(steps: StepResult[], extra: string[] = []): void {
 
 describe('core path: Vault -> masked -> files -> cleaned up', () => {
   it('delivers KV v2 (both path forms, pinned version), KV v1 and wildcard secrets as 0600 files, and post removes them', async () => {
-    const token = vault.createToken({ policies: ['ci'], ttl: 600 });
+    const token = await vault.createToken({ policies: ['ci'], ttl: '600s' });
     job = await newJob();
     const main = await job.runMain(MAIN, {
-      url: vault.url,
+      url: proxy.url,
       token,
       secrets: [
         'secret/data/ci/app password | DB_PASSWORD',
@@ -77,20 +96,20 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
     expect(main.summary).toContain(`| ${Buffer.byteLength(VALUES.password)} |`);
     expect(main.summary).toContain('kv v2, version 2');
     // One login-free run: one mount lookup per mount, one read per distinct path and version.
-    expect(vault.count({ method: 'GET', path: /^secret\/data\// })).toBeGreaterThanOrEqual(3);
+    expect(proxy.count('GET', /^secret\/data\//)).toBeGreaterThanOrEqual(3);
 
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
     expect(await exists(dir)).toBe(false);
     expect(await exists(ledgerOf(main).root)).toBe(false);
     // A token the user passed in is the user's: post does not revoke it.
-    expect(vault.tokenState(token)).toBe('active');
+    expect(await vault.tokenAlive(token)).toBe(true);
     check([main, post], [token]);
   });
 
   it('logs in with AppRole, masks the token, and post revokes it', async () => {
     job = await newJob();
-    const before = new Set(vault.liveTokens());
+    const before = new Set(await vault.liveAccessors());
     const main = await job.runMain(MAIN, {
       url: vault.url,
       method: 'approle',
@@ -99,17 +118,21 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
       secrets: 'secret/data/ci/app password | DB_PASSWORD',
     });
     expect(main.exitCode, main.log).toBe(0);
-    const live = vault.liveTokens().filter((t) => !before.has(t));
+    // The real server hands out token values only once: the login's token is the one main kept in
+    // its private token file, and it is the one new token on the server.
+    const live = await newAccessors(vault, before);
     expect(live).toHaveLength(1);
-    const token = live[0] ?? '';
+    const token = createdToken(main);
+    expect(token).not.toBe('');
+    expect((await vault.tokenInfo(token))?.accessor).toBe(live[0]);
     expect(main.masks).toContain(token);
     const state = await fs.readFile(main.files.state, 'utf8');
     expect(state).not.toContain(token);
 
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
-    expect(vault.tokenState(token)).toBe('revoked');
-    expect(vault.liveTokens().filter((t) => !before.has(t))).toEqual([]);
+    expect(await vault.tokenAlive(token)).toBe(false);
+    expect(await newAccessors(vault, before)).toEqual([]);
     // Safe to run twice: nothing left to do, no failure.
     const again = await job.runPost(POST, main);
     expect(again.exitCode, again.log).toBe(0);
@@ -119,17 +142,17 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
 
   it('logs in with the job OIDC token (jwt), requesting the configured audience', async () => {
     job = await newJob({ oidc: true });
-    const before = new Set(vault.liveTokens());
+    const before = new Set(await vault.liveAccessors());
     const oidc = job.oidc;
     if (!oidc) throw new Error('harness gave no OIDC issuer');
-    vault.addJwtRole('jwt', 'deploy', {
+    await vault.addJwtRole('jwt', 'deploy', {
       publicKeyPem: oidc.publicKeyPem,
       boundAudiences: ['vault-ci'],
       boundIssuer: oidc.issuer,
       boundClaims: { repository: 'octo-org/octo-repo' },
       userClaim: 'sub',
       policies: ['ci'],
-      ttl: 300,
+      ttl: '300s',
     });
     const main = await job.runMain(MAIN, {
       url: vault.url,
@@ -141,9 +164,13 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
     expect(main.exitCode, main.log).toBe(0);
     expect(oidc.audienceSeen).toContain('vault-ci');
     expect(await fs.readFile(path.join(main.outputs['secrets-dir'] ?? '', 'API_KEY'), 'utf8')).toBe(VALUES.apiKey);
-    const token = vault.liveTokens().find((t) => !before.has(t)) ?? '';
+    const token = createdToken(main);
+    expect(token).not.toBe('');
+    expect(await newAccessors(vault, before)).toEqual([(await vault.tokenInfo(token))?.accessor]);
     const post = await job.runPost(POST, main);
-    expect(vault.tokenState(token)).toBe('revoked');
+    expect(post.exitCode, post.log).toBe(0);
+    expect(await vault.tokenAlive(token)).toBe(false);
+    expect(await newAccessors(vault, before)).toEqual([]);
     check([main, post], [token]);
 
     // The wrong audience is refused by Vault: a clear error naming the login path, nothing delivered.
@@ -155,7 +182,8 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
       secrets: 'secret/data/ci/app api-key',
     });
     expect(wrong.exitCode).toBe(1);
-    expect(wrong.annotations.find((a) => a.level === 'error')?.message).toMatch(/auth\/jwt\/login: Vault answered 400/);
+    // OpenBao's own reason follows the status: "error validating token: invalid audience (aud) claim: ...".
+    expect(wrong.annotations.find((a) => a.level === 'error')?.message).toMatch(/auth\/jwt\/login: Vault answered 400 .*audience/);
     const wrongPost = await job.runPost(POST, wrong);
     expect(wrongPost.exitCode).toBe(0);
     check([wrong, wrongPost]);
@@ -179,8 +207,9 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
 });
 
 describe('failures: one clear line, nothing delivered, post still cleans up', () => {
-  async function failing(inputs: Record<string, string>, expected: RegExp): Promise<{ main: StepResult; post: StepResult }> {
+  async function failing(inputs: Record<string, string>, expected: RegExp): Promise<{ main: StepResult; post: StepResult; token: string }> {
     const main = await job.runMain(MAIN, inputs);
+    const token = createdToken(main); // a login's token, read before post removes its file
     expect(main.exitCode, main.log).toBe(1);
     const errors = main.annotations.filter((a) => a.level === 'error');
     expect(errors).toHaveLength(1);
@@ -191,13 +220,13 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
     if (main.state.ledger) expect(await exists(ledgerOf(main).root)).toBe(false);
-    return { main, post };
+    return { main, post, token };
   }
 
   it('a missing key names the line, path and the keys that exist; the login token is revoked', async () => {
     job = await newJob();
-    const before = new Set(vault.liveTokens());
-    const { main, post } = await failing(
+    const before = new Set(await vault.liveAccessors());
+    const { main, post, token } = await failing(
       {
         url: vault.url,
         method: 'approle',
@@ -207,26 +236,30 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
       },
       /secrets line 2: key 'passwrd' not found at 'secret\/data\/ci\/app' \(keys there: api-key, password\)/,
     );
-    expect(vault.liveTokens().filter((t) => !before.has(t))).toEqual([]);
-    check([main, post]);
+    expect(token).not.toBe('');
+    expect(await vault.tokenAlive(token)).toBe(false);
+    expect(await newAccessors(vault, before)).toEqual([]);
+    check([main, post], [token]);
   });
 
   it('a path the policy does not allow names the path and the 403', async () => {
-    const token = vault.createToken({ policies: ['ci'], ttl: 600 });
-    vault.putKv('secret', 'prod/db', { password: 'prod-only-value-x' });
+    const token = await vault.createToken({ policies: ['ci'], ttl: '600s' });
+    await vault.putKv('secret', 'prod/db', { password: 'prod-only-value-x' });
     job = await newJob();
     const { main, post } = await failing(
       { url: vault.url, token, secrets: 'secret/data/prod/db password' },
-      /secret\/data\/prod\/db: Vault answered 403 permission denied/,
+      // OpenBao's body is {"errors":["1 error occurred:\n\t* permission denied\n\n"]}: printed as the one reason.
+      /^GET secret\/data\/prod\/db: Vault answered 403 permission denied$/,
     );
     check([main, post], [token, 'prod-only-value-x']);
   });
 
   it('a path that does not exist names the path and the 404', async () => {
-    const token = vault.createToken({ policies: ['ci'], ttl: 600 });
+    const token = await vault.createToken({ policies: ['ci'], ttl: '600s' });
     job = await newJob();
     const { main, post } = await failing(
       { url: vault.url, token, secrets: 'secret/data/ci/app password\nsecret/data/ci/missing password' },
+      // OpenBao answers a missing KV v2 path with 404 and {"errors":[]}.
       /GET secret\/data\/ci\/missing: Vault answered 404/,
     );
     check([main, post], [token]);
@@ -240,13 +273,13 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
     [{ url: '' }, /^input 'url': is required/],
   ])('bad input %j', async (inputs, expected) => {
     job = await newJob();
-    const token = vault.createToken({ policies: ['ci'] });
+    const token = await vault.createToken({ policies: ['ci'] });
     const { main, post } = await failing({ url: vault.url, token, secrets: 'secret/data/ci/app password', ...inputs }, expected);
     check([main, post], [token]);
   });
 
   it('an optional entry that is missing is a warning, not a failure', async () => {
-    const token = vault.createToken({ policies: ['ci'] });
+    const token = await vault.createToken({ policies: ['ci'] });
     job = await newJob();
     const main = await job.runMain(MAIN, {
       url: vault.url,
@@ -266,7 +299,7 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
 describe('the private directory', () => {
   it('refuses a planted symlink or existing path for secrets-dir, never following it', async () => {
     job = await newJob();
-    const token = vault.createToken({ policies: ['ci'] });
+    const token = await vault.createToken({ policies: ['ci'] });
     const target = path.join(job.workspace, 'target');
     await fs.mkdir(target);
     const planted = path.join(job.runnerTemp, 'planted');
@@ -285,7 +318,7 @@ describe('the private directory', () => {
 
   it('creates a user-chosen secrets-dir, and post removes only what it wrote', async () => {
     job = await newJob();
-    const token = vault.createToken({ policies: ['ci'] });
+    const token = await vault.createToken({ policies: ['ci'] });
     const dir = path.join(job.runnerTemp, 'app-secrets');
     const main = await job.runMain(MAIN, { url: vault.url, token, secrets: 'secret/data/ci/app password | db', 'secrets-dir': dir });
     expect(main.exitCode, main.log).toBe(0);

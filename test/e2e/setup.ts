@@ -1,11 +1,11 @@
-// Shared set-up for end-to-end tests: the Vault double with a known data set, a runner Job, and
-// the paths of the bundled entry points users actually run.
-import { existsSync, promises as fs, statSync } from 'node:fs';
+// Shared set-up for end-to-end tests: a real OpenBao dev server with a known data set, a runner
+// Job, and the paths of the bundled entry points users actually run.
+import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Ledger } from '../../src/ledger.ts';
 import { Job, type JobOptions, type StepResult } from '../harness/index.ts';
-import { VaultDouble } from '../vault-double/index.ts';
+import { OpenBao } from '../services/openbao.ts';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(repo, 'dist/main.js');
@@ -15,7 +15,7 @@ if (!existsSync(MAIN) || !existsSync(POST)) {
   throw new Error('dist/main.js or dist/post.js is missing: run `npm run build` first');
 }
 
-/** Values planted in the double; every e2e test checks none of them leaks. */
+/** Values planted in the server; every e2e test checks none of them leaks. */
 export const VALUES = {
   password: 'Pa55-w0rd-for-the-db!',
   apiKey: 'ak_live_3f9c2e71b4d8a6',
@@ -30,20 +30,49 @@ export const VALUES = {
 
 export const ALL_VALUES: string[] = Object.values(VALUES);
 
-export async function startVault(): Promise<VaultDouble> {
-  const vault = await VaultDouble.start();
-  vault.enableKv('secret', 2);
-  vault.enableKv('kv1', 1);
-  vault.putKv('secret', 'ci/app', { password: VALUES.oldPassword, 'api-key': VALUES.apiKey });
-  vault.putKv('secret', 'ci/app', { password: VALUES.password, 'api-key': VALUES.apiKey });
-  vault.putKv('secret', 'ci/tls', { key: VALUES.multiline, sa: VALUES.json });
-  vault.putKv('kv1', 'legacy', { key: VALUES.legacy });
-  vault.addPolicy('ci', [
-    { path: 'secret/data/ci/*', capabilities: ['read'] },
-    { path: 'kv1/*', capabilities: ['read'] },
-  ]);
-  vault.addAppRole('approle', 'ci', { roleId: VALUES.roleId, secretId: VALUES.roleSecretId, policies: ['ci'], ttl: 600 });
+/**
+ * A real OpenBao (`bao server -dev`, KV v2 at secret/) seeded with the data set: `secret/ci/app`
+ * in two versions (version 1 holds the old password), `secret/ci/tls`, KV v1 `kv1/legacy`, policy
+ * `ci` reading both, and the AppRole `approle/ci` with fixed role_id and secret_id.
+ */
+export async function startVault(): Promise<OpenBao> {
+  const vault = await OpenBao.start();
+  try {
+    await vault.enableKv('secret', 2);
+    await vault.enableKv('kv1', 1);
+    await vault.putKv('secret', 'ci/app', { password: VALUES.oldPassword, 'api-key': VALUES.apiKey });
+    await vault.putKv('secret', 'ci/app', { password: VALUES.password, 'api-key': VALUES.apiKey });
+    await vault.putKv('secret', 'ci/tls', { key: VALUES.multiline, sa: VALUES.json });
+    await vault.putKv('kv1', 'legacy', { key: VALUES.legacy });
+    await vault.addPolicy('ci', [
+      { path: 'secret/data/ci/*', capabilities: ['read'] },
+      { path: 'kv1/*', capabilities: ['read'] },
+    ]);
+    await vault.addAppRole('approle', 'ci', { roleId: VALUES.roleId, secretId: VALUES.roleSecretId, policies: ['ci'], ttl: '600s' });
+  } catch (e) {
+    await vault.stop();
+    throw e;
+  }
   return vault;
+}
+
+/**
+ * The Vault token a main step created (a login), read from the 0600 token file its ledger names in
+ * the private directory: call it before post, which removes the file. '' when main created none.
+ */
+export function createdToken(main: StepResult): string {
+  const file = ledgerOf(main).tokenFile;
+  if (file === undefined) return '';
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Accessors of live service tokens (root's aside) that were not in `before`. */
+export async function newAccessors(vault: OpenBao, before: ReadonlySet<string>): Promise<string[]> {
+  return (await vault.liveAccessors()).filter((a) => !before.has(a));
 }
 
 export async function newJob(opts: JobOptions = {}): Promise<Job> {
