@@ -5,12 +5,12 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Job } from '../test/harness/index.ts';
 import { OpenBao } from '../test/services/openbao.ts';
-import { ensureOpenBao } from '../test/services/openbao-install.ts';
+import { ensureOpenBao, OPENBAO_VERSION } from '../test/services/openbao-install.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 const say = (title: string): void => console.log(`\n\x1b[1m== ${title}\x1b[0m`);
 
-await ensureOpenBao();
+await ensureOpenBao([OPENBAO_VERSION]);
 const vault = await OpenBao.start();
 await vault.enableKv('legacy', 1);
 await vault.putKv('secret', 'ci/db', { username: 'app', password: 'demo-Pa55word-9f3k' });

