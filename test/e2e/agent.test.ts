@@ -205,7 +205,7 @@ async function finish(
   expect(await c.bao.tokenAlive(token), 'token alive after post').toBe(false);
   expect(await c.bao.liveAccessors(), 'service tokens alive after post').toEqual([]);
   for (const prefix of ['auth/approle/', 'database/', 'pki/'])
-    expect(await c.bao.liveLeases(prefix), `${prefix} leases after post`).toEqual([]);
+    expect(await c.bao.settledLeases(prefix), `${prefix} leases after post`).toEqual([]);
   expect(await dbRoles(c), 'database roles left after post').toEqual([]);
   if (c.dbLogin) {
     const { user, password } = c.dbLogin;
@@ -409,7 +409,7 @@ describe('renewal agent (OpenBao, PostgreSQL)', () => {
       pollMs: 200,
     });
     expect(await c.bao.liveAccessors()).toEqual([]);
-    expect(await c.bao.liveLeases('auth/approle/')).toEqual([]);
+    expect(await c.bao.settledLeases('auth/approle/')).toEqual([]);
     expect(log).not.toContain(VALUES.password);
     assertNoLeak(c.job, [main, post], [VALUES.password, VALUES.roleSecretId, token], { privateDirs: [root, secretsDir] });
   }, 60_000);

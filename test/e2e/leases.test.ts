@@ -141,7 +141,7 @@ describe('batch tokens', () => {
     expect(seen('POST', 'auth/token/revoke-self')).toBe(0);
     // Its lease, with the grant, is revoked by id: a batch token's leases do not die with it.
     expect(post.summary).toContain('- Leases: 1 revoked, 0 left alive');
-    expect(await vault.liveLeases('pki/')).toEqual([]);
+    expect(await vault.settledLeases('pki/')).toEqual([]);
     check([main, post], values);
   });
 
@@ -184,8 +184,8 @@ describe('every lease is recorded the moment it is issued', () => {
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
     expect(post.log).toContain('2 lease(s) revoked');
-    expect(await vault.liveLeases('pki/')).toEqual([]);
-    expect(await vault.liveLeases('database/')).toEqual([]);
+    expect(await vault.settledLeases('pki/')).toEqual([]);
+    expect(await vault.settledLeases('database/')).toEqual([]);
     expect(await pg.roles()).toEqual(roles);
     expect(await vault.tokenAlive(token)).toBe(true);
     check([main, post], [token]);
@@ -215,7 +215,7 @@ describe('every lease is recorded the moment it is issued', () => {
 
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
-    expect(await vault.liveLeases('pki/')).toEqual([]);
+    expect(await vault.settledLeases('pki/')).toEqual([]);
     check([main, post], [token]);
   });
 
@@ -231,7 +231,7 @@ describe('every lease is recorded the moment it is issued', () => {
     expect(ledgerOf(main).leases).toEqual(live);
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
-    expect(await vault.liveLeases('pki/')).toEqual([]);
+    expect(await vault.settledLeases('pki/')).toEqual([]);
     check([main, post], [token]);
   });
 });
@@ -263,6 +263,25 @@ describe('a GET that issues a lease is retried only when Vault provably did not 
     const lost = fault.kind === 'reset-after' || fault.kind === 'status-after';
     expect(await vault.liveLeases('database/')).toHaveLength(lost ? 1 : 0);
     check([main, post], [token, ...values]);
+  });
+
+  it('after a login, a credential whose answer was lost dies with the token post revokes (no grant needed)', async () => {
+    const before = await pg.roles();
+    proxy.inject({ path: 'database/creds/ci', kind: 'reset-after', times: 1 });
+    job = await newJob();
+    const main = await job.runMain(MAIN, { url: proxy.url, ...approle('svc'), secrets: 'database/creds/ci username | DB_USER' });
+    expect(main.exitCode).toBe(1);
+    expect(seen('GET', 'database/creds/ci')).toBe(1); // not retried: Vault had acted
+    expect((await pg.roles()).filter((r) => !before.includes(r))).toHaveLength(1); // minted, answer lost
+    expect(ledgerOf(main).leases).toEqual([]); // the action never learned its id
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    // The lease was issued under the login's token: revoking the token revokes it (in the background).
+    expect(await vault.settledLeases('database/')).toEqual([]);
+    const until = Date.now() + 5000;
+    while ((await pg.roles()).length !== before.length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(await pg.roles()).toEqual(before);
+    check([main, post]);
   });
 
   it('a KV read is retried after a reset after the server answered (it is idempotent)', async () => {
@@ -307,7 +326,7 @@ describe('leases Vault will not let post revoke (the default policy lacks sys/le
     expect(post.exitCode, post.log).toBe(0);
     expect(warnings(post)).toEqual([]);
     expect(post.summary).toContain('- Leases: 1 revoked, 0 left alive');
-    expect(await vault.liveLeases('pki/')).toEqual([]);
+    expect(await vault.settledLeases('pki/')).toEqual([]);
     check([main, post], [token]);
   });
 
@@ -322,8 +341,8 @@ describe('leases Vault will not let post revoke (the default policy lacks sys/le
     expect(warnings(post)).toEqual([]);
     expect(post.summary).toContain('- Vault token: revoked');
     expect(post.summary).toContain('- Leases: 0 revoked, 2 revoked with the Vault token, 0 left alive');
-    expect(await vault.liveLeases('pki/')).toEqual([]);
-    expect(await vault.liveLeases('database/')).toEqual([]);
+    expect(await vault.settledLeases('pki/')).toEqual([]);
+    expect(await vault.settledLeases('database/')).toEqual([]);
     check([main, post], values);
   });
 
@@ -340,8 +359,8 @@ describe('leases Vault will not let post revoke (the default policy lacks sys/le
     expect(post.exitCode, post.log).toBe(0);
     expect(warnings(post)).toEqual([]);
     expect(post.summary).toContain('- Leases: 2 revoked, 0 left alive');
-    expect(await vault.liveLeases('pki/')).toEqual([]);
-    expect(await vault.liveLeases('database/')).toEqual([]);
+    expect(await vault.settledLeases('pki/')).toEqual([]);
+    expect(await vault.settledLeases('database/')).toEqual([]);
     check([main, post], values);
   });
 });
@@ -449,7 +468,7 @@ describe('connection', () => {
       const post = await job.runPost(POST, main);
       expect(post.exitCode, post.log).toBe(0);
       expect(node.redirects()).toBeGreaterThanOrEqual(3);
-      expect(await vault.liveLeases('pki/')).toEqual([]);
+      expect(await vault.settledLeases('pki/')).toEqual([]);
       check([main, post], [token, ...values]);
     } finally {
       await node.close();

@@ -564,6 +564,20 @@ export class OpenBao {
     return out;
   }
 
+  /**
+   * Live leases under `prefix` once the server has settled: OpenBao revokes a revoked token's
+   * leases in the background (seen here: still listed right after revoke-self answered 204, gone
+   * about 250 ms later), so this polls until the list is empty or `timeoutMs` has passed.
+   */
+  async settledLeases(prefix = '', timeoutMs = 5000): Promise<string[]> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const live = await this.liveLeases(prefix);
+      if (live.length === 0 || Date.now() >= until) return live;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   async leaseAlive(leaseId: string): Promise<boolean> {
     const res = await this.request('PUT', 'sys/leases/lookup', { body: { lease_id: leaseId } });
     return res.status === 200;
