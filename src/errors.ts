@@ -19,6 +19,8 @@ export class VaultError extends Error {
   readonly path: string;
   /** A 404 for a KV v2 version that exists but was deleted or destroyed (no value, only its state). */
   kv: { version: number | undefined; deletionTime: string | undefined; destroyed: boolean } | undefined;
+  /** A try of this request may have been acted on by Vault before this outcome (its answer was lost). */
+  afterUncertainTry = false;
   constructor(path: string, message: string, status?: number, options?: ErrorOptions) {
     super(message, options);
     this.path = path;

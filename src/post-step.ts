@@ -182,24 +182,32 @@ async function revoke(
     problems.push(`TLS or proxy settings unusable (${errorText(error)}); trying without them`);
   }
   const createClient = await deps.loadVaultClient();
-  const client = createClient({
-    url: ledger.vaultUrl,
-    namespace: ledger.namespace,
-    tls,
-    ...(proxy !== undefined ? { proxy } : {}),
-    deadline: (deps.now ?? Date.now)() + timeoutSeconds * 1000,
-    retries: 4,
-    maxSockets: 4,
-    log: (message) => deps.runner.debug(message),
-  });
-  client.token = held.token;
+  const start = (deps.now ?? Date.now)();
+  const clientFor = (deadline: number): ReturnType<typeof createClient> => {
+    const c = createClient({
+      url: ledger.vaultUrl ?? '',
+      namespace: ledger.namespace,
+      tls,
+      ...(proxy !== undefined ? { proxy } : {}),
+      deadline,
+      retries: 4,
+      maxSockets: 4,
+      log: (message) => deps.runner.debug(message),
+    });
+    c.token = held.token;
+    return c;
+  };
+  // The lease revocations get two thirds of the budget and the token revocation the rest: a lease
+  // revoke that hangs must not use up the time of the one request that takes every lease with it.
+  const leaseClient = clientFor(start + (timeoutSeconds * 1000 * 2) / 3);
+  const tokenClient = clientFor(start + timeoutSeconds * 1000);
   const notRevoked: Array<{ leaseId: string; reason: string }> = [];
   try {
     // Leases first, each by id (https://developer.hashicorp.com/vault/api-docs/system/leases#revoke-lease):
     // a user's token is not revoked, and a lease must not outlive the job.
     for (const leaseId of ledger.leases) {
       try {
-        await client.write('sys/leases/revoke', { lease_id: leaseId });
+        await leaseClient.write('sys/leases/revoke', { lease_id: leaseId });
         report.leasesRevoked++;
       } catch (error) {
         const refused = error instanceof VaultError && error.status === 403;
@@ -211,15 +219,24 @@ async function revoke(
     }
     if (held.created && !ledger.tokenBatch) {
       try {
-        await client.revokeSelf();
+        await tokenClient.revokeSelf();
         report.tokenRevoked = true;
       } catch (error) {
-        report.tokenRevoked = false;
-        problems.push(`Vault token not revoked: ${masks.scrub(errorText(error))}`);
+        const uncertain = error instanceof VaultError && error.afterUncertainTry;
+        if (uncertain && error.status === 403 && !(await tokenStillValid(tokenClient))) {
+          // An earlier try reached Vault and revoked the token (its answer was lost); the retry is
+          // refused because the token no longer exists, and so is a lookup with it.
+          report.tokenRevoked = true;
+          deps.runner.info('Vault token revoked (by an earlier try whose answer was lost; the retry found it gone)');
+        } else {
+          report.tokenRevoked = false;
+          problems.push(`Vault token ${uncertain ? 'may not have been' : 'not'} revoked: ${masks.scrub(errorText(error))}`);
+        }
       }
     }
   } finally {
-    client.close();
+    leaseClient.close();
+    tokenClient.close();
   }
   if (report.tokenRevoked) {
     // Every lease in the ledger was issued to this token (main's reads, the agent's rotations), and
@@ -231,6 +248,17 @@ async function revoke(
     }
   } else {
     for (const lease of notRevoked) leasesLeft.push({ ...lease, expires: expires(lease.leaseId) });
+  }
+}
+
+/** Whether Vault still accepts the token (auth/token/lookup-self, in the default policy). */
+async function tokenStillValid(client: { read: (path: string) => Promise<unknown> }): Promise<boolean> {
+  try {
+    await client.read('auth/token/lookup-self');
+    return true;
+  } catch (error) {
+    // Only a refusal says the token is gone; an unreachable Vault says nothing either way.
+    return !(error instanceof VaultError && error.status === 403);
   }
 }
 

@@ -4,7 +4,7 @@
 import type NodeVault from 'node-vault';
 import { VaultError } from '../errors.ts';
 import type { TlsConfig } from '../inputs.ts';
-import { createTransport, TransportError, type TransportOptions } from './transport.ts';
+import { answeredAfterUncertainTry, createTransport, TransportError, type TransportOptions } from './transport.ts';
 
 export interface VaultResponse {
   data?: Record<string, unknown> | null;
@@ -126,7 +126,11 @@ export function createVaultClient(nodeVault: typeof NodeVault, options: VaultCli
 
 export function toVaultError(method: string, path: string, error: unknown): VaultError {
   if (error instanceof VaultError) return error;
-  if (error instanceof TransportError) return new VaultError(path, `${method} ${path}: ${error.message}`, undefined, { cause: error });
+  if (error instanceof TransportError) {
+    const transportError = new VaultError(path, `${method} ${path}: ${error.message}`, undefined, { cause: error });
+    transportError.afterUncertainTry = error.mayHaveActed;
+    return transportError;
+  }
   const api = error as ApiResponseError;
   const status = api?.response?.statusCode;
   if (typeof status === 'number') {
@@ -134,6 +138,7 @@ export function toVaultError(method: string, path: string, error: unknown): Vaul
     // Vault's error strings describe the failure (e.g. "permission denied"); they are not values.
     const detail = Array.isArray(errors) && errors.length > 0 ? flattenErrors(errors) : statusText(status);
     const vaultError = new VaultError(path, `${method} ${path}: Vault answered ${status} ${detail}`, status);
+    vaultError.afterUncertainTry = answeredAfterUncertainTry(api.response?.body);
     const kv = status === 404 ? kvVersionState(api.response?.body?.data) : undefined;
     if (kv) vaultError.kv = kv;
     return vaultError;

@@ -74,10 +74,19 @@ export interface RpResponse {
   request: { path: string };
 }
 
+const bodiesAfterUncertainTry = new WeakSet<object>();
+
+/** Whether this response body answered a retry after a try Vault may have acted on. */
+export function answeredAfterUncertainTry(body: unknown): boolean {
+  return body !== null && typeof body === 'object' && bodiesAfterUncertainTry.has(body);
+}
+
 export class TransportError extends Error {
   override readonly name = 'TransportError';
   readonly code: string;
   readonly host: string;
+  /** Some try of the request may have reached Vault and been acted on (its answer was lost or broken). */
+  mayHaveActed = false;
   constructor(code: string, host: string, message: string) {
     super(message);
     this.code = code;
@@ -226,13 +235,20 @@ export function createTransport(options: TransportOptions) {
     const retrySafe = async (): Promise<boolean> =>
       (safe ??= typeof opts.retrySafe === 'function' ? await opts.retrySafe().catch(() => false) : false);
     let redirects = 0;
+    // Whether a failed try may have been acted on: a retry's answer is then read in that light
+    // (a 403 to a retried revoke-self means the first try revoked the token).
+    let uncertain = false;
+    const fail = (error: TransportError): TransportError => {
+      error.mayHaveActed ||= uncertain;
+      return error;
+    };
     for (let attempt = 0; ; attempt++) {
       if (cancelled !== undefined) {
-        throw new TransportError('ECANCELED', target.host, `${opts.method} ${path} not sent: the job was cancelled (${cancelled})`);
+        throw fail(new TransportError('ECANCELED', target.host, `${opts.method} ${path} not sent: the job was cancelled (${cancelled})`));
       }
       const remaining = options.deadline - now();
       if (remaining <= 0) {
-        throw new TransportError('ETIMEDOUT', target.host, `gave up on ${opts.method} ${path}: the 'timeout' input ran out`);
+        throw fail(new TransportError('ETIMEDOUT', target.host, `gave up on ${opts.method} ${path}: the 'timeout' input ran out`));
       }
       let retryAfter: string | undefined;
       let outcome: string;
@@ -244,24 +260,35 @@ export function createTransport(options: TransportOptions) {
           attempt--; // a redirect is not a failed attempt
           continue;
         }
+        // node-vault keeps only status and body of a failed response: the body carries the mark.
+        if (uncertain && response.body !== null && typeof response.body === 'object') bodiesAfterUncertainTry.add(response.body);
         if (!RETRY_STATUS.has(response.statusCode)) return response;
-        retryable = NOT_PROCESSED_STATUS.has(response.statusCode) || (await retrySafe());
+        const processed = !NOT_PROCESSED_STATUS.has(response.statusCode);
+        retryable = !processed || (await retrySafe());
         if (!retryable || attempt >= options.retries) return response;
+        uncertain ||= processed;
         const header = response.headers['retry-after'];
         retryAfter = Array.isArray(header) ? header[0] : header;
         outcome = `status ${response.statusCode}`;
       } catch (error) {
         if (!(error instanceof TransportError) || error.code === 'EREDIRECT') throw error;
-        retryable = NOT_SENT_CODES.has(error.code) || (await retrySafe());
-        if (!retryable || attempt >= options.retries) throw error;
+        const sent = !NOT_SENT_CODES.has(error.code);
+        retryable = !sent || (await retrySafe());
+        if (!retryable || attempt >= options.retries) {
+          error.mayHaveActed ||= sent && error.code !== 'ECANCELED';
+          throw fail(error);
+        }
+        uncertain ||= sent;
         outcome = error.code;
       }
       const wait = backoff(attempt, retryAfter);
       if (now() + wait >= options.deadline) {
-        throw new TransportError(
-          'ETIMEDOUT',
-          target.host,
-          `gave up on ${opts.method} ${path} after ${outcome}: the 'timeout' input would run out before the next try`,
+        throw fail(
+          new TransportError(
+            'ETIMEDOUT',
+            target.host,
+            `gave up on ${opts.method} ${path} after ${outcome}: the 'timeout' input would run out before the next try`,
+          ),
         );
       }
       log(`retry ${attempt + 1}/${options.retries} of ${opts.method} ${path} after ${outcome}, waiting ${wait} ms`);
