@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REDACTED, malformed, startFaultProxy, type FaultProxy } from './services/fault-proxy.ts';
-import { faultMessages } from './vault-double/faults.ts';
+import { faultMessages } from './services/faults.ts';
 
 interface Seen {
   method: string;

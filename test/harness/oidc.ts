@@ -6,7 +6,7 @@
 // body; core.getIDToken then masks the token. Claims follow GitHub's documented OIDC token
 // (docs: "About security hardening with OpenID Connect"): iss https://token.actions.githubusercontent.com,
 // aud defaulting to the owner URL, sub `repo:OWNER/REPO:ref:REF` (or `:environment:NAME`), RS256.
-// Extra: /.well-known/openid-configuration and /.well-known/jwks, so a Vault double can fetch keys.
+// Extra: /.well-known/openid-configuration and /.well-known/jwks, so a Vault server can fetch keys (OpenBao's jwt auth is given the public key itself here).
 
 import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

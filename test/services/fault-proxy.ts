@@ -6,14 +6,14 @@
 // life, between the two, and everything it does not break is the real server's own answer: a
 // retried request is answered by OpenBao, and what OpenBao did (tokens, leases) is asked of it.
 //
-// Faults are FaultSpecs as the Vault double knew them (test/vault-double/faults.ts, with the same
+// Faults are FaultSpecs (test/services/faults.ts, the matcher the retired Vault double had, with the same
 // `times`/`skip` bookkeeping), plus kinds only a proxy can give: 'reset-after' and 'status-after'
 // let the server act and then lose or replace its answer. Requests are recorded with what the
 // client actually got; credentials in headers are recorded as present, never in clear.
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { type FaultSpec, Faults, faultMessages } from '../vault-double/faults.ts';
+import { type FaultSpec, Faults, faultMessages } from './faults.ts';
 
 export type ProxyFaultKind = FaultSpec['kind'] | 'reset-after' | 'status-after';
 
@@ -395,7 +395,7 @@ function nodeExchange(req: http.IncomingMessage, res: http.ServerResponse): Exch
 /**
  * Node's HTTP parser rejects the LIST verb (HPE_INVALID_METHOD) that Vault clients such as
  * node-vault send. The rejected bytes arrive in 'clientError'; this parses that one request by
- * hand and answers it with Connection: close (as the Vault double does).
+ * hand and answers it with Connection: close (as the retired Vault double did).
  */
 function rawListExchange(sock: Socket, packet: Buffer): Exchange | undefined {
   const text = packet.toString('latin1');

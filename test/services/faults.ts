@@ -1,4 +1,6 @@
 // Injected faults: transient errors, dropped connections, garbage bodies, slow or hung answers.
+// What the fault proxy (fault-proxy.ts) injects in front of a real OpenBao, and which requests it
+// hits (times, skip, method and path); the Vault-style error bodies for injected statuses.
 
 export interface FaultSpec {
   method?: string;
