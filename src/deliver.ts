@@ -20,7 +20,17 @@ export interface PrivateDir {
   readonly secretsDir: string;
   /** True when secretsDir was chosen by the user (`secrets-dir`) rather than made inside root. */
   readonly userSecretsDir: boolean;
+  /** True when secretsDir itself is on tmpfs (a `secrets-dir` of the user's is looked at, not assumed). */
   readonly onTmpfs: boolean;
+}
+
+/** Whether `dir` is on a tmpfs (memory), by the file system it is on. */
+export async function isOnTmpfs(dir: string): Promise<boolean> {
+  try {
+    return (await fs.statfs(dir)).type === TMPFS_MAGIC;
+  } catch {
+    return false;
+  }
 }
 
 /** /dev/shm when it is a usable tmpfs, else RUNNER_TEMP (macOS/Windows runners, small containers). */
@@ -53,11 +63,14 @@ export async function createPrivateDir(
   const root = await fs.mkdtemp(path.join(base, ROOT_PREFIX));
   await fs.chmod(root, 0o700);
   let secretsDir = path.join(root, 'secrets');
+  let secretsOnTmpfs = onTmpfs;
   try {
     await writeExclusive(path.join(root, ROOT_MARKER), '');
     if (userSecretsDir !== undefined) {
       secretsDir = path.resolve(userSecretsDir);
       await makeFreshDir(secretsDir, 'secrets-dir');
+      // The user's directory is wherever the user put it: on disk unless its file system says otherwise.
+      secretsOnTmpfs = await isOnTmpfs(secretsDir);
     } else {
       await fs.mkdir(secretsDir, { mode: 0o700 });
     }
@@ -67,7 +80,7 @@ export async function createPrivateDir(
     await fs.rm(root, { recursive: true, force: true });
     throw error;
   }
-  return { root, secretsDir, userSecretsDir: userSecretsDir !== undefined, onTmpfs };
+  return { root, secretsDir, userSecretsDir: userSecretsDir !== undefined, onTmpfs: secretsOnTmpfs };
 }
 
 /** Creates a directory that must not exist yet: refuses a planted file, directory or symlink. */

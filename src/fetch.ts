@@ -107,7 +107,7 @@ export async function fetchVaultSecrets(
   mounts.catch(() => {});
   const warnings: string[] = [];
   const entries = [...plans.entries()];
-  const results = await mapLimit(entries, concurrency, async ([, plan]) => {
+  const results = await mapLimit(entries, concurrency, async ([key, plan]) => {
     try {
       let result: ReadResult;
       if (plan.body !== undefined) {
@@ -122,8 +122,10 @@ export async function fetchVaultSecrets(
       } else {
         result = await readSecret(client, plan, (await mounts).get(plan.path) ?? unknown);
       }
-      // Mask every field as soon as it arrives: a later error message must not be able to show it.
-      forEachLeaf(result.data, deps.onValue);
+      // Mask what is selected as soon as it arrives, in the form it is delivered in: a later error
+      // message must not be able to show it. Fields not selected are not registered: they are never
+      // delivered, and a field like `flag: true` would mask every "true" in the job's log.
+      for (const line of lines) if (readKey(line) === key) for (const value of selectedValues(line, result)) deps.onValue(value);
       deps.debug(`read ${result.readPath}${result.version !== undefined ? ` (version ${result.version})` : ''}`);
       return result;
     } catch (error) {
@@ -178,6 +180,12 @@ export function select(line: VaultSecretLine, result: ReadResult, warnings: stri
     return Object.entries(result.data)
       .filter(([, value]) => value !== null && value !== undefined)
       .map(([key, value]) => {
+        if (normalizeName(key) === '') {
+          // A key is not secret, but it may hold anything: quoted as JSON, so the message stays one line.
+          throw new SecretError(
+            `secrets line ${line.line}: key ${JSON.stringify(key)} at '${result.readPath}' gives an empty name under '${keepCase ? '**' : '*'}' (a name keeps only the key's letters, digits, '_' and '-', and '.' as '__'); rename the key, or select it on its own line with '| NAME'`,
+          );
+        }
         const name = prefix + normalizeName(key);
         return { name, envName: keepCase ? name : name.toUpperCase(), value: render(value), source: source(key) };
       });
@@ -227,10 +235,12 @@ export function render(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-function forEachLeaf(data: Record<string, unknown>, fn: (value: string) => void): void {
-  for (const value of Object.values(data)) {
-    if (value === null || value === undefined) continue;
-    fn(render(value));
+/** The values `line` selects from `result`, as delivered; none when the selection fails (reported later). */
+function selectedValues(line: VaultSecretLine, result: ReadResult): string[] {
+  try {
+    return select(line, result, []).map((secret) => secret.value);
+  } catch {
+    return [];
   }
 }
 

@@ -6,7 +6,7 @@ import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, type Lease, typ
 import { createPrivateDir, PRIVATE_DIR_ENV, writeExclusive, writeSecretFiles } from './deliver.ts';
 import { parseInputs, type Env } from './inputs.ts';
 import { LedgerWriter } from './ledger.ts';
-import { MaskRegistry, MIN_FORM_LENGTH } from './mask.ts';
+import { isTooWeakToMask, MaskRegistry, MIN_FORM_LENGTH } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { buildSecretOutputs, type BuildSecret } from './build-secrets.ts';
 import { createDockerConfig, dockerLogin, type Login } from './docker-login.ts';
@@ -180,9 +180,10 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   checkUniqueNames(secrets);
   for (const warning of warnings) runner.warning(warning);
   for (const secret of secrets) {
-    if (secret.value.length > 0 && secret.value.length < MIN_FORM_LENGTH) {
+    if (secret.value.length > 0 && isTooWeakToMask(secret.value)) {
+      // Not registered (mask.ts): it would mask that text everywhere in the job's log.
       runner.warning(
-        `secret '${secret.name}' is shorter than ${MIN_FORM_LENGTH} characters: it is masked, but a value that short also masks unrelated log text and is easy to guess`,
+        `secret '${secret.name}' is delivered but not masked in the log: a value shorter than ${MIN_FORM_LENGTH} characters or a bare true/false/number would mask every such text in the job's log (and is easy to guess); keep it out of the log`,
       );
     } else if (secret.value.length === 0) {
       runner.warning(`secret '${secret.name}' is empty`);
@@ -247,6 +248,7 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       secrets,
       secretsDir: dir.secretsDir,
       onTmpfs: dir.onTmpfs,
+      userSecretsDir: dir.userSecretsDir,
       exportEnv: config.exportEnv,
       exportOutputs: config.exportOutputs,
       envFileSkipped: delivered.envFileSkipped,

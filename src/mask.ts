@@ -1,50 +1,73 @@
 // Registers secret values with the runner's log masker before anything can print them.
-// The runner derives some encodings itself (padded base64 and its 1- and 2-byte shifts, JSON, URI,
-// XML and quote escapes); we add what it does not: each line of a multi-line value, each field of a
-// JSON value, base64url, unpadded base64 at every byte alignment (so base64("user:" + password)
-// inside a docker config is covered), and hex.
+// What is registered is the delivered form of each selected value (never the fields of a read
+// secret that were not selected), as a whole and in the forms it takes: each line of a multi-line
+// value and each leaf of a JSON value, and the encodings of each of these the runner does not
+// derive itself: base64url, unpadded base64 at every byte alignment (so base64("user:" + password)
+// inside a docker config is covered), and hex. (The runner derives padded base64 and its 1- and
+// 2-byte shifts, JSON, URI, XML and quote escapes.) A form too weak to mask usefully (see
+// isTooWeakToMask) is not registered: it would mask every such string in the job's log.
 import { base64Embedded, toUrlAlphabet } from './encodings.ts';
 import type { Runner } from './runner.ts';
 
-/** Forms shorter than this would mask every such string in the log, so they are not registered alone. */
+/** Forms shorter than this would mask every such string in the log, so they are not registered. */
 export const MIN_FORM_LENGTH = 4;
 
-/** Every form of `value` we register ourselves, longest first, deduplicated, each >= MIN_FORM_LENGTH. */
+const BARE_WORD = /^(?:true|false|null)$/;
+const BARE_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+
+/**
+ * True for text too weak to mask usefully: shorter than MIN_FORM_LENGTH, or a bare `true`,
+ * `false`, `null` or number (JSON's scalars rendered as text). Registering it would replace that
+ * text everywhere in the job's log; a selected value like this is delivered unmasked, with a warning.
+ */
+export function isTooWeakToMask(text: string): boolean {
+  const trimmed = text.trim();
+  return trimmed.length < MIN_FORM_LENGTH || BARE_WORD.test(trimmed) || BARE_NUMBER.test(trimmed);
+}
+
+/** Every form of `value` we register ourselves, longest first, deduplicated, none of them weak. */
 export function derivedForms(value: string): string[] {
   const forms = new Set<string>();
-  const add = (form: string): void => {
+  // Encodings are judged by length only: hex of a strong value may well be all digits.
+  const addEncoded = (form: string): void => {
     if (form.length >= MIN_FORM_LENGTH) forms.add(form);
   };
   const addEncodings = (text: string): void => {
     const bytes = Buffer.from(text, 'utf8');
     for (const shift of [0, 1, 2] as const) {
       const core = base64Embedded(bytes, shift);
-      add(core);
-      add(toUrlAlphabet(core));
+      addEncoded(core);
+      addEncoded(toUrlAlphabet(core));
     }
-    add(bytes.toString('base64url'));
-    add(bytes.toString('hex'));
-    add(bytes.toString('hex').toUpperCase());
+    addEncoded(bytes.toString('base64url'));
+    addEncoded(bytes.toString('hex'));
+    addEncoded(bytes.toString('hex').toUpperCase());
+  };
+  // A text form (a line, a leaf) is registered with its encodings, unless it is too weak.
+  const addText = (text: string): void => {
+    if (isTooWeakToMask(text)) return;
+    forms.add(text);
+    addEncodings(text);
+  };
+  const addLines = (text: string): void => {
+    if (!/[\r\n]/.test(text)) return;
+    for (const line of text.split(/\r\n|\r|\n/)) addText(line.trim());
   };
 
   addEncodings(value);
-  for (const line of value.split(/\r?\n/)) {
-    const trimmed = line.trim();
-    if (trimmed !== value) {
-      add(trimmed);
-      if (trimmed.length >= MIN_FORM_LENGTH) addEncodings(trimmed);
-    }
-  }
-  for (const field of jsonStringLeaves(value)) {
-    add(field);
-    for (const line of field.split(/\r?\n/)) add(line.trim());
+  const trimmed = value.trim();
+  if (trimmed !== value) addText(trimmed);
+  addLines(value);
+  for (const leaf of jsonLeaves(value)) {
+    addText(leaf);
+    addLines(leaf);
   }
   forms.delete(value);
   return [...forms].sort((a, b) => b.length - a.length);
 }
 
 /** String (and number) leaves of a JSON object or array value; nothing for other values. */
-function jsonStringLeaves(value: string): string[] {
+function jsonLeaves(value: string): string[] {
   const text = value.trim();
   if (!text.startsWith('{') && !text.startsWith('[')) return [];
   let parsed: unknown;
@@ -74,14 +97,16 @@ export class MaskRegistry {
   }
 
   /**
-   * Registers a value and its derived forms. Returns false when the whole value is shorter than
-   * MIN_FORM_LENGTH (it is still masked; the caller warns by name).
+   * Registers a value (the form it is delivered in) and its derived forms. Returns false, and
+   * registers nothing, when the value is too weak to mask usefully (isTooWeakToMask): masking it
+   * would hide that text everywhere in the job's log. The caller warns by name.
    */
   add(value: string): boolean {
     if (value === '') return true;
+    if (isTooWeakToMask(value)) return false;
     this.register(value);
     for (const form of derivedForms(value)) this.register(form);
-    return value.length >= MIN_FORM_LENGTH;
+    return true;
   }
 
   private register(form: string): void {

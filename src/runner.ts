@@ -14,6 +14,7 @@ import {
   summary,
   warning,
 } from '@actions/core';
+import { DeliveryError } from './errors.ts';
 
 export interface Runner {
   /** Registers a value with the runner's log masker (emits ::add-mask::). */
@@ -32,13 +33,30 @@ export interface Runner {
   annotate(level: 'error' | 'warning' | 'notice', message: string, where?: { file?: string; line?: number; title?: string }): void;
 }
 
+/**
+ * Without the runner's file command for it, @actions/core's exportVariable and setOutput fall back
+ * to `::set-env::` / `::set-output::` commands on stdout: the value itself printed to the log. Refused.
+ */
+function requireFileCommand(file: 'GITHUB_ENV' | 'GITHUB_OUTPUT', what: string): void {
+  if (process.env[file]) return;
+  throw new DeliveryError(
+    `cannot ${what}: the runner's file command ${file} is not set (GITHUB_ENV and GITHUB_OUTPUT are how a step hands env vars and outputs to later steps), and the action never falls back to the set-env/set-output workflow commands, which would print values to the log; run on a runner that provides GITHUB_ENV and GITHUB_OUTPUT (actions/runner 2.297.0 or later), and do not unset them in the step's env`,
+  );
+}
+
 export const actionsRunner: Runner = {
   setSecret,
   info,
   warning: (message) => warning(message),
   debug,
-  exportVariable,
-  setOutput,
+  exportVariable: (name, value) => {
+    requireFileCommand('GITHUB_ENV', `set env var '${name}' for later steps`);
+    exportVariable(name, value);
+  },
+  setOutput: (name, value) => {
+    requireFileCommand('GITHUB_OUTPUT', `set output '${name}'`);
+    setOutput(name, value);
+  },
   saveState,
   getState,
   appendSummary: async (markdown) => {

@@ -5,7 +5,10 @@ import type { Lease, Secret } from './fetch.ts';
 export interface DeliveryReport {
   readonly secrets: readonly Secret[];
   readonly secretsDir: string;
+  /** Whether the secrets directory itself is on tmpfs (deliver.ts looks; a user's `secrets-dir` too). */
   readonly onTmpfs: boolean;
+  /** The secrets directory is the user's `secrets-dir`, not one made under /dev/shm or RUNNER_TEMP. */
+  readonly userSecretsDir?: boolean;
   readonly exportEnv: boolean;
   readonly exportOutputs: boolean;
   readonly envFileSkipped: readonly string[];
@@ -47,7 +50,13 @@ export function deliverySummary(report: DeliveryReport): string {
     const bytes = Buffer.byteLength(s.value, 'utf8');
     return `| ${cell(s.name)} | ${cell(source)} | ${cell(version)} | ${cell(delivery)} | ${bytes} |`;
   });
-  const place = report.onTmpfs ? 'in memory (tmpfs /dev/shm)' : 'under RUNNER_TEMP on disk (no usable /dev/shm)';
+  const place = report.userSecretsDir
+    ? report.onTmpfs
+      ? 'the secrets-dir you gave, in memory (its file system is a tmpfs)'
+      : 'the secrets-dir you gave, on disk (its file system does not keep files in memory only)'
+    : report.onTmpfs
+      ? 'in memory (tmpfs /dev/shm)'
+      : 'under RUNNER_TEMP on disk (no usable /dev/shm)';
   return [
     '### Pipeline Secrets',
     '',

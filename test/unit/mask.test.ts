@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { base64Embedded } from '../../src/encodings.ts';
-import { derivedForms, MaskRegistry, MIN_FORM_LENGTH } from '../../src/mask.ts';
+import { derivedForms, isTooWeakToMask, MaskRegistry, MIN_FORM_LENGTH } from '../../src/mask.ts';
 import type { Runner } from '../../src/runner.ts';
 
 function recorder(): { runner: Runner; masked: string[] } {
@@ -37,7 +37,8 @@ describe('derivedForms', () => {
     const forms = derivedForms(value);
     expect(forms).toContain('-----BEGIN KEY-----\nAAAABBBB\n-----END KEY-----');
     expect(forms).toContain('AAAABBBB');
-    expect(forms).toContain('12345');
+    // A bare number (like a short one) would mask that text everywhere in the log.
+    expect(forms).not.toContain('12345');
     expect(forms).not.toContain('svc');
     expect(forms).toContain(Buffer.from(value).toString('hex'));
     expect(forms).toContain(Buffer.from(value).toString('hex').toUpperCase());
@@ -64,13 +65,51 @@ describe('MaskRegistry', () => {
     expect(masks.scrub(`failed with s3cr3t-value and ${b64}`)).toBe('failed with *** and ***');
   });
 
-  it('still masks a value shorter than the minimum but reports it', () => {
+  it('registers nothing for a value too weak to mask usefully, and reports it', () => {
     const { runner, masked } = recorder();
     const masks = new MaskRegistry(runner);
-    expect(masks.add('abc')).toBe(false);
-    expect(masked[0]).toBe('abc');
-    // Its derived forms follow the same rule as any other: registered only when long enough.
-    expect(masked.slice(1).every((form) => form.length >= MIN_FORM_LENGTH)).toBe(true);
-    expect(masked).toContain('616263');
+    for (const weak of ['x', 'abc', 'true', 'false', ' true\n', '8080', '-1.5e3', 'null']) expect(masks.add(weak), weak).toBe(false);
+    expect(masked).toEqual([]);
+    expect(masks.scrub('x abc true 8080')).toBe('x abc true 8080');
+  });
+});
+
+describe('isTooWeakToMask', () => {
+  it('is true for short text and bare JSON scalars, false for anything else', () => {
+    for (const weak of ['', 'a', 'ab ', 'abc', 'true', 'false', 'null', '1234', '-42', '3.14159', '1e10', ' 65535 ']) {
+      expect(isTooWeakToMask(weak), JSON.stringify(weak)).toBe(true);
+    }
+    for (const strong of ['abcd', 'True!', 'truex', '1234-5678', '0x1234', '12 34', 'p@ss']) {
+      expect(isTooWeakToMask(strong), JSON.stringify(strong)).toBe(false);
+    }
+  });
+});
+
+describe('the delivered form of a value', () => {
+  it('registers the whole, its lines and JSON leaves, and the encodings of each', () => {
+    const delivered = JSON.stringify({ private_key: 'nested-private-key-7781', client_id: 'cid-5555-xyz', port: 5432, on: true });
+    const { runner, masked } = recorder();
+    const masks = new MaskRegistry(runner);
+    expect(masks.add(delivered)).toBe(true);
+    expect(masked[0]).toBe(delivered);
+    expect(masked).toContain('nested-private-key-7781');
+    expect(masked).toContain(Buffer.from('nested-private-key-7781').toString('base64url'));
+    expect(masked).toContain(Buffer.from('nested-private-key-7781').toString('hex'));
+    expect(masked).toContain(Buffer.from(delivered).toString('base64url'));
+    // Leaves too weak to mask are left out: they would mask every "5432" and "true" in the log.
+    expect(masked).not.toContain('5432');
+    expect(masked).not.toContain('true');
+    expect(masked.every((form) => !isTooWeakToMask(form) || /^[0-9a-fA-F]+$/.test(form))).toBe(true);
+  });
+
+  it('leaves out weak lines of a multi-line value but keeps the rest', () => {
+    const forms = derivedForms('enabled\ntrue\n42\nline-with-secret\r\nab');
+    expect(forms).toEqual(expect.arrayContaining(['enabled', 'line-with-secret', Buffer.from('line-with-secret').toString('hex')]));
+    for (const weak of ['true', '42', 'ab']) expect(forms).not.toContain(weak);
+  });
+
+  it('keeps an encoding even when it looks like a number (hex of a strong value)', () => {
+    const forms = derivedForms('abcd');
+    expect(forms).toContain('61626364');
   });
 });
