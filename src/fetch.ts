@@ -1,6 +1,7 @@
 // Turns secret lines into secrets: one read per distinct path (and version), concurrently, then
 // the selected keys. All or nothing: any failure of a required secret fails the whole fetch.
 import { SecretError, VaultError } from './errors.ts';
+import { inert } from './log-safe.ts';
 import { mapLimit } from './pool.ts';
 import { normalizeName, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
 import type { VaultClient } from './vault/client.ts';
@@ -193,8 +194,10 @@ export function select(line: VaultSecretLine, result: ReadResult, warnings: stri
   const key = line.selector.key;
   const value = lookup(result.data, key);
   if (value === undefined || value === null) {
-    const available = Object.keys(result.data).sort().join(', ') || 'none';
-    const message = `secrets line ${line.line}: key '${key}' not found at '${result.readPath}' (keys there: ${available})`;
+    // Key names come from whoever wrote the secret: inert (log-safe.ts), so this message stays one
+    // line wherever it goes (the agent's log file too, which post prints).
+    const available = Object.keys(result.data).sort().map(inert).join(', ') || 'none';
+    const message = `secrets line ${line.line}: key '${inert(key)}' not found at '${inert(result.readPath)}' (keys there: ${available})`;
     if (line.optional) {
       warnings.push(`${message}; skipped (optional)`);
       return [];

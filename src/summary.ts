@@ -1,6 +1,7 @@
 // Job summary: where each secret went and how many bytes it has; never a value. Verification by
 // presence and byte count, as the seed asks.
 import type { Lease, Secret } from './fetch.ts';
+import { inert } from './log-safe.ts';
 
 export interface DeliveryReport {
   readonly secrets: readonly Secret[];
@@ -21,9 +22,27 @@ export interface DeliveryReport {
   readonly buildSecrets: readonly string[];
 }
 
-/** Escapes text for a markdown table cell (names and paths only ever reach here). */
+/**
+ * Escapes outside text (names, paths, messages) for the job summary, in a table cell or anywhere in
+ * a line: one line with controls rendered visibly (log-safe.ts), then no markdown or HTML of its own
+ * (no cell break, link, image, tag, entity or emphasis). Every outside string in a summary goes here.
+ */
 export function cell(text: string): string {
-  return text.replace(/[|\\`*_<>[\]]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
+  return inert(text)
+    .replace(/[|\\`*_<>[\]]/g, (c) => `\\${c}`)
+    .replaceAll('&', '&amp;');
+}
+
+/**
+ * Outside text as an inline code span, outside a table: one line with controls rendered visibly; a
+ * fence longer than any run of backticks in it, so nothing inside can close it (inside a code span
+ * there is no markdown or HTML, and backslash escapes would show).
+ */
+export function code(text: string): string {
+  const safe = inert(text);
+  const fence = '`'.repeat(Math.max(0, ...(safe.match(/`+/g) ?? []).map((run) => run.length)) + 1);
+  const pad = safe.startsWith('`') || safe.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${safe}${pad}${fence}`;
 }
 
 export function deliverySummary(report: DeliveryReport): string {
@@ -60,7 +79,7 @@ export function deliverySummary(report: DeliveryReport): string {
   return [
     '### Pipeline Secrets',
     '',
-    `${report.secrets.length} secret(s) delivered as 0600 files in \`${report.secretsDir}\`, ${place}.`,
+    `${report.secrets.length} secret(s) delivered as 0600 files in ${code(report.secretsDir)}, ${place}.`,
     '',
     '| name | source | kind | delivered to | bytes |',
     '| --- | --- | --- | --- | ---: |',
@@ -78,20 +97,20 @@ export function deliverySummary(report: DeliveryReport): string {
       : []),
     ...(report.registries.length > 0
       ? [
-          `Logged in to ${report.registries.map((r) => `\`${cell(r)}\``).join(', ')} with the per-job DOCKER_CONFIG \`${report.dockerConfig ?? ''}\` (nothing written to ~/.docker).`,
+          `Logged in to ${report.registries.map((r) => code(r)).join(', ')} with the per-job DOCKER_CONFIG ${code(report.dockerConfig ?? '')} (nothing written to ~/.docker).`,
           '',
         ]
       : []),
     ...(report.buildSecrets.length > 0
       ? [
-          `BuildKit secrets ready: ${report.buildSecrets.map((id) => `\`${cell(id)}\``).join(', ')} (outputs build-secret-files, build-secret-args).`,
+          `BuildKit secrets ready: ${report.buildSecrets.map((id) => code(id)).join(', ')} (outputs build-secret-files, build-secret-args).`,
           '',
         ]
       : []),
     `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files and the directory.`,
     '',
     ...(report.batchTokenExpires !== undefined
-      ? [`The Vault token is a batch token: it cannot be revoked and expires by its TTL at ${report.batchTokenExpires}.`, '']
+      ? [`The Vault token is a batch token: it cannot be revoked and expires by its TTL at ${cell(report.batchTokenExpires)}.`, '']
       : []),
   ].join('\n');
 }
@@ -119,7 +138,7 @@ export function cleanupSummary(report: CleanupReport): string {
   if (report.agent !== undefined) lines.push(`- Renewal agent: ${cell(report.agent)}`);
   if (report.tokenBatchExpires !== undefined) {
     lines.push(
-      `- Vault token: a batch token, which cannot be revoked; it expires by its TTL${report.tokenBatchExpires !== '' ? ` at ${report.tokenBatchExpires}` : ''}`,
+      `- Vault token: a batch token, which cannot be revoked; it expires by its TTL${report.tokenBatchExpires !== '' ? ` at ${cell(report.tokenBatchExpires)}` : ''}`,
     );
   } else if (report.tokenRevoked !== undefined)
     lines.push(`- Vault token: ${report.tokenRevoked ? 'revoked' : 'NOT revoked (see warnings)'}`);
@@ -129,7 +148,7 @@ export function cleanupSummary(report: CleanupReport): string {
     parts.push(`${report.leasesLeft.length} left alive`);
     lines.push(`- Leases: ${parts.join(', ')}`);
     for (const l of report.leasesLeft) {
-      lines.push(`  - ⚠️ \`${cell(l.leaseId)}\` left alive${l.expires !== undefined ? ` until ${l.expires}` : ''}: ${cell(l.reason)}`);
+      lines.push(`  - ⚠️ ${code(l.leaseId)} left alive${l.expires !== undefined ? ` until ${cell(l.expires)}` : ''}: ${cell(l.reason)}`);
     }
   }
   if (report.loggedOut.length > 0) lines.push(`- Logged out of: ${report.loggedOut.map(cell).join(', ')}`);
@@ -138,9 +157,9 @@ export function cleanupSummary(report: CleanupReport): string {
     lines.push(
       `- Workspace scrub: ${report.scrubbed.length === 0 ? 'no secret value found' : `${report.scrubbed.length} file(s) held a secret value`}`,
     );
-    for (const f of report.scrubbed) lines.push(`  - \`${cell(f.path)}\`: ${cell(f.names.join(', '))} x${f.findings}, ${cell(f.action)}`);
+    for (const f of report.scrubbed) lines.push(`  - ${code(f.path)}: ${cell(f.names.join(', '))} x${f.findings}, ${cell(f.action)}`);
   }
-  for (const dir of report.dirsRemoved) lines.push(`- Directory removed: \`${dir}\``);
+  for (const dir of report.dirsRemoved) lines.push(`- Directory removed: ${code(dir)}`);
   for (const problem of report.problems) lines.push(`- ⚠️ ${cell(problem)}`);
   lines.push('');
   return lines.join('\n');

@@ -1,5 +1,7 @@
-// Real Docker parts for tests, all on this machine and on 127.0.0.1 only: a private dockerd (Debian's
-// docker.io 20.10, BuildKit, vfs storage, no bridge) with its own containerd, and Debian's
+// Real Docker parts for tests, all on this machine and on 127.0.0.1 only: a private dockerd (the
+// machine's own engine: Debian's docker.io 20.10 here, installed when there is none; Docker's moby
+// packages on GitHub's hosted Ubuntu images, not verified here), BuildKit, vfs storage, no bridge,
+// with its own containerd, and Debian's
 // docker-registry (distribution 2.8) with htpasswd auth, plain HTTP or TLS. Nothing is pulled: the
 // base image is made by `docker import` of a busybox-static rootfs.
 //
@@ -37,7 +39,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { ensurePackages } from './install.ts';
+import { dockerdPath, ensurePackages } from './install.ts';
 import {
   freePort,
   isRunning,
@@ -473,7 +475,7 @@ export async function startEngine(): Promise<DockerEngine> {
       throw new Error(`containerd did not come up:\n${logTail(join(dir, 'containerd.log'))}`);
     }
     // prettier-ignore
-    const dockerd = spawnDaemon('/usr/sbin/dockerd', [
+    const dockerd = spawnDaemon(dockerdPath() ?? '/usr/sbin/dockerd', [
       '--config-file', join(dir, 'daemon.json'),
       '--containerd', ctrSock,
       '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',

@@ -13,6 +13,16 @@ interface PackageProbe {
   present(): boolean;
 }
 
+/** The engine's daemon: Debian's docker.io puts it in /usr/sbin, Docker's own packages in /usr/bin. */
+export function dockerdPath(): string | undefined {
+  return ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find((p) => existsSync(p));
+}
+
+/** runc: /usr/sbin (Debian's runc) or /usr/bin (Docker's containerd.io). */
+export function runcPath(): string | undefined {
+  return ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => existsSync(p));
+}
+
 function files(...paths: string[]): () => boolean {
   return () => paths.every((p) => existsSync(p));
 }
@@ -53,9 +63,12 @@ export function isStaticElf(path: string): boolean {
  * with DOCKER_BUILDKIT=1); a newer CLI in /usr/local/bin does not count.
  */
 export const PACKAGES: readonly PackageProbe[] = [
-  { name: 'docker.io', present: files('/usr/sbin/dockerd', '/usr/bin/docker') },
+  // A machine that already has an engine keeps it: GitHub's hosted Ubuntu images ship Docker's own
+  // packages (moby: /usr/bin/dockerd, runc in /usr/bin), and Debian's docker.io would conflict with
+  // them. Only a machine with no engine at all gets Debian's.
+  { name: 'docker.io', present: () => dockerdPath() !== undefined && existsSync('/usr/bin/docker') },
   { name: 'containerd', present: files('/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2') },
-  { name: 'runc', present: files('/usr/sbin/runc') },
+  { name: 'runc', present: () => runcPath() !== undefined },
   { name: 'docker-registry', present: files('/usr/bin/docker-registry') },
   { name: 'apache2-utils', present: files('/usr/bin/htpasswd') },
   // the `busybox` package also ships /bin/busybox, but dynamically linked: useless in a bare image
