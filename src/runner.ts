@@ -15,6 +15,7 @@ import {
   warning,
 } from '@actions/core';
 import { DeliveryError } from './errors.ts';
+import { inert } from './log-safe.ts';
 
 export interface Runner {
   /** Registers a value with the runner's log masker (emits ::add-mask::). */
@@ -33,6 +34,24 @@ export interface Runner {
   annotate(level: 'error' | 'warning' | 'notice', message: string, where?: { file?: string; line?: number; title?: string }): void;
 }
 
+// Outside text (file, member and key names, paths, Vault and docker messages, the agent's log) is
+// made inert here, at the one edge every message crosses, not at the call sites: nothing can forget
+// it. core.info writes its message raw, so a name holding "\n::error::" or "  ::stop-commands::"
+// would run as a command; warning/error/debug escape CR and LF but pass ESC and the rest through.
+// The action's own messages are single lines, so making every message one line loses nothing (a
+// bug's stack, debug output only, reads as one line with `\n` in it).
+// setSecret stays raw (the runner must mask the true value), and since the printed form of a value
+// holding a control character differs from the value, such a value is masked here, before `inert`.
+const rewrittenSecrets = new Set<string>();
+
+function safe(message: string): string {
+  let out = message;
+  for (const value of [...rewrittenSecrets].sort((a, b) => b.length - a.length)) {
+    if (out.includes(value)) out = out.split(value).join('***');
+  }
+  return inert(out);
+}
+
 /**
  * Without the runner's file command for it, @actions/core's exportVariable and setOutput fall back
  * to `::set-env::` / `::set-output::` commands on stdout: the value itself printed to the log. Refused.
@@ -45,10 +64,13 @@ function requireFileCommand(file: 'GITHUB_ENV' | 'GITHUB_OUTPUT', what: string):
 }
 
 export const actionsRunner: Runner = {
-  setSecret,
-  info,
-  warning: (message) => warning(message),
-  debug,
+  setSecret: (value) => {
+    if (value !== '' && inert(value) !== value) rewrittenSecrets.add(value);
+    setSecret(value);
+  },
+  info: (message) => info(safe(message)),
+  warning: (message) => warning(safe(message)),
+  debug: (message) => debug(safe(message)),
   exportVariable: (name, value) => {
     requireFileCommand('GITHUB_ENV', `set env var '${name}' for later steps`);
     exportVariable(name, value);
@@ -67,12 +89,12 @@ export const actionsRunner: Runner = {
   // @actions/core's OIDC client pulls in its HTTP client (undici, tunnel): loaded only by jobs
   // that use OIDC, so every other run starts faster.
   getIDToken: async (audience) => (await import('./oidc-token.ts')).getIDToken(audience),
-  setFailed,
+  setFailed: (message) => setFailed(safe(message)),
   annotate: (level, message, where = {}) => {
     const props: { file?: string; startLine?: number; title?: string } = {};
-    if (where.file !== undefined) props.file = where.file;
+    if (where.file !== undefined) props.file = safe(where.file);
     if (where.line !== undefined) props.startLine = where.line;
-    if (where.title !== undefined) props.title = where.title;
-    (level === 'error' ? error : level === 'warning' ? warning : notice)(message, props);
+    if (where.title !== undefined) props.title = safe(where.title);
+    (level === 'error' ? error : level === 'warning' ? warning : notice)(safe(message), props);
   },
 };
