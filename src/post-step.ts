@@ -308,13 +308,16 @@ async function scrub(deps: PostDeps, ledger: Ledger, report: { scrubbed: Cleanup
   if (values.length === 0) return;
   try {
     const result = await scrubWorkspace(workspace, values, mode);
-    report.scrubbed = result.files;
+    // "no secret value found" only when everything was scanned; otherwise the problems say what was not.
+    report.scrubbed = result.files.length === 0 && result.notScanned > 0 ? undefined : result.files;
     for (const file of result.files) {
       const message = `scrub: ${file.names.join(', ')} found ${file.findings} time(s) in ${path.relative(workspace, file.path) || file.path}: ${file.action}`;
-      if (mode === 'report' || file.action.startsWith('left')) deps.runner.warning(message);
+      if (mode === 'report' || !file.scrubbed) deps.runner.warning(message);
       else deps.runner.info(message);
     }
     problems.push(...result.problems.map((p) => `scrub: ${p}`));
+    if (result.notScanned > 0)
+      problems.push(`scrub: the workspace was not scanned completely: ${result.notScanned} path(s) not scanned (listed above)`);
   } catch (error) {
     problems.push(`scrub: ${errorText(error)}`);
   }

@@ -1,6 +1,8 @@
 // SARIF 2.1.0 for the leak scan, in the shape github/codeql-action/upload-sarif accepts: one run,
 // rules for leaks and for the Dockerfile lint, results with physical locations (workspace-relative
 // URIs) and byte regions; archive members and images are named in the message and properties.
+// What was not scanned, and a step that failed before scanning, are tool execution notifications
+// of the run's invocation (executionSuccessful false): a SARIF with no result is not a clean bill.
 import * as path from 'node:path';
 import type { ScanOutcome } from './scan-step.ts';
 
@@ -22,10 +24,17 @@ const RULES = [
 ] as const;
 
 export function sarifReport(
-  result: Pick<ScanOutcome, 'findings' | 'lint'>,
+  result: Pick<ScanOutcome, 'findings' | 'lint' | 'problems'> & { readonly failure?: string },
   workspace: string,
   lengths: ReadonlyMap<string, number>,
 ): object {
+  const notifications = [
+    ...(result.failure !== undefined ? [{ level: 'error', message: { text: result.failure } }] : []),
+    ...result.problems.map((p) => ({
+      level: p.kind === 'limit' ? 'warning' : 'error',
+      message: { text: `${p.path}: ${p.message}` },
+    })),
+  ];
   const uri = (p: string): string => {
     const file = p.split('!')[0] ?? p;
     if (file.startsWith('image:')) return file;
@@ -76,6 +85,12 @@ export function sarifReport(
             })),
           },
         },
+        invocations: [
+          {
+            executionSuccessful: notifications.length === 0,
+            ...(notifications.length > 0 ? { toolExecutionNotifications: notifications } : {}),
+          },
+        ],
         results,
       },
     ],

@@ -86,18 +86,31 @@ async function findDockerfiles(workspace: string): Promise<string[]> {
 
 export interface ScanOutcome {
   readonly findings: Finding[];
+  /** Inputs not scanned, or not completely: each fails the step. */
   readonly problems: Array<{ kind: 'error' | 'limit'; path: string; message: string }>;
+  /** Reported, not failing: nothing went unscanned (a symlink loop not walked twice, a dangling link). */
+  readonly notices: Array<{ path: string; message: string }>;
   readonly lint: LintFinding[];
   readonly files: number;
   readonly bytes: number;
   readonly elapsedMs: number;
+  /** Symlinks followed. */
+  readonly followed: number;
+  /** False when neither 'paths' nor 'images' was given (Dockerfile lint only): no leak scan ran. */
+  readonly leakScan: boolean;
 }
+
+const NOTHING_TO_SCAN =
+  "nothing to scan: give 'paths' (files, directories or globs, relative to GITHUB_WORKSPACE) or 'images' (local docker image references)";
 
 export async function runScan(deps: ScanDeps): Promise<void> {
   const { env, runner } = deps;
   const masks = new MaskRegistry(runner);
+  const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
+  const temp = env.RUNNER_TEMP ?? workspace;
+  const stamp = `${Date.now()}-${process.pid}`;
+  const sarifFile = path.join(temp, `pipeline-secrets-scan-${stamp}.sarif`);
   try {
-    const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
     const { values, sources } = await collectValues(env);
     // Masked in this step too: a finding message could otherwise be made to echo a value.
     for (const v of values) masks.add(v.value);
@@ -112,7 +125,7 @@ export async function runScan(deps: ScanDeps): Promise<void> {
       );
     }
     if (paths.length === 0 && images.length === 0 && dockerfiles.length === 0) {
-      throw new Error("nothing to scan: give 'paths', 'images' or 'dockerfiles'");
+      throw new Error(NOTHING_TO_SCAN);
     }
 
     const patterns: Pattern[] = buildPatterns(values);
@@ -134,7 +147,7 @@ export async function runScan(deps: ScanDeps): Promise<void> {
         }),
       )
     ).flat();
-    const result: ScanOutcome = { ...outcome, lint };
+    const result: ScanOutcome = { ...outcome, lint, leakScan: paths.length > 0 || images.length > 0 };
 
     for (const f of result.findings) {
       runner.annotate('error', masks.scrub(findingText(f)), { title: 'Secret leaked', ...where(workspace, f.path, f.line) });
@@ -143,11 +156,9 @@ export async function runScan(deps: ScanDeps): Promise<void> {
       runner.annotate(p.kind === 'limit' ? 'warning' : 'error', masks.scrub(`${p.path}: ${p.message}`), {
         title: p.kind === 'limit' ? 'Scan bound reached' : 'Scan error',
       });
+    for (const n of result.notices) runner.annotate('warning', masks.scrub(`${n.path}: ${n.message}`), { title: 'Symlink' });
     for (const l of result.lint) runner.annotate('warning', l.message, { file: l.file, line: l.line, title: `Dockerfile: ${l.rule}` });
 
-    const temp = env.RUNNER_TEMP ?? workspace;
-    const stamp = `${Date.now()}-${process.pid}`;
-    const sarifFile = path.join(temp, `pipeline-secrets-scan-${stamp}.sarif`);
     const reportFile = path.join(temp, `pipeline-secrets-scan-${stamp}.json`);
     await fs.writeFile(sarifFile, JSON.stringify(sarifReport(result, workspace, lengths), null, 2));
     await fs.writeFile(reportFile, JSON.stringify({ values: values.map((v) => v.name), sources, ...result }, null, 2));
@@ -164,11 +175,30 @@ export async function runScan(deps: ScanDeps): Promise<void> {
     const reasons: string[] = [];
     if (failOnLeak && result.findings.length > 0)
       reasons.push(`${result.findings.length} leak(s) of ${[...new Set(result.findings.map((f) => f.name))].join(', ')}`);
-    if (result.problems.length > 0) reasons.push(`${result.problems.length} input(s) could not be scanned completely`);
+    // A scan that scanned nothing, or not everything, never passes as clean: say what to fix.
+    const notScanned = result.problems.map((p) => `${p.path}: ${p.message}`);
+    const shown = `${notScanned.slice(0, 3).join('; ')}${notScanned.length > 3 ? `; ${notScanned.length - 3} more` : ''}`;
+    if (result.leakScan && result.files === 0)
+      reasons.push(
+        `nothing was scanned${shown !== '' ? ` (${shown})` : ' (no file under the given paths)'}: give 'paths' that name existing files, directories or matching globs (relative to GITHUB_WORKSPACE), or 'images'`,
+      );
+    else if (result.problems.length > 0)
+      reasons.push(`${result.problems.length} input(s) not scanned or not completely (${shown}): fix them or leave them out of 'paths'`);
     if (failOnLint && result.lint.length > 0) reasons.push(`${result.lint.length} Dockerfile warning(s)`);
-    if (reasons.length > 0) runner.setFailed(`leak scan: ${reasons.join('; ')} (see the annotations and ${reportFile})`);
+    if (reasons.length > 0) runner.setFailed(masks.scrub(`leak scan: ${reasons.join('; ')} (see the annotations and ${reportFile})`));
   } catch (error) {
-    runner.setFailed(masks.scrub(errorText(error)));
+    const message = masks.scrub(errorText(error));
+    // The SARIF file still, empty but for the failure, so an upload-sarif step after this one works.
+    try {
+      await fs.writeFile(
+        sarifFile,
+        JSON.stringify(sarifReport({ findings: [], lint: [], problems: [], failure: message }, workspace, new Map()), null, 2),
+      );
+      runner.setOutput('sarif-file', sarifFile);
+    } catch {
+      // RUNNER_TEMP not writable: the failure below says what matters.
+    }
+    runner.setFailed(message);
   }
 }
 
@@ -182,9 +212,10 @@ async function scanInputs(
   paths: string[],
   images: string[],
   patterns: Pattern[],
-): Promise<Omit<ScanOutcome, 'lint'>> {
+): Promise<Omit<ScanOutcome, 'lint' | 'leakScan'>> {
   const findings: Finding[] = [];
   const problems: ScanOutcome['problems'] = [];
+  const notices: Array<{ path: string; message: string }> = [];
   const streams: Array<{ path: string; open: () => AsyncIterable<Buffer> }> = [];
   for (const image of images) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(image)) {
@@ -195,8 +226,8 @@ async function scanInputs(
     // written, plus `docker history --no-trunc` and `docker image inspect` as text.
     streams.push({ path: `image:${image}`, open: () => deps.dockerSave(image) });
     for (const [part, args] of [
-      ['history', ['history', '--no-trunc', '--format', '{{.CreatedBy}}', image]],
-      ['config', ['image', 'inspect', '--format', '{{json .Config}}', image]],
+      ['history', ['history', '--no-trunc', '--format', '{{.CreatedBy}}', '--', image]],
+      ['config', ['image', 'inspect', '--format', '{{json .Config}}', '--', image]],
     ] as const) {
       streams.push({
         path: `image:${image}!${part}`,
@@ -215,12 +246,27 @@ async function scanInputs(
   let done: Extract<ScanEvent, { kind: 'done' }> | undefined;
   const progress = (p: { files: number; bytes: number; elapsedMs: number }): void =>
     deps.runner.info(`scanning: ${p.files} input(s), ${(p.bytes / 1e6).toFixed(0)} MB, ${rate(p.bytes, p.elapsedMs)}`);
-  for await (const event of scan(paths, patterns, { cwd: workspace, streams, onProgress: progress, progressIntervalMs: 5000 })) {
+  // Symlinks are followed here: an artifact directory holding a link still uploads what it points to.
+  // Bounded (each real file and directory once, a loop reported, limits on links and bytes: see
+  // scan/scanner.ts) and reported (a link that cannot be followed is not scanned, and fails the step).
+  const opts = { cwd: workspace, streams, onProgress: progress, progressIntervalMs: 5000, followSymlinks: true };
+  for await (const event of scan(paths, patterns, opts)) {
     if (event.kind === 'finding') findings.push(event);
     else if (event.kind === 'done') done = event;
+    else if (event.kind === 'notice') notices.push({ path: event.path, message: event.message });
     else problems.push(event);
   }
-  return { findings, problems, files: done?.files ?? 0, bytes: done?.bytes ?? 0, elapsedMs: done?.elapsedMs ?? 0 };
+  for (const glob of done?.unmatched ?? [])
+    problems.push({ kind: 'error', path: glob, message: 'matched no file: not scanned (check the glob, relative to GITHUB_WORKSPACE)' });
+  return {
+    findings,
+    problems,
+    notices,
+    files: done?.files ?? 0,
+    bytes: done?.bytes ?? 0,
+    elapsedMs: done?.elapsedMs ?? 0,
+    followed: done?.followed ?? 0,
+  };
 }
 
 export function findingText(f: Finding): string {
@@ -235,13 +281,23 @@ function where(workspace: string, p: string, line: number | undefined): { file?:
   return line !== undefined ? { file: relative, line } : { file: relative };
 }
 
+/** "No leak found" only when something was scanned and nothing was left out. */
+function verdict(result: ScanOutcome): string {
+  if (!result.leakScan) return "**Not scanned for leaks**: neither 'paths' nor 'images' was given (Dockerfile lint only).";
+  if (result.findings.length > 0) return `**${result.findings.length} leak(s) found:**`;
+  if (result.files === 0) return '**Nothing was scanned**: no file or image could be scanned (see below).';
+  if (result.problems.length > 0)
+    return `**Incomplete**: ${result.problems.length} input(s) not scanned, or not completely (see below); nothing found in the rest.`;
+  return '**No leak found.**';
+}
+
 export function scanSummary(result: ScanOutcome, workspace: string, values: number, patterns: number): string {
   const lines = [
     '### Pipeline Secrets leak scan',
     '',
-    `${result.files} input(s), ${(result.bytes / 1e6).toFixed(1)} MB scanned in ${(result.elapsedMs / 1000).toFixed(1)} s for ${values} value(s) in ${patterns} encoded form(s).`,
+    `${result.files} input(s), ${(result.bytes / 1e6).toFixed(1)} MB scanned in ${(result.elapsedMs / 1000).toFixed(1)} s for ${values} value(s) in ${patterns} encoded form(s)${result.followed > 0 ? `, ${result.followed} symlink(s) followed` : ''}.`,
     '',
-    result.findings.length === 0 ? '**No leak found.**' : `**${result.findings.length} leak(s) found:**`,
+    verdict(result),
     '',
   ];
   if (result.findings.length > 0) {
@@ -253,7 +309,10 @@ export function scanSummary(result: ScanOutcome, workspace: string, values: numb
     lines.push('');
   }
   if (result.problems.length > 0) {
-    lines.push('Not scanned completely:', '', ...result.problems.map((p) => `- ${cell(p.path)}: ${cell(p.message)}`), '');
+    lines.push('Not scanned, or not completely:', '', ...result.problems.map((p) => `- ${cell(p.path)}: ${cell(p.message)}`), '');
+  }
+  if (result.notices.length > 0) {
+    lines.push('Symlinks:', '', ...result.notices.map((n) => `- ${cell(n.path)}: ${cell(n.message)}`), '');
   }
   if (result.lint.length > 0) {
     lines.push('Dockerfile warnings:', '', ...result.lint.map((l) => `- ${cell(l.file)}:${l.line} (${l.rule}): ${cell(l.message)}`), '');

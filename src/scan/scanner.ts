@@ -4,10 +4,14 @@
 // the value, nor anything around it.
 //
 // Inputs are files, directories (walked recursively, in name order) and globs (fs.glob, relative to
-// cwd; a glob that matches nothing is not an error). Paths are reported as given. A path that does not
-// exist or cannot be opened is an `error` event and the scan goes on. Symlinks are never followed:
-// met while walking or named as an input, they are skipped and counted in `done.skipped`, as are
-// fifos, sockets and devices. Each file is scanned once however many inputs name it.
+// cwd; a glob that matches nothing is not an error, it is listed in `done.unmatched`). Paths are
+// reported as given. A path that does not exist or cannot be opened is an `error` event and the scan
+// goes on. Symlinks are not followed by default: met while walking they are skipped and counted in
+// `done.skipped` (as are fifos, sockets and devices) and passed to onSkip; named as an input, they
+// are an `error` (an input is never skipped silently). With followSymlinks they are resolved and
+// scanned under the link's path, each real file and directory once, with bounds on the links
+// followed and the bytes reached through them (see expand). Each file is scanned once however many
+// inputs name it.
 //
 // Memory is bounded: files and members are streamed in chunks (1 MiB by default) and only
 // maxLen - 1 bytes are carried between chunks. When matches of the same secret overlap and one lies inside the
@@ -48,10 +52,19 @@ export interface Done {
   members: number;
   /** Symlinks and special files left alone. */
   skipped: number;
+  /** Symlinks followed (followSymlinks). */
+  followed: number;
+  /** Globs that matched nothing (not an error here: the caller decides). */
+  unmatched: string[];
 }
 
 export type ScanEvent =
-  Finding | { kind: 'error'; path: string; message: string } | { kind: 'limit'; path: string; message: string } | Done;
+  | Finding
+  | { kind: 'error'; path: string; message: string }
+  | { kind: 'limit'; path: string; message: string }
+  /** Worth telling, but nothing went unscanned (a symlink loop not walked twice, a dangling link). */
+  | { kind: 'notice'; path: string; message: string }
+  | Done;
 
 export interface Progress {
   files: number;
@@ -65,8 +78,16 @@ export interface ScanOptions {
   onProgress?: (p: Progress) => void;
   /** At most one onProgress call per interval (default 1000 ms). */
   progressIntervalMs?: number;
-  /** Symlinks are never followed. */
-  followSymlinks?: false;
+  /**
+   * Follow symlinks (default false). Off: a symlink met while walking is skipped and counted (and
+   * passed to onSkip), one named as an input is an `error` (never skipped silently). On: links are
+   * resolved and their targets scanned under the link's path, bounded by `links`.
+   */
+  followSymlinks?: boolean;
+  /** Bounds on following symlinks. */
+  links?: Partial<LinkLimits>;
+  /** Called for each symlink or special file skipped while walking. */
+  onSkip?: (path: string, what: 'symlink' | 'special') => void;
   /** Bytes per file read (default 1 MiB). */
   chunkSize?: number;
   /** Other bounds for containers (see containers.ts). */
@@ -76,6 +97,15 @@ export interface ScanOptions {
   /** Byte streams to scan after the paths, e.g. `docker save IMAGE` read as it is produced. */
   streams?: ReadonlyArray<{ path: string; open: () => AsyncIterable<Buffer> }>;
 }
+
+export interface LinkLimits {
+  /** Symlinks followed per scan. Default 10,000. */
+  maxLinks: number;
+  /** Bytes of files reached through symlinks (on disk, before decompression). Default 4 GiB. */
+  maxLinkedBytes: number;
+}
+
+export const DEFAULT_LINK_LIMITS: Readonly<LinkLimits> = { maxLinks: 10_000, maxLinkedBytes: 4 * 2 ** 30 };
 
 const TEXT_SNIFF = 8192;
 
@@ -93,7 +123,8 @@ export async function* scan(
   if (opts.maxDepth !== undefined) limits.maxDepth = opts.maxDepth;
   const cwd = opts.cwd ?? process.cwd();
   const interval = opts.progressIntervalMs ?? 1000;
-  const state = { files: 0, bytes: 0, members: 0, skipped: 0 };
+  const state = { files: 0, bytes: 0, members: 0, skipped: 0, followed: 0, linkedBytes: 0, unmatched: [] as string[] };
+  const linkLimits: LinkLimits = { ...DEFAULT_LINK_LIMITS, ...opts.links };
   let lastProgress = started;
   const progress = (): void => {
     if (!opts.onProgress) return;
@@ -138,7 +169,7 @@ export async function* scan(
     if (found.length > 0) yield* emit();
   }
 
-  for await (const item of expand(inputs, cwd, state)) {
+  for await (const item of expand(inputs, cwd, state, opts, linkLimits)) {
     if (typeof item !== 'string') {
       yield item;
       continue;
@@ -198,6 +229,8 @@ export async function* scan(
     elapsedMs: performance.now() - started,
     members: state.members,
     skipped: state.skipped,
+    followed: state.followed,
+    unmatched: state.unmatched,
   };
 }
 
@@ -302,33 +335,143 @@ async function countOnDisk(file: string, start: number, length: number): Promise
 
 const GLOB_MAGIC = /[*?[{]/;
 
-/** Files to scan, in order, once each; errors for inputs that do not exist. */
-async function* expand(inputs: ReadonlyArray<string>, cwd: string, state: { skipped: number }): AsyncGenerator<string | ScanEvent> {
+/** Directories a followed symlink is never walked into: endless or blocking pseudo-files. */
+const SYSTEM_DIRS = ['/proc', '/sys', '/dev'];
+
+interface ExpandState {
+  skipped: number;
+  followed: number;
+  linkedBytes: number;
+  unmatched: string[];
+}
+
+/**
+ * Files to scan, in order, once each; errors for inputs that do not exist.
+ *
+ * Each file and directory is visited once by its real path (plain entries: the real path of their
+ * input plus the relative path, as a plain walk never crosses a link; followed links: realpath).
+ * With followSymlinks, a link met while walking is followed after the rest of its input, so content
+ * is reported under its plain path where it has one; a link into a directory already walked is not
+ * walked again (that is what bounds a loop and a fan of links to the same tree) and one to an
+ * ancestor of itself is reported as a loop.
+ */
+async function* expand(
+  inputs: ReadonlyArray<string>,
+  cwd: string,
+  state: ExpandState,
+  opts: Pick<ScanOptions, 'followSymlinks' | 'onSkip'>,
+  limits: LinkLimits,
+): AsyncGenerator<string | ScanEvent> {
   const seen = new Set<string>();
-  async function* visit(display: string, st?: Stats | Dirent): AsyncGenerator<string | ScanEvent> {
-    const abs = path.resolve(cwd, display);
-    if (seen.has(abs)) return;
-    let info: Stats | Dirent;
-    try {
-      info = st ?? (await fs.lstat(abs));
-    } catch (e) {
-      yield { kind: 'error', path: display, message: `cannot stat (${errorCode(e)})` };
-      return;
-    }
-    seen.add(abs);
-    if (info.isSymbolicLink()) state.skipped += 1;
-    else if (info.isFile()) yield display;
-    else if (info.isDirectory()) {
+  const follow = opts.followSymlinks === true;
+  const pending: Array<{ display: string; link: string }> = [];
+  let overLinks = 0;
+  const skip = (display: string, what: 'symlink' | 'special'): void => {
+    state.skipped += 1;
+    opts.onSkip?.(display, what);
+  };
+
+  async function* visit(display: string, real: string, info: Stats | Dirent, viaLink: boolean): AsyncGenerator<string | ScanEvent> {
+    if (seen.has(real)) return;
+    seen.add(real);
+    if (info.isSymbolicLink()) {
+      if (follow) pending.push({ display, link: real });
+      else skip(display, 'symlink');
+    } else if (info.isFile()) {
+      if (viaLink) {
+        // Bytes reached through links are bounded: a link to /usr or to a disk of build caches would
+        // otherwise scan far more than the artifacts the step named.
+        const size = 'size' in info ? info.size : ((await fs.stat(real).catch(() => undefined))?.size ?? 0);
+        if (state.linkedBytes + size > limits.maxLinkedBytes) {
+          yield {
+            kind: 'limit',
+            path: display,
+            message: `not scanned: files reached through symlinks passed the ${limits.maxLinkedBytes}-byte bound`,
+          };
+          return;
+        }
+        state.linkedBytes += size;
+      }
+      yield display;
+    } else if (info.isDirectory()) {
       let entries: Dirent[];
       try {
-        entries = await fs.readdir(abs, { withFileTypes: true });
+        entries = await fs.readdir(real, { withFileTypes: true });
       } catch (e) {
         yield { kind: 'error', path: display, message: `cannot read directory (${errorCode(e)})` };
         return;
       }
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const entry of entries) yield* visit(path.join(display, entry.name), entry);
-    } else state.skipped += 1;
+      for (const entry of entries) yield* visit(path.join(display, entry.name), path.join(real, entry.name), entry, viaLink);
+    } else skip(display, 'special');
+  }
+
+  /** Follows the links met so far (and those met behind them), each once. */
+  async function* drain(): AsyncGenerator<string | ScanEvent> {
+    for (let item = pending.shift(); item !== undefined; item = pending.shift()) {
+      const { display, link } = item;
+      if (state.followed >= limits.maxLinks) {
+        if (overLinks++ === 0)
+          yield {
+            kind: 'limit',
+            path: display,
+            message: `symlink not followed, not scanned: the bound of ${limits.maxLinks} symlinks was reached`,
+          };
+        continue;
+      }
+      let target: string;
+      let st: Stats;
+      try {
+        target = await fs.realpath(link);
+        st = await fs.stat(target);
+      } catch (e) {
+        const code = errorCode(e);
+        if (code === 'ELOOP') yield { kind: 'error', path: display, message: 'symlink loop (ELOOP): not scanned' };
+        else if (code === 'ENOENT') yield { kind: 'notice', path: display, message: 'dangling symlink: nothing to scan' };
+        else yield { kind: 'error', path: display, message: `cannot follow the symlink (${code}): not scanned` };
+        continue;
+      }
+      state.followed += 1;
+      if (SYSTEM_DIRS.some((d) => target === d || target.startsWith(`${d}/`))) {
+        yield { kind: 'limit', path: display, message: `symlink to ${target}: not followed into a system directory, not scanned` };
+        continue;
+      }
+      if (st.isDirectory()) {
+        const from = path.relative(target, path.dirname(link));
+        if (from === '' || (!from.startsWith('..') && !path.isAbsolute(from))) {
+          yield { kind: 'notice', path: display, message: `symlink loop: points to ${target}, which holds the link; not followed again` };
+          continue;
+        }
+      }
+      yield* visit(display, target, st, true);
+    }
+    if (overLinks > 1)
+      yield {
+        kind: 'limit',
+        path: '(symlinks)',
+        message: `${overLinks - 1} more symlink(s) not followed, not scanned (bound of ${limits.maxLinks})`,
+      };
+    overLinks = 0;
+  }
+
+  /** A named input or a glob match: lstat'ed, its real path found, links followed or reported. */
+  async function* top(display: string, st: Stats): AsyncGenerator<string | ScanEvent> {
+    const abs = path.resolve(cwd, display);
+    if (st.isSymbolicLink()) {
+      if (!follow) {
+        state.skipped += 1;
+        // Named by the user: leaving it unscanned silently would read as "clean".
+        yield { kind: 'error', path: display, message: 'a symlink: not followed, not scanned (name its target instead)' };
+        return;
+      }
+      // The link's own location, real, for the loop check.
+      const parent = await fs.realpath(path.dirname(abs)).catch(() => path.dirname(abs));
+      pending.push({ display, link: path.join(parent, path.basename(abs)) });
+    } else {
+      const real = await fs.realpath(abs).catch(() => abs);
+      yield* visit(display, real, st, false);
+    }
+    yield* drain();
   }
 
   for (const input of inputs) {
@@ -340,14 +483,24 @@ async function* expand(inputs: ReadonlyArray<string>, cwd: string, state: { skip
       code = errorCode(e);
     }
     if (st) {
-      yield* visit(input, st);
+      yield* top(input, st);
       continue;
     }
     if (GLOB_MAGIC.test(input)) {
       const matches: string[] = [];
       for await (const match of globFiles(input, cwd)) matches.push(match);
       matches.sort();
-      for (const match of matches) yield* visit(match);
+      if (matches.length === 0) state.unmatched.push(input);
+      for (const match of matches) {
+        let info: Stats;
+        try {
+          info = await fs.lstat(path.resolve(cwd, match));
+        } catch (e) {
+          yield { kind: 'error', path: match, message: `cannot stat (${errorCode(e)})` };
+          continue;
+        }
+        yield* top(match, info);
+      }
       continue;
     }
     yield { kind: 'error', path: input, message: code === 'ENOENT' ? 'no such file or directory' : `cannot stat (${code})` };
