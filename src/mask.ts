@@ -14,15 +14,22 @@ export const MIN_FORM_LENGTH = 4;
 
 const BARE_WORD = /^(?:true|false|null)$/;
 const BARE_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+/**
+ * A number this long or longer is masked: log lines are full of short numbers (sizes, counts, ports,
+ * years, times), but an 8-digit or longer one is rare there and may well be the secret itself.
+ */
+const MASKED_NUMBER_LENGTH = 8;
 
 /**
  * True for text too weak to mask usefully: shorter than MIN_FORM_LENGTH, or a bare `true`,
- * `false`, `null` or number (JSON's scalars rendered as text). Registering it would replace that
+ * `false`, `null` or a number shorter than 8 characters (JSON's scalars rendered as text). Registering it would replace that
  * text everywhere in the job's log; a selected value like this is delivered unmasked, with a warning.
  */
 export function isTooWeakToMask(text: string): boolean {
   const trimmed = text.trim();
-  return trimmed.length < MIN_FORM_LENGTH || BARE_WORD.test(trimmed) || BARE_NUMBER.test(trimmed);
+  return (
+    trimmed.length < MIN_FORM_LENGTH || BARE_WORD.test(trimmed) || (BARE_NUMBER.test(trimmed) && trimmed.length < MASKED_NUMBER_LENGTH)
+  );
 }
 
 /** Every form of `value` we register ourselves, longest first, deduplicated, none of them weak. */

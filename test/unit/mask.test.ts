@@ -75,11 +75,12 @@ describe('MaskRegistry', () => {
 });
 
 describe('isTooWeakToMask', () => {
-  it('is true for short text and bare JSON scalars, false for anything else', () => {
+  it('is true for short text, true/false/null and numbers under 8 characters, false for anything else', () => {
     for (const weak of ['', 'a', 'ab ', 'abc', 'true', 'false', 'null', '1234', '-42', '3.14159', '1e10', ' 65535 ']) {
       expect(isTooWeakToMask(weak), JSON.stringify(weak)).toBe(true);
     }
-    for (const strong of ['abcd', 'True!', 'truex', '1234-5678', '0x1234', '12 34', 'p@ss']) {
+    // A number of 8 or more characters is rare in a log and may be the secret itself: masked.
+    for (const strong of ['abcd', 'True!', 'truex', '1234-5678', '0x1234', '12 34', 'p@ss', '12345678', '402938475610']) {
       expect(isTooWeakToMask(strong), JSON.stringify(strong)).toBe(false);
     }
   });
