@@ -1,7 +1,8 @@
 // Files first: each secret becomes one 0600 file in a private 0700 directory laid out like Swarm's
 // /run/secrets/<name>, on tmpfs (/dev/shm) when usable so values never touch a disk. Env vars and
 // step outputs are written only when asked for.
-import { constants, promises as fs } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, promises as fs, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import { DeliveryError } from './errors.ts';
 import type { Secret } from './fetch.ts';
@@ -9,8 +10,37 @@ import type { Secret } from './fetch.ts';
 /** Env var naming the secrets directory for later steps (a path, never a value). */
 export const PRIVATE_DIR_ENV = 'PIPELINE_SECRETS_DIR';
 export const ROOT_PREFIX = 'pipeline-secrets-';
-/** A marker in the private root: post removes a directory recursively only if it carries it. */
+/**
+ * A marker in the private root: post acts on the paths in its state only if they lie under a root
+ * that carries it, with content whose sha256 the state holds (see RootMarker).
+ */
 export const ROOT_MARKER = '.pipeline-secrets';
+
+/**
+ * The marker's content. State is untrusted input to post (a step can tamper with what post is
+ * given), but the 0700 root is not writable by anyone else, so what main wrote there is what post
+ * trusts: the random nonce ties the state (which holds only the sha256 of this content) to this
+ * one root, and the device:inode of the root and the secrets directory tie the content to those
+ * directories, so a copy of the marker in any other directory proves nothing.
+ */
+export interface RootMarker {
+  readonly v: 1;
+  readonly nonce: string;
+  readonly root: string;
+  readonly rootId: string;
+  readonly secretsDir: string;
+  readonly secretsDirId: string;
+  readonly userSecretsDir: boolean;
+}
+
+/** device:inode, from a bigint stat (inode numbers can exceed 2^53). */
+export function fileId(stat: BigIntStats): string {
+  return `${stat.dev}:${stat.ino}`;
+}
+
+export function markerHash(content: string | Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
+}
 const TMPFS_MAGIC = 0x01021994;
 
 export interface PrivateDir {
@@ -22,6 +52,8 @@ export interface PrivateDir {
   readonly userSecretsDir: boolean;
   /** True when secretsDir itself is on tmpfs (a `secrets-dir` of the user's is looked at, not assumed). */
   readonly onTmpfs: boolean;
+  /** sha256 of the root's marker content, for the ledger (see RootMarker). */
+  readonly marker: string;
 }
 
 /** Whether `dir` is on a tmpfs (memory), by the file system it is on. */
@@ -63,9 +95,9 @@ export async function createPrivateDir(
   const root = await fs.mkdtemp(path.join(base, ROOT_PREFIX));
   await fs.chmod(root, 0o700);
   let secretsDir = path.join(root, 'secrets');
+  let marker: string;
   let secretsOnTmpfs = onTmpfs;
   try {
-    await writeExclusive(path.join(root, ROOT_MARKER), '');
     if (userSecretsDir !== undefined) {
       secretsDir = path.resolve(userSecretsDir);
       await makeFreshDir(secretsDir, 'secrets-dir');
@@ -75,12 +107,29 @@ export async function createPrivateDir(
       await fs.mkdir(secretsDir, { mode: 0o700 });
     }
     await fs.chmod(secretsDir, 0o700);
+    marker = await writeRootMarker(root, secretsDir, userSecretsDir !== undefined);
   } catch (error) {
     // Nothing has been written yet: leave no empty directory behind.
     await fs.rm(root, { recursive: true, force: true });
     throw error;
   }
-  return { root, secretsDir, userSecretsDir: userSecretsDir !== undefined, onTmpfs: secretsOnTmpfs };
+  return { root, secretsDir, userSecretsDir: userSecretsDir !== undefined, onTmpfs: secretsOnTmpfs, marker };
+}
+
+/** Writes the root's marker (O_EXCL, 0600) and returns the sha256 of its content. */
+async function writeRootMarker(root: string, secretsDir: string, userSecretsDir: boolean): Promise<string> {
+  const content: RootMarker = {
+    v: 1,
+    nonce: randomBytes(32).toString('hex'),
+    root,
+    rootId: fileId(await fs.lstat(root, { bigint: true })),
+    secretsDir,
+    secretsDirId: fileId(await fs.lstat(secretsDir, { bigint: true })),
+    userSecretsDir,
+  };
+  const text = `${JSON.stringify(content)}\n`;
+  await writeExclusive(path.join(root, ROOT_MARKER), text);
+  return markerHash(text);
 }
 
 /** Creates a directory that must not exist yet: refuses a planted file, directory or symlink. */

@@ -42,7 +42,11 @@ export async function dockerLogin(exec: Exec, dockerConfig: string, login: Login
   // The CLI stores base64("user:password") in config.json: mask it whole, not only in pieces.
   masks.add(login.password);
   masks.add(Buffer.from(`${login.username}:${login.password}`).toString('base64'));
-  const result = await exec('docker', ['login', login.registry, '--username', login.username, '--password-stdin'], {
+  // Options as --name=value and `--` before the operand: a registry or user name that starts with
+  // '-' can never be taken for another option.
+  if (login.registry.startsWith('-'))
+    throw new DeliveryError(`docker login: registry '${login.registry}' starts with '-', so it is not a registry address; refused`);
+  const result = await exec('docker', ['login', `--username=${login.username}`, '--password-stdin', '--', login.registry], {
     input: login.password,
     env: { DOCKER_CONFIG: dockerConfig },
   });
@@ -61,7 +65,7 @@ export async function dockerLogin(exec: Exec, dockerConfig: string, login: Login
     ([key, entry]) => sameRegistry(key, login.registry) && typeof entry.auth === 'string' && entry.auth !== '',
   );
   if (!stored) {
-    await exec('docker', ['logout', login.registry], { env: { DOCKER_CONFIG: dockerConfig } });
+    await exec('docker', ['logout', '--', login.registry], { env: { DOCKER_CONFIG: dockerConfig } });
     throw new DeliveryError(
       `docker login to registry '${login.registry}' stored the credentials outside the per-job config${config.credsStore ? ` (credential store '${config.credsStore}')` : ''}, where they would outlive the job; logged out again`,
     );
@@ -69,7 +73,7 @@ export async function dockerLogin(exec: Exec, dockerConfig: string, login: Login
 }
 
 export async function dockerLogout(exec: Exec, dockerConfig: string, registry: string): Promise<string | undefined> {
-  const result = await exec('docker', ['logout', registry], { env: { DOCKER_CONFIG: dockerConfig } });
+  const result = await exec('docker', ['logout', '--', registry], { env: { DOCKER_CONFIG: dockerConfig } });
   return result.exitCode === 0 ? undefined : `docker logout ${registry} failed (exit ${result.exitCode})`;
 }
 

@@ -79,6 +79,7 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
     l.root = dir.root;
     l.secretsDir = dir.secretsDir;
     l.userSecretsDir = dir.userSecretsDir;
+    l.marker = dir.marker;
   });
 
   let fromVault: Secret[] = [];

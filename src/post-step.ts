@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { ROOT_MARKER, ROOT_PREFIX } from './deliver.ts';
 import { errorText, VaultError } from './errors.ts';
 import { getInput, parseTls, proxyFor, type Env } from './inputs.ts';
-import { loadLedger, type Ledger } from './ledger.ts';
+import { checkLedger, loadLedger, type Ledger } from './ledger.ts';
 import { MaskRegistry } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { dockerLogout } from './docker-login.ts';
@@ -50,6 +50,11 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     runner.info('Pipeline Secrets cleanup: main created nothing; nothing to do');
     return;
   }
+  // State is untrusted input: post acts only on the paths under the private root it can prove main
+  // created, and sends a token only to the Vault address main was given (ledger.ts checkLedger).
+  const checked = await checkLedger(ledger, deps.env);
+  for (const refusal of checked.refused) runner.warning(`cleanup: refused from the saved state: ${masks.scrub(refusal)}`);
+  ledger = checked.ledger;
   const problems: string[] = [];
   const dirsRemoved: string[] = [];
   const loggedOut: string[] = [];
@@ -76,7 +81,7 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     ledger.leases = await currentLeases(ledger);
   }
   await revoke(deps, ledger, masks, report, leasesLeft, problems);
-  await verifyBeforeCleanup(deps, ledger, problems);
+  await verifyBeforeCleanup(deps, ledger, masks, problems);
   await scrub(deps, ledger, report, problems);
 
   // Log out of every registry a login was attempted for; deleting the directory would drop the
@@ -324,12 +329,15 @@ async function scrub(deps: PostDeps, ledger: Ledger, report: { scrubbed: Cleanup
 }
 
 /** `verify-container`: the last look before the files go, by presence and byte count only. */
-async function verifyBeforeCleanup(deps: PostDeps, ledger: Ledger, problems: string[]): Promise<void> {
+async function verifyBeforeCleanup(deps: PostDeps, ledger: Ledger, masks: MaskRegistry, problems: string[]): Promise<void> {
   const container = getInput(deps.env, 'verify-container');
   if (container === '' || !ledger.secretsDir) return;
   const mountPath = getInput(deps.env, 'verify-path') || '/run/secrets';
   try {
-    const results = await verifyContainer(deps.exec, container, mountPath, await expectedFromDir(ledger.secretsDir));
+    const results = await verifyContainer(deps.exec, container, mountPath, await expectedFromDir(ledger.secretsDir), {
+      input: 'verify-container',
+      scrub: (text) => masks.scrub(text),
+    });
     await deps.runner.appendSummary(verifySummary(container, mountPath, results));
     const bad = results.filter((r) => r.seen !== r.expected).map((r) => r.name);
     if (bad.length > 0) problems.push(`verify-container '${container}': missing or of another size at ${mountPath}: ${bad.join(', ')}`);

@@ -1,13 +1,14 @@
 // Entry of the leak-scan sub-action: wires the runner, exec and a streamed `docker save`.
 import { builtin } from './builtin.ts';
-import { nodeExec } from './exec.ts';
+import { dockerEnv, nodeExec } from './exec.ts';
 import { actionsRunner } from './runner.ts';
 import { runScan } from './scan-step.ts';
 
 /** `docker save IMAGE` read as the CLI writes it: the archive never lands on disk. */
 async function* dockerSave(image: string): AsyncIterable<Buffer> {
   const { spawn } = builtin.childProcess();
-  const child = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // `--` ends docker's options before the operand; the environment is the docker allow-list (exec.ts).
+  const child = spawn('docker', ['save', '--', image], { stdio: ['ignore', 'pipe', 'pipe'], env: dockerEnv(process.env) });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number>((resolve, reject) => {

@@ -37,7 +37,7 @@ export async function runVerify(deps: VerifyDeps): Promise<void> {
     const expected = await expectedFromDir(dir).catch((error: unknown) => {
       throw new Error(`input 'secrets-dir': cannot read ${dir} (${(error as NodeJS.ErrnoException).code ?? errorText(error)})`);
     });
-    const results = await verifyContainer(deps.exec, container, mountPath, expected);
+    const results = await verifyContainer(deps.exec, container, mountPath, expected, { input: 'container' });
     await runner.appendSummary(verifySummary(container, mountPath, results));
     const bad = results.filter((r) => r.seen !== r.expected);
     for (const r of results)

@@ -63,7 +63,7 @@ describe('batch tokens', () => {
       INPUT_SECRETS: 'secret/data/app key',
       INPUT_RENEW: 'true',
     });
-    const dir = { root: '/r', secretsDir: '/r/secrets', onTmpfs: true, userSecretsDir: false };
+    const dir = { root: '/r', secretsDir: '/r/secrets', onTmpfs: true, userSecretsDir: false, marker: '' };
     const session = { token: 'b.AAAA', created: true, batch: true, method: 'approle' as const, ttlSeconds: 600 };
     expect(agentConfig(config, session, dir, '/r/env', [], [], 0).renewToken).toBe(false);
     expect(agentConfig(config, { ...session, token: 's.AAAA', batch: false }, dir, '/r/env', [], [], 0).renewToken).toBe(true);
