@@ -14,8 +14,10 @@ import type { Config } from './inputs.ts';
 import type { Session } from './vault/auth.ts';
 import { tlsOptions } from './vault/client.ts';
 
+// RUNNER_TRACKING_ID: the runner kills every process carrying its job's tracking id at job end, so
+// an agent whose post never runs (a cancelled or crashed job) does not outlive the job.
 const ENV_ALLOW =
-  /^(PATH|HOME|LANG|LC_ALL|TMPDIR|RUNNER_TEMP|DOCKER_HOST|DOCKER_CONFIG|DOCKER_CERT_PATH|DOCKER_TLS_VERIFY|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$/;
+  /^(PATH|HOME|LANG|LC_ALL|TMPDIR|RUNNER_TEMP|RUNNER_TRACKING_ID|DOCKER_HOST|DOCKER_CONFIG|DOCKER_CERT_PATH|DOCKER_TLS_VERIFY|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$/;
 
 /** The agent's config from what main fetched and delivered: paths, names, lease ids, the token. */
 export function agentConfig(
@@ -38,6 +40,9 @@ export function agentConfig(
     token: session.token,
     // A batch token cannot be renewed (Vault answers 400) and a user's token is theirs.
     renewToken: session.created && !session.batch,
+    // The same token, for the same reason: an agent whose secrets directory vanished revokes it.
+    revokeToken: session.created && !session.batch,
+    marker: dir.marker,
     root: dir.root,
     secretsDir: dir.secretsDir,
     envFile,

@@ -11,7 +11,7 @@ import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errorText, VaultError } from './errors.ts';
 import type { Exec } from './exec.ts';
-import { envFileText } from './deliver.ts';
+import { envFileText, markerHash, ROOT_MARKER } from './deliver.ts';
 import { select, type Secret } from './fetch.ts';
 import type { VaultSecretLine } from './secret-spec.ts';
 import type { VaultClient, VaultClientFactory } from './vault/client.ts';
@@ -35,6 +35,10 @@ export interface AgentConfig {
   readonly token: string;
   /** Renew the token too: only one this run created (a token the user passed in is theirs). */
   readonly renewToken: boolean;
+  /** Revoke the token when the secrets directory vanishes: one this run created, not a batch token. */
+  readonly revokeToken?: boolean;
+  /** sha256 of the root's marker (deliver.ts RootMarker): the root is removed only if it still carries it. */
+  readonly marker?: string;
   readonly root: string;
   readonly secretsDir: string;
   readonly envFile: string;
@@ -140,6 +144,7 @@ export class Agent {
     while (!this.stopping) {
       if (!(await exists(this.config.root)) || !(await exists(this.config.secretsDir))) {
         await this.log('private directory is gone: exiting').catch(() => {});
+        await this.leftBehind();
         break;
       }
       if (this.now() - this.started >= this.config.maxLifetimeMs) {
@@ -154,6 +159,26 @@ export class Agent {
     }
     this.client?.close();
     await this.log('agent stopped').catch(() => {});
+  }
+
+  /**
+   * The secrets directory vanished: the job is over and its post will not run (or the user removed
+   * it). What post would do is done here: the token this run created is revoked (its leases with
+   * it) and the whole private root removed, only the root this agent was started for and only
+   * while it still carries the marker main wrote there.
+   */
+  private async leftBehind(): Promise<void> {
+    if (this.config.revokeToken) {
+      try {
+        await (await this.vault()).revokeSelf();
+        await this.log('token revoked');
+      } catch (error) {
+        await this.log(`token not revoked (it stays alive until its TTL ends): ${errorText(error)}`).catch(() => {});
+      }
+    }
+    const root = this.config.root;
+    if (this.config.marker === undefined || !(await carriesMarker(root, this.config.marker))) return;
+    await fs.rm(root, { recursive: true, force: true }).catch(() => {});
   }
 
   /** One pass over what is due. Returns false when something failed and must be retried. */
@@ -344,6 +369,24 @@ export class Agent {
   private async saveLeases(): Promise<void> {
     const leases = [...new Set([...this.config.sources.flatMap((s) => (s.lease ? [s.lease.id] : [])), ...this.seen])];
     await writeAtomic(path.join(this.config.root, AGENT_LEASES), `${JSON.stringify({ leases, revoked: this.revoked })}\n`);
+  }
+}
+
+/** Whether `root` is a directory of this user (not a symlink) whose marker's sha256 is `hash`. */
+async function carriesMarker(root: string, hash: string): Promise<boolean> {
+  try {
+    const stat = await fs.lstat(root);
+    if (!stat.isDirectory() || (process.getuid !== undefined && stat.uid !== process.getuid())) return false;
+    const handle = await fs.open(path.join(root, ROOT_MARKER), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    try {
+      const markerStat = await handle.stat();
+      if (!markerStat.isFile() || markerStat.size > 4096) return false;
+      return markerHash(await handle.readFile()) === hash;
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return false;
   }
 }
 

@@ -31,7 +31,16 @@ export interface RootMarker {
   readonly secretsDir: string;
   readonly secretsDirId: string;
   readonly userSecretsDir: boolean;
+  /**
+   * When this root counts as a leftover of a job long gone (ISO time; stale-roots.ts): a later run
+   * of main by the same user removes it after then, revoking the token in it at `vault`'s address.
+   */
+  readonly expires?: string;
+  readonly vault?: { readonly url: string; readonly namespace?: string };
 }
+
+/** What a root's marker says about its end (stale-roots.ts rootLife). */
+export type RootLife = Pick<RootMarker, 'expires' | 'vault'>;
 
 /** device:inode, from a bigint stat (inode numbers can exceed 2^53). */
 export function fileId(stat: BigIntStats): string {
@@ -89,6 +98,7 @@ export async function createPrivateDir(
   env: Readonly<Record<string, string | undefined>>,
   userSecretsDir: string | undefined,
   shm?: string,
+  life: RootLife = {},
 ): Promise<PrivateDir> {
   const { base, onTmpfs } = await chooseBase(env, shm);
   // mkdtemp: an unpredictable name created 0700 by us, so nothing can be planted there beforehand.
@@ -107,7 +117,7 @@ export async function createPrivateDir(
       await fs.mkdir(secretsDir, { mode: 0o700 });
     }
     await fs.chmod(secretsDir, 0o700);
-    marker = await writeRootMarker(root, secretsDir, userSecretsDir !== undefined);
+    marker = await writeRootMarker(root, secretsDir, userSecretsDir !== undefined, life);
   } catch (error) {
     // Nothing has been written yet: leave no empty directory behind.
     await fs.rm(root, { recursive: true, force: true });
@@ -117,7 +127,7 @@ export async function createPrivateDir(
 }
 
 /** Writes the root's marker (O_EXCL, 0600) and returns the sha256 of its content. */
-async function writeRootMarker(root: string, secretsDir: string, userSecretsDir: boolean): Promise<string> {
+async function writeRootMarker(root: string, secretsDir: string, userSecretsDir: boolean, life: RootLife): Promise<string> {
   const content: RootMarker = {
     v: 1,
     nonce: randomBytes(32).toString('hex'),
@@ -126,6 +136,7 @@ async function writeRootMarker(root: string, secretsDir: string, userSecretsDir:
     secretsDir,
     secretsDirId: fileId(await fs.lstat(secretsDir, { bigint: true })),
     userSecretsDir,
+    ...life,
   };
   const text = `${JSON.stringify(content)}\n`;
   await writeExclusive(path.join(root, ROOT_MARKER), text);

@@ -18,6 +18,7 @@ import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
 import type { LeaseSeen } from './vault/transport.ts';
 import { login, type Session } from './vault/auth.ts';
 import { agentConfig, launchAgent } from './agent-launch.ts';
+import { rootLife, sweepStaleRoots } from './stale-roots.ts';
 
 export interface MainDeps {
   readonly env: Env;
@@ -73,8 +74,9 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   const fromEnv = collectEnvSecrets(config.envSecrets, env, (value) => masks.add(value));
   warnings.push(...fromEnv.warnings);
 
+  await sweepStaleRoots(deps, config);
   // The private directory exists before any credential arrives, so a token has a safe place to wait.
-  const dir = await createPrivateDir(env, config.secretsDir, deps.shm);
+  const dir = await createPrivateDir(env, config.secretsDir, deps.shm, rootLife(config, now()));
   ledger.update((l) => {
     l.root = dir.root;
     l.secretsDir = dir.secretsDir;

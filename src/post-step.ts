@@ -224,7 +224,7 @@ async function revoke(
     }
     if (held.created && !ledger.tokenBatch) {
       try {
-        await tokenClient.revokeSelf();
+        await revokeSelfRetried(deps, tokenClient, start + timeoutSeconds * 1000, masks);
         report.tokenRevoked = true;
       } catch (error) {
         const uncertain = error instanceof VaultError && error.afterUncertainTry;
@@ -235,7 +235,9 @@ async function revoke(
           deps.runner.info('Vault token revoked (by an earlier try whose answer was lost; the retry found it gone)');
         } else {
           report.tokenRevoked = false;
-          problems.push(`Vault token ${uncertain ? 'may not have been' : 'not'} revoked: ${masks.scrub(errorText(error))}`);
+          problems.push(
+            `Vault token ${uncertain ? 'may not have been' : 'not'} revoked: ${masks.scrub(errorText(error))}; it stays alive until it expires by its TTL${ledger.tokenExpires ? ` (${ledger.tokenExpires})` : ''}, nothing renews it any more, and its file goes with the private directory`,
+          );
         }
       }
     }
@@ -253,6 +255,38 @@ async function revoke(
     }
   } else {
     for (const lease of notRevoked) leasesLeft.push({ ...lease, expires: expires(lease.leaseId) });
+  }
+}
+
+const REVOKE_RETRY_PAUSE_MS = 1000;
+
+/**
+ * revoke-self, and once more after a short pause when it failed on the way (no answer, 429, 5xx:
+ * the client's own retries were used up) and the budget still has room: the token file goes right
+ * after, and with it any chance to revoke the token later.
+ */
+async function revokeSelfRetried(
+  deps: PostDeps,
+  client: { revokeSelf: () => Promise<void> },
+  deadline: number,
+  masks: MaskRegistry,
+): Promise<void> {
+  const now = deps.now ?? Date.now;
+  try {
+    await client.revokeSelf();
+  } catch (error) {
+    const status = error instanceof VaultError ? error.status : undefined;
+    const transient = status === undefined || status === 429 || status >= 500;
+    if (!transient || deadline - now() < REVOKE_RETRY_PAUSE_MS + 1000) throw error;
+    deps.runner.info(`Vault token revocation failed (${masks.scrub(errorText(error))}); trying once more`);
+    await new Promise((resolve) => setTimeout(resolve, REVOKE_RETRY_PAUSE_MS));
+    try {
+      await client.revokeSelf();
+    } catch (again) {
+      // The first try may have reached Vault: a refusal now can mean that it revoked the token.
+      if (again instanceof VaultError && error instanceof VaultError && error.afterUncertainTry) again.afterUncertainTry = true;
+      throw again;
+    }
   }
 }
 
