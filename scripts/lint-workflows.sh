@@ -41,9 +41,24 @@ workflows=(.github/workflows/*.yml)
 actions=(action.yml scan/action.yml verify/action.yml .github/actions/*/action.yml)
 
 echo "== actionlint $("$BIN/actionlint" -version | head -n 1), $(shellcheck --version | sed -n 's/^version: /shellcheck /p')"
-# actionlint checks workflows only; each action's metadata is checked through the workflows that use
-# it (inputs given, `with:` keys) and by zizmor below.
-"$BIN/actionlint" -shellcheck "$(command -v shellcheck)" "${workflows[@]}"
+# actionlint lints workflows; it reads an action's metadata (and fails on one it cannot parse or that
+# is invalid) when a workflow uses it as a local action. So every action.yml is also checked through
+# a generated workflow that uses each one locally with its required inputs.
+probe="$LINT_DIR/actions-probe.yml"
+npx --no-install node --input-type=module - "${actions[@]}" >"$probe" <<'JS'
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+const steps = process.argv.slice(2).map((file) => {
+  const inputs = parse(readFileSync(file, 'utf8'))?.inputs ?? {};
+  const required = Object.entries(inputs).filter(([, d]) => d?.required === true && d?.default === undefined);
+  const dir = path.dirname(file) === '.' ? './' : `./${path.dirname(file)}`;
+  const withs = required.map(([name]) => `          ${name}: x`).join('\n');
+  return `      - uses: ${dir}\n` + (withs ? `        with:\n${withs}\n` : '');
+});
+process.stdout.write(`on: push\npermissions: {}\njobs:\n  probe:\n    runs-on: ubuntu-latest\n    steps:\n${steps.join('')}`);
+JS
+"$BIN/actionlint" -shellcheck "$(command -v shellcheck)" "${workflows[@]}" "$probe"
 
 echo "== $("$VENV/bin/zizmor" --version) (offline)"
 "$VENV/bin/zizmor" --offline --no-progress "${workflows[@]}" "${actions[@]}"
