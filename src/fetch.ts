@@ -69,6 +69,36 @@ export interface FetchDeps {
   readonly debug: (message: string) => void;
 }
 
+/**
+ * Whether Vault accepts the token: auth/token/lookup-self is in the default policy, so a 403 there
+ * means the token itself is invalid, expired or revoked, not that a policy leaves a path out. The
+ * status decides, not the text (OpenBao words both cases "permission denied").
+ */
+async function tokenAccepted(client: VaultClient): Promise<boolean> {
+  try {
+    await client.read('auth/token/lookup-self');
+    return true;
+  } catch (error) {
+    return !(error instanceof VaultError && error.status === 403);
+  }
+}
+
+/** A 403 or 404 said as what to do about it, naming the secrets line and the path. */
+async function explainRefusal(
+  error: VaultError,
+  plan: { path: string; line: number; body: Record<string, unknown> | undefined },
+  tokenValid: () => Promise<boolean>,
+): Promise<string> {
+  const where = `secrets line ${plan.line}: ${error.message}`;
+  if (error.status === 404) {
+    const kv = plan.body === undefined ? ` (for KV v2 '${plan.path}' and its /data/ form both work)` : '';
+    return `${where}: nothing at '${plan.path}'; check the path${kv}, or end the line with ' ?' if the entry is optional`;
+  }
+  if (!(await tokenValid()))
+    return `${where}: the Vault token is invalid, expired or revoked (auth/token/lookup-self is refused too); give a valid token or check the login method`;
+  return `${where}: the token is valid but its policies do not allow this; grant ${plan.body === undefined ? "'read'" : "'update'"} on '${error.path}' in a policy of the token (or of the login role)`;
+}
+
 /** One request per distinct key: path and version for reads, path and body for writes. */
 export function readKey(line: Pick<VaultSecretLine, 'path' | 'version' | 'body'>): string {
   if (line.body !== undefined) return `write ${line.path} ${JSON.stringify(line.body)}`;
@@ -107,6 +137,9 @@ export async function fetchVaultSecrets(
   // path rewriting (already `<mount>/data/...`) need not wait for its lookup: it saves one round trip.
   mounts.catch(() => {});
   const warnings: string[] = [];
+  // Asked once, on the first 403: whether Vault still knows the token at all.
+  let tokenChecked: Promise<boolean> | undefined;
+  const tokenValid = (): Promise<boolean> => (tokenChecked ??= tokenAccepted(client));
   const entries = [...plans.entries()];
   const results = await mapLimit(entries, concurrency, async ([key, plan]) => {
     try {
@@ -137,6 +170,12 @@ export async function fetchVaultSecrets(
         return undefined;
       }
       if (deleted !== undefined) throw new SecretError(`secrets line ${plan.line}: ${deleted}`, { cause: error });
+      if (error instanceof VaultError && (error.status === 403 || error.status === 404)) {
+        const explained = new VaultError(error.path, await explainRefusal(error, plan, tokenValid), error.status, { cause: error });
+        explained.afterUncertainTry = error.afterUncertainTry;
+        explained.kv = error.kv;
+        throw explained;
+      }
       throw error;
     }
   });

@@ -96,13 +96,31 @@ export function getInput(env: Env, name: string): string {
   return (env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim();
 }
 
-function getBoolean(env: Env, name: string, fallback: boolean): boolean {
+/**
+ * A boolean input, strict as @actions/core's getBooleanInput (YAML 1.2 core schema: true, True,
+ * TRUE, false, False, FALSE). Anything else is refused naming the value: a boolean is no secret.
+ */
+export function getBoolean(env: Env, name: string, fallback: boolean): boolean {
   const raw = getInput(env, name);
   if (raw === '') return fallback;
   if (/^(true|True|TRUE)$/.test(raw)) return true;
   if (/^(false|False|FALSE)$/.test(raw)) return false;
   throw new InputError(name, `'${raw}' is not a boolean; use true or false`);
 }
+
+/** An input with a fixed set of values (as written: post compares them exactly); anything else is refused naming them. */
+export function getChoice<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = getInput(env, name);
+  if (raw === '') return fallback;
+  const value = allowed.find((a) => a === raw);
+  if (value === undefined) throw new InputError(name, `'${raw}' is not one of ${allowed.join(', ')}`);
+  return value;
+}
+
+/** The main action's boolean inputs (action.yml): each checked on every run, whatever else is used. */
+export const MAIN_BOOLEANS = ['unwrap-secret-id', 'tls-skip-verify', 'export-token', 'export-env', 'export-outputs', 'renew'] as const;
+/** `scrub`'s values, as src/scrub.ts's SCRUB_MODES (not imported: main does not load the scanner). */
+export const SCRUB_CHOICES = ['redact', 'delete', 'report', 'off'] as const;
 
 function getInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = getInput(env, name);
@@ -400,6 +418,10 @@ function parseBuildSecrets(env: Env): BuildSecretSpec[] {
 }
 
 export function parseInputs(env: Env): Config {
+  // Fixed-value inputs first, whether or not they apply to this run: a typo (`scrub: redacted`)
+  // fails here, in main, instead of quietly turning a safeguard off in post.
+  for (const name of MAIN_BOOLEANS) getBoolean(env, name, false);
+  getChoice(env, 'scrub', SCRUB_CHOICES, 'redact');
   const secrets = parseSecretsInput(getInput(env, 'secrets'));
   const envSecrets = parseEnvSecretsInput(getInput(env, 'env-secrets'));
   const exportEnv = getBoolean(env, 'export-env', false);

@@ -13,10 +13,10 @@ import { createDockerConfig, dockerLogin, type Login } from './docker-login.ts';
 import { InputError, VaultError } from './errors.ts';
 import type { Exec } from './exec.ts';
 import type { BuildSecretSpec, RegistryConfig } from './inputs.ts';
-import { deliverySummary } from './summary.ts';
+import { deliverySummary, failureSummary } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from './vault/client.ts';
 import type { LeaseSeen } from './vault/transport.ts';
-import { login, type Session } from './vault/auth.ts';
+import { givenTokenExpiryWarning, login, type Session } from './vault/auth.ts';
 import { agentConfig, launchAgent } from './agent-launch.ts';
 import { rootLife, sweepStaleRoots } from './stale-roots.ts';
 
@@ -43,18 +43,21 @@ export async function runMain(deps: MainDeps): Promise<void> {
   try {
     await main(deps, masks);
   } catch (error) {
-    fail(runner, masks, error);
+    const message = fail(runner, masks, error);
+    // The reason in the summary too, where post's cleanup report would otherwise stand alone.
+    await runner.appendSummary(failureSummary('Pipeline Secrets', message)).catch(() => {});
   }
 }
 
 /** One top-level failure path for any thrown value; the message is scrubbed of every masked form. */
-export function fail(runner: Runner, masks: MaskRegistry, error: unknown): void {
+export function fail(runner: Runner, masks: MaskRegistry, error: unknown): string {
   const message = masks.scrub(errorText(error));
   if (!isUserError(error) && error instanceof Error && error.stack) {
     // A bug, not a user mistake: keep the stack, but only in debug output and scrubbed.
     runner.debug(masks.scrub(error.stack));
   }
   runner.setFailed(message);
+  return message;
 }
 
 async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
@@ -165,6 +168,10 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
       sources = outcome.sources;
       warnings.push(...outcome.warnings);
       for (const lease of leases) recordLease(lease);
+      if (config.renew && vault.auth.method === 'token') {
+        const warning = await givenTokenExpiryWarning(client, config.renew.maxLifetimeMs);
+        if (warning !== undefined) warnings.push(warning);
+      }
     } catch (error) {
       if (cancelled === undefined) throw error;
     } finally {

@@ -7,14 +7,14 @@ import * as path from 'node:path';
 import { PRIVATE_DIR_ENV } from './deliver.ts';
 import { errorText } from './errors.ts';
 import type { Exec } from './exec.ts';
-import { getInput, type Env } from './inputs.ts';
+import { getBoolean, getInput, type Env } from './inputs.ts';
 import { lintDockerfile, type LintFinding } from './lint/dockerfile.ts';
 import { MaskRegistry } from './mask.ts';
 import type { Runner } from './runner.ts';
 import { buildPatterns, type Pattern } from './scan/patterns.ts';
 import { scan, type Finding, type ScanEvent } from './scan/scanner.ts';
 import { sarifReport } from './scan-report.ts';
-import { cell } from './summary.ts';
+import { cell, failureSummary } from './summary.ts';
 
 export interface ScanDeps {
   readonly env: Env;
@@ -111,6 +111,9 @@ export async function runScan(deps: ScanDeps): Promise<void> {
   const stamp = `${Date.now()}-${process.pid}`;
   const sarifFile = path.join(temp, `pipeline-secrets-scan-${stamp}.sarif`);
   try {
+    // The booleans are checked before anything is scanned: a typo must not turn the failure off.
+    const failOnLeak = getBoolean(env, 'fail-on-leak', true);
+    const failOnLint = getBoolean(env, 'fail-on-lint', false);
     const { values, sources } = await collectValues(env);
     // Masked in this step too: a finding message could otherwise be made to echo a value.
     for (const v of values) masks.add(v.value);
@@ -170,8 +173,6 @@ export async function runScan(deps: ScanDeps): Promise<void> {
     );
     await runner.appendSummary(scanSummary(result, workspace, values.length, patterns.length));
 
-    const failOnLeak = getInput(env, 'fail-on-leak') !== 'false';
-    const failOnLint = getInput(env, 'fail-on-lint') === 'true';
     const reasons: string[] = [];
     if (failOnLeak && result.findings.length > 0)
       reasons.push(`${result.findings.length} leak(s) of ${[...new Set(result.findings.map((f) => f.name))].join(', ')}`);
@@ -199,6 +200,7 @@ export async function runScan(deps: ScanDeps): Promise<void> {
       // RUNNER_TEMP not writable: the failure below says what matters.
     }
     runner.setFailed(message);
+    await runner.appendSummary(failureSummary('Pipeline Secrets leak scan', message)).catch(() => {});
   }
 }
 

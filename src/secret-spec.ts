@@ -145,7 +145,18 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
     }
     const words = spec.split(/\s+/).filter((w) => w !== '');
     if (words.length !== 2) {
-      throw new InputError('secrets', `${where}: found ${words.length} word(s) before '|'; ${EXPECTED}`);
+      // JSONata (vault-action's `$join([a, b], " ")`...) holds spaces: say what is supported instead.
+      if (words.length > 2 && /[$()[\]{}&"'=<>!+]/.test(words.slice(1).join(' ')))
+        throw new InputError(
+          'secrets',
+          `${where}: the selector is a JSONata expression; JSONata expressions are not supported, only a key or a dotted key path (a.b.c): '<path> <key> | NAME'`,
+        );
+      if (words.length > 2 && bar < 0)
+        throw new InputError(
+          'secrets',
+          `${where}: found ${words.length} words and no '|'; write '<path> <key> | NAME' (the name goes after '|'), or '<path> <key>' to name it after the key`,
+        );
+      throw new InputError('secrets', `${where}: found ${words.length} word(s)${bar >= 0 ? " before '|'" : ''}; ${EXPECTED}`);
     }
     const [rawPath, rawSelector] = words as [string, string];
     const { path, version } = parsePath(rawPath, where);

@@ -133,6 +133,11 @@ export interface CleanupReport {
   readonly problems: readonly string[];
 }
 
+/** A failed step's reason, the same text as its error annotation (a code span: shown verbatim, never markup). */
+export function failureSummary(what: string, message: string): string {
+  return [`### ${what}: failed`, '', code(message), ''].join('\n');
+}
+
 export function cleanupSummary(report: CleanupReport): string {
   const lines = ['### Pipeline Secrets cleanup', ''];
   if (report.agent !== undefined) lines.push(`- Renewal agent: ${cell(report.agent)}`);

@@ -4,9 +4,10 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errorText } from './errors.ts';
 import type { Exec } from './exec.ts';
-import { getInput, type Env } from './inputs.ts';
+import { getBoolean, getInput, type Env } from './inputs.ts';
 import { PRIVATE_DIR_ENV } from './deliver.ts';
 import type { Runner } from './runner.ts';
+import { failureSummary } from './summary.ts';
 import { verifyContainer, verifySummary, type Expected } from './verify.ts';
 
 export interface VerifyDeps {
@@ -28,6 +29,7 @@ export async function expectedFromDir(dir: string): Promise<Expected[]> {
 export async function runVerify(deps: VerifyDeps): Promise<void> {
   const { env, runner } = deps;
   try {
+    const failOnMismatch = getBoolean(env, 'fail-on-mismatch', true);
     const container = getInput(env, 'container');
     if (container === '') throw new Error("input 'container': is required (the name or id of a running container)");
     const mountPath = getInput(env, 'path') || '/run/secrets';
@@ -44,12 +46,14 @@ export async function runVerify(deps: VerifyDeps): Promise<void> {
       runner.info(
         `${r.name}: expected ${r.expected} bytes, ${r.seen === undefined ? 'missing or empty' : `${r.seen} bytes`} in ${container}:${mountPath}`,
       );
-    if (bad.length > 0 && getInput(env, 'fail-on-mismatch') !== 'false') {
+    if (bad.length > 0 && failOnMismatch) {
       runner.setFailed(
         `verify: ${bad.length} secret(s) missing or of another size in container '${container}': ${bad.map((b) => b.name).join(', ')}`,
       );
     }
   } catch (error) {
-    runner.setFailed(errorText(error));
+    const message = errorText(error);
+    runner.setFailed(message);
+    await runner.appendSummary(failureSummary('Pipeline Secrets verify', message)).catch(() => {});
   }
 }

@@ -39,9 +39,22 @@ export async function login(client: VaultClient, auth: AuthConfig, deps: AuthDep
       return loginWith(client, auth.method, `auth/${auth.mount}/login`, { role_id: auth.roleId, secret_id: secretId }, deps);
     }
     case 'jwt': {
-      const jwt = auth.jwt ?? (await deps.getIDToken(auth.audience));
+      const jwt = auth.jwt ?? (await jobIdToken(auth.audience, deps));
       deps.masks.add(jwt);
-      return loginWith(client, auth.method, `auth/${auth.mount}/login`, { role: auth.role, jwt }, deps);
+      try {
+        return await loginWith(client, auth.method, `auth/${auth.mount}/login`, { role: auth.role, jwt }, deps);
+      } catch (error) {
+        // OpenBao and Vault name the aud claim in their refusal (OpenBao 2: "invalid audience (aud)
+        // claim: audience claim does not match any expected audience").
+        if (error instanceof VaultError && error.status !== undefined && /\baud(ience)?\b/i.test(error.message)) {
+          const what =
+            auth.jwt !== undefined
+              ? `the token in 'jwt' carries an audience that role '${auth.role}' does not bind; give one for the role's bound_audiences ('jwt-audience' applies only to the job's OIDC token)`
+              : `the job's OIDC token (audience: ${auth.audience !== undefined ? `'${auth.audience}' from 'jwt-audience'` : "GitHub's default, https://github.com/OWNER"}) carries an audience that role '${auth.role}' does not bind; set 'jwt-audience' to one of the role's bound_audiences (or add it to them)`;
+          throw new VaultError(error.path, `${error.message}: ${what}`, error.status, { cause: error });
+        }
+        throw error;
+      }
     }
     case 'kubernetes': {
       // https://developer.hashicorp.com/vault/api-docs/auth/kubernetes#login
@@ -78,6 +91,24 @@ export async function login(client: VaultClient, auth: AuthConfig, deps: AuthDep
       deps.masks.add(JSON.stringify(auth.payload));
       for (const value of Object.values(auth.payload)) if (typeof value === 'string') deps.masks.add(value);
       return loginWith(client, auth.method, `auth/${auth.mount}/login`, auth.payload, deps);
+  }
+}
+
+/**
+ * The job's GitHub OIDC token. Without `permissions: id-token: write` the runner gives the step no
+ * ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN, and @actions/core says only that: say what to add.
+ */
+async function jobIdToken(audience: string | undefined, deps: AuthDeps): Promise<string> {
+  try {
+    return await deps.getIDToken(audience);
+  } catch (error) {
+    if (error instanceof Error && /ACTIONS_ID_TOKEN_REQUEST_(URL|TOKEN)/.test(error.message))
+      throw new InputError(
+        'method',
+        "'jwt' needs the job's GitHub OIDC token, which this job may not request: add `permissions: id-token: write` to the job (or give a token in 'jwt')",
+        { cause: error },
+      );
+    throw error;
   }
 }
 
@@ -123,6 +154,23 @@ async function loginWith(
   const ttl = response?.auth?.lease_duration;
   const batch = response?.auth?.token_type === 'batch' || isBatchToken(token);
   return { token, created: true, batch, method, ttlSeconds: typeof ttl === 'number' ? ttl : undefined };
+}
+
+/**
+ * `renew: true` with a token the user gave: the agent never renews a token it did not create, so
+ * one that expires before 'agent-max-lifetime' leaves the agent unable to re-read or renew. Warned
+ * (the job may well finish in time) rather than refused. Undefined when it lives long enough.
+ */
+export async function givenTokenExpiryWarning(client: VaultClient, maxLifetimeMs: number): Promise<string | undefined> {
+  let ttl: number;
+  try {
+    const response = await client.read('auth/token/lookup-self');
+    ttl = Number(response.data?.ttl ?? 0);
+  } catch {
+    return undefined; // the reads just succeeded with it; nothing to add
+  }
+  if (!(ttl > 0) || ttl * 1000 >= maxLifetimeMs) return undefined;
+  return `renew: the token given in 'token' expires in ${ttl} s, before 'agent-max-lifetime' (${Math.round(maxLifetimeMs / 1000)} s), and the agent does not renew a token it did not create: after that it cannot re-read secrets or renew leases; use a login method (approle, jwt...) so the agent renews its own token, give a longer-lived token, or lower 'agent-max-lifetime'`;
 }
 
 /** Batch tokens carry their type in the prefix: `hvb.` (Vault 1.10+), `b.` (OpenBao, older Vault). */

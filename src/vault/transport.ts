@@ -200,6 +200,17 @@ export function createTransport(options: TransportOptions) {
             // by post even when this response then fails (malformed, refused, a later error).
             const lease = leaseIn(parsed, text);
             if (lease) options.onLease?.({ ...lease, path: url.pathname.replace(/^\/v1\//, '') });
+            if (malformed && !isHttps && response.statusCode === 400 && /HTTP request to an HTTPS server/i.test(text)) {
+              // Go's TLS listener (Vault, OpenBao) answers plain HTTP with this 400 and text.
+              reject(
+                new TransportError(
+                  'EHTTPTOHTTPS',
+                  url.host,
+                  `Vault at ${url.host} is an HTTPS server: use https:// in 'url' (or VAULT_ADDR)`,
+                ),
+              );
+              return;
+            }
             if (malformed) {
               reject(new TransportError('EBADBODY', url.host, `Vault at ${url.host} sent a response that is not JSON`));
               return;
@@ -271,7 +282,7 @@ export function createTransport(options: TransportOptions) {
         retryAfter = Array.isArray(header) ? header[0] : header;
         outcome = `status ${response.statusCode}`;
       } catch (error) {
-        if (!(error instanceof TransportError) || error.code === 'EREDIRECT') throw error;
+        if (!(error instanceof TransportError) || error.code === 'EREDIRECT' || error.code === 'EHTTPTOHTTPS') throw error;
         const sent = !NOT_SENT_CODES.has(error.code);
         retryable = !sent || (await retrySafe());
         if (!retryable || attempt >= options.retries) {

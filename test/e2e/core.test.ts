@@ -248,8 +248,9 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
     job = await newJob();
     const { main, post } = await failing(
       { url: vault.url, token, secrets: 'secret/data/prod/db password' },
-      // OpenBao's body is {"errors":["1 error occurred:\n\t* permission denied\n\n"]}: printed as the one reason.
-      /^GET secret\/data\/prod\/db: Vault answered 403 permission denied$/,
+      // OpenBao's body is {"errors":["1 error occurred:\n\t* permission denied\n\n"]}: printed as the one reason,
+      // then which of the two 403s it is (lookup-self answered, so the token is valid) and what to grant.
+      /^secrets line 1: GET secret\/data\/prod\/db: Vault answered 403 permission denied: the token is valid but its policies do not allow this; grant 'read' on 'secret\/data\/prod\/db'/,
     );
     check([main, post], [token, 'prod-only-value-x']);
   });
@@ -260,7 +261,7 @@ describe('failures: one clear line, nothing delivered, post still cleans up', ()
     const { main, post } = await failing(
       { url: vault.url, token, secrets: 'secret/data/ci/app password\nsecret/data/ci/missing password' },
       // OpenBao answers a missing KV v2 path with 404 and {"errors":[]}.
-      /GET secret\/data\/ci\/missing: Vault answered 404/,
+      /^secrets line 2: GET secret\/data\/ci\/missing: Vault answered 404 .*' \?' if the entry is optional$/,
     );
     check([main, post], [token]);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.ts';
-import { parseInputs } from '../../src/inputs.ts';
+import { MAIN_BOOLEANS, parseInputs, SCRUB_CHOICES } from '../../src/inputs.ts';
+import { SCRUB_MODES } from '../../src/scrub.ts';
 
 const base = { INPUT_SECRETS: 'secret/data/app password', INPUT_URL: 'https://vault.example.com:8200/', INPUT_TOKEN: 'hvs.x' };
 
@@ -74,5 +75,21 @@ describe('parseInputs', () => {
 
   it('never echoes a credential in an error', () => {
     expect(() => parseInputs({ ...base, INPUT_URL: 'https://user:topsecretpw@vault' })).toThrow(/^(?!.*topsecretpw)/);
+  });
+
+  it('checks every fixed-value input in main, naming the input, the value and the allowed values', () => {
+    expect([...SCRUB_CHOICES]).toEqual([...SCRUB_MODES]); // post's list, not imported by main
+    expect(() => parseInputs({ ...base, INPUT_SCRUB: 'redacted' })).toThrow(
+      /^input 'scrub': 'redacted' is not one of redact, delete, report, off$/,
+    );
+    expect(() => parseInputs({ ...base, INPUT_SCRUB: 'Redact' })).toThrow(/^input 'scrub': 'Redact' is not one of/);
+    for (const name of MAIN_BOOLEANS) {
+      const key = `INPUT_${name.toUpperCase()}`;
+      expect(() => parseInputs({ ...base, [key]: 'yes' })).toThrow(
+        new RegExp(`^input '${name}': 'yes' is not a boolean; use true or false$`),
+      );
+      for (const ok of ['true', 'True', 'TRUE', 'false', 'False', 'FALSE'])
+        expect(() => parseInputs({ ...base, [key]: ok }), ok).not.toThrow(/boolean/);
+    }
   });
 });
