@@ -33,7 +33,9 @@ describe('parseSecretsInput (hashicorp/vault-action syntax)', () => {
 
   it.each([
     ['secret/app', /line 1: found 1 word/],
-    ['secret/app a b', /line 1: found 3 word/],
+    ['secret/app a b', /line 1: found 3 words and no '\|'; write '<path> <key> \| NAME'/],
+    ['secret/app a b c | N', /line 1: found 4 word\(s\) before '\|'/],
+    ['secret/app $join([a, b], " ") | X', /JSONata expressions are not supported, only a key or a dotted key path/],
     ['secret/app key |', /line 1: nothing after '\|'/],
     ['secret/app $join(x) | X', /JSONata expressions are not supported/],
     ['secret/app key | ../evil', /name '..\/evil'/],
