@@ -63,6 +63,54 @@ export interface AgentDeps {
 /** Files in the private root the agent keeps for post: names and ids only. */
 export const AGENT_LOG = 'agent.log';
 export const AGENT_LEASES = 'agent-leases.json';
+export const AGENT_STATUS = 'agent-status.json';
+
+/**
+ * agent-status.json (0600, rewritten atomically after every round that changed something): what
+ * the agent did, machine-readable, for post's annotations and job summary. Names, paths, versions,
+ * byte counts, counts, exit codes and error reasons only, never a value; the human log stays as it is.
+ */
+export interface AgentStatus {
+  readonly format: 1;
+  readonly pid: number;
+  readonly started: string;
+  readonly updated: string;
+  /** running; stopped (asked to, by post); exited (by itself: max lifetime); failed (an error ended it). */
+  readonly state: 'running' | 'stopped' | 'exited' | 'failed';
+  /** Why it exited or failed. */
+  readonly reason?: string | undefined;
+  /** Successful renewals. */
+  readonly renewals: { readonly token: number; readonly leases: number };
+  /** One entry per task and reason, counted (the latest STATUS_KEEP). */
+  readonly failures: ReadonlyArray<{ readonly what: string; readonly reason: string; readonly count: number; readonly last: string }>;
+  /** Credentials replaced by a fresh one (a lease that could not be renewed further). */
+  readonly replaced: number;
+  /** KV versions that changed, in order (the latest STATUS_KEEP; kvChangesTotal counts all). */
+  readonly kvChanges: ReadonlyArray<{
+    readonly path: string;
+    readonly from: number | null;
+    readonly to: number | null;
+    readonly at: string;
+  }>;
+  readonly kvChangesTotal: number;
+  /** on-change runs (the latest STATUS_KEEP; onChangeTotal counts all): exit code -1 when it could not run. */
+  readonly onChange: ReadonlyArray<{
+    readonly names: readonly string[];
+    readonly exitCode: number;
+    readonly ms: number;
+    readonly at: string;
+  }>;
+  readonly onChangeTotal: number;
+  /** Every delivered secret as it is now: the version it came from (null: none) and its byte count. */
+  readonly secrets: ReadonlyArray<{
+    readonly name: string;
+    readonly path: string | null;
+    readonly version: number | null;
+    readonly bytes: number;
+  }>;
+}
+
+const STATUS_KEEP = 20;
 
 const UNKNOWN: MountInfo = { mount: undefined, type: undefined, kvVersion: undefined };
 
@@ -84,6 +132,19 @@ export class Agent {
   private revoked: string[] = [];
   /** Every lease an answer carried, even one whose response was then discarded: post revokes them. */
   private readonly seen = new Set<string>();
+  /** What agent-status.json says (AgentStatus), kept up to date as the agent goes. */
+  private readonly status = {
+    state: 'running' as AgentStatus['state'],
+    reason: undefined as string | undefined,
+    renewals: { token: 0, leases: 0 },
+    failures: [] as Array<{ what: string; reason: string; count: number; last: string }>,
+    replaced: 0,
+    kvChanges: [] as Array<AgentStatus['kvChanges'][number]>,
+    kvChangesTotal: 0,
+    onChange: [] as Array<AgentStatus['onChange'][number]>,
+    onChangeTotal: 0,
+  };
+  private statusDirty = true;
 
   constructor(config: AgentConfig, deps: AgentDeps) {
     this.config = config;
@@ -129,6 +190,18 @@ export class Agent {
   }
 
   async run(): Promise<void> {
+    try {
+      await this.work();
+    } catch (error) {
+      // agent-main logs it; the status says it too, for post.
+      this.status.state = 'failed';
+      this.status.reason = errorText(error);
+      await this.saveStatus();
+      throw error;
+    }
+  }
+
+  private async work(): Promise<void> {
     for (const s of this.config.secrets) {
       this.values.set(s.name, await fs.readFile(path.join(this.config.secretsDir, s.name), 'utf8').catch(() => ''));
     }
@@ -140,6 +213,7 @@ export class Agent {
     for (const source of this.config.sources)
       if (source.lease) this.leaseDue.set(source.key, source.lease.obtainedAt + this.dueIn(source.lease.duration));
     await this.saveLeases();
+    await this.saveStatus();
 
     while (!this.stopping) {
       if (!(await exists(this.config.root)) || !(await exists(this.config.secretsDir))) {
@@ -149,16 +223,62 @@ export class Agent {
       }
       if (this.now() - this.started >= this.config.maxLifetimeMs) {
         await this.log('max lifetime reached: exiting');
+        this.status.state = 'exited';
+        this.status.reason = 'max lifetime reached';
         break;
       }
       const ok = await this.round();
+      if (this.statusDirty) await this.saveStatus();
       this.failures = ok ? 0 : this.failures + 1;
       // After a failure, try again sooner, backing off, but never slower than the next due task.
       const wait = ok ? 250 : Math.min(200 * 2 ** Math.min(this.failures - 1, 5), 5000);
       await this.sleep(wait);
     }
     this.client?.close();
+    if (this.status.state === 'running' && this.stopping) this.status.state = 'stopped';
+    await this.saveStatus();
     await this.log('agent stopped').catch(() => {});
+  }
+
+  /** A failed task for the status: counted per task and reason, the latest kept. */
+  private failed(what: string, error: unknown): void {
+    const reason = errorText(error);
+    const at = new Date(this.now()).toISOString();
+    const list = this.status.failures;
+    const index = list.findIndex((f) => f.what === what && f.reason === reason);
+    const entry = index >= 0 ? list.splice(index, 1)[0] : undefined;
+    list.push({ what, reason, count: (entry?.count ?? 0) + 1, last: at });
+    if (list.length > STATUS_KEEP) list.shift();
+    this.statusDirty = true;
+  }
+
+  /** agent-status.json, rewritten atomically; a failed write is retried after the next round. */
+  private async saveStatus(): Promise<void> {
+    const byKey = new Map(this.config.sources.map((s) => [s.key, s]));
+    const { reason, ...status } = this.status;
+    const text: AgentStatus = {
+      format: 1,
+      pid: process.pid,
+      started: new Date(this.started).toISOString(),
+      updated: new Date(this.now()).toISOString(),
+      ...status,
+      ...(reason !== undefined ? { reason } : {}),
+      secrets: this.config.secrets.map((s) => {
+        const source = s.key !== undefined ? byKey.get(s.key) : undefined;
+        return {
+          name: s.name,
+          path: source?.readPath ?? null,
+          version: source?.version ?? null,
+          bytes: Buffer.byteLength(this.values.get(s.name) ?? ''),
+        };
+      }),
+    };
+    try {
+      await writeAtomic(path.join(this.config.root, AGENT_STATUS), `${JSON.stringify(text)}\n`);
+      this.statusDirty = false;
+    } catch {
+      this.statusDirty = true;
+    }
   }
 
   /**
@@ -202,6 +322,7 @@ export class Agent {
       }
     } catch (error) {
       await this.log(`error: ${errorText(error)}`);
+      this.failed('agent round', error);
       return false;
     }
     return ok;
@@ -215,6 +336,7 @@ export class Agent {
       await this.log(`token ttl ${ttl} s, ${response.data?.renewable === true ? 'renewable' : 'not renewable'}`);
     } catch (error) {
       await this.log(`token lookup failed: ${errorText(error)}`);
+      this.failed('token lookup', error);
     }
   }
 
@@ -224,9 +346,12 @@ export class Agent {
       const response = await (await this.vault()).write('auth/token/renew-self', {});
       const ttl = Number(response?.auth?.lease_duration ?? 0);
       this.tokenDue = response?.auth?.renewable && ttl > 1 ? this.now() + this.dueIn(ttl) : undefined;
+      this.status.renewals.token++;
+      this.statusDirty = true;
       await this.log(`token renewed: ttl ${ttl} s${this.tokenDue === undefined ? ' (max TTL reached, not renewing further)' : ''}`);
       return true;
     } catch (error) {
+      this.failed('token renewal', error);
       await this.log(`token renewal failed, will retry: ${errorText(error)}`);
       return false;
     }
@@ -240,6 +365,8 @@ export class Agent {
         // https://developer.hashicorp.com/vault/api-docs/system/leases#renew-lease
         const response = await (await this.vault()).write('sys/leases/renew', { lease_id: lease.id, increment: lease.duration });
         const ttl = Number(response?.lease_duration ?? 0);
+        this.status.renewals.leases++;
+        this.statusDirty = true;
         // Vault caps a renewal at the lease's max TTL: a short answer means the end is near, so
         // the next step is a fresh credential rather than another renewal.
         if (ttl >= lease.duration / 3 && response?.renewable !== false) {
@@ -252,6 +379,7 @@ export class Agent {
         await this.log(`lease ${lease.id} renewed only to ${ttl} s (max TTL): replacing the credential`);
       } catch (error) {
         const gone = error instanceof VaultError && error.status !== undefined && error.status >= 400 && error.status < 500;
+        this.failed(`lease renewal (${source.readPath})`, error);
         if (!gone && this.now() < lease.expiresAt - 200) {
           // Vault unavailable for now: try again (the round backs off) while the lease still runs.
           await this.log(`lease ${lease.id} renewal failed, will retry: ${errorText(error)}`);
@@ -275,6 +403,7 @@ export class Agent {
       result = interpret(source.lines[0] ?? { path: source.readPath, version: undefined, line: 0 }, source.readPath, raw, UNKNOWN);
     } catch (error) {
       await this.saveLeases();
+      this.failed(`fresh credential (${source.readPath})`, error);
       await this.log(`cannot get a fresh credential from ${source.readPath}, keeping the last one until it expires: ${errorText(error)}`);
       return false;
     }
@@ -285,6 +414,8 @@ export class Agent {
       : undefined;
     if (source.lease) this.leaseDue.set(source.key, this.now() + this.dueIn(source.lease.duration));
     else this.leaseDue.delete(source.key);
+    this.status.replaced++;
+    this.statusDirty = true;
     await this.saveLeases();
     await this.apply(
       source,
@@ -297,6 +428,7 @@ export class Agent {
         this.revoked.push(old.id);
         await this.log(`old lease ${old.id} revoked`);
       } catch (error) {
+        this.failed('old lease revocation', error);
         await this.log(`old lease ${old.id} not revoked (post revokes the token it belongs to): ${errorText(error)}`);
       }
     }
@@ -313,12 +445,22 @@ export class Agent {
         kvVersion: source.kvVersion,
       });
     } catch (error) {
+      this.failed(`KV refresh (${source.readPath})`, error);
       await this.log(`refresh of ${source.readPath} failed, keeping the current files: ${errorText(error)}`);
       return false;
     }
     if (result.version !== undefined && result.version === source.version) return true;
     const before = source.version;
     source.version = result.version;
+    this.status.kvChanges.push({
+      path: source.readPath,
+      from: before ?? null,
+      to: result.version ?? null,
+      at: new Date(this.now()).toISOString(),
+    });
+    if (this.status.kvChanges.length > STATUS_KEEP) this.status.kvChanges.shift();
+    this.status.kvChangesTotal++;
+    this.statusDirty = true;
     await this.apply(
       source,
       result,
@@ -363,7 +505,12 @@ export class Agent {
         timeoutMs: this.config.onChangeTimeoutMs,
       })
       .catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: errorText(error) }));
-    await this.log(`on-change ran for ${names.join(', ')}: exit code ${result.exitCode} after ${this.now() - started} ms`);
+    const ms = this.now() - started;
+    this.status.onChange.push({ names, exitCode: result.exitCode, ms, at: new Date(this.now()).toISOString() });
+    if (this.status.onChange.length > STATUS_KEEP) this.status.onChange.shift();
+    this.status.onChangeTotal++;
+    this.statusDirty = true;
+    await this.log(`on-change ran for ${names.join(', ')}: exit code ${result.exitCode} after ${ms} ms`);
   }
 
   private async saveLeases(): Promise<void> {

@@ -165,7 +165,8 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
     if (rawSelector === '*' || rawSelector === '**') {
       const prefix = name ?? '';
       if (prefix !== '' && !/^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u.test(prefix)) {
-        throw new InputError('secrets', `${where}: prefix '${prefix}' may hold only letters, digits, '_', '-' and '.'`);
+        // Never echoed: a value pasted here by mistake must not reach the log.
+        throw new InputError('secrets', `${where}: the prefix after '|' may hold only letters, digits, '_', '-' and '.'`);
       }
       selector = { kind: 'all', keepCase: rawSelector === '**', prefix };
       name = undefined;
@@ -175,14 +176,16 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
       if (key === '' || !PLAIN_KEY.test(key.replaceAll('.', 'x'))) {
         throw new InputError(
           'secrets',
-          `${where}: selector '${rawSelector}' is not a key; JSONata expressions are not supported, select a key or a dotted path (a.b.c)`,
+          // Not echoed either: the second word may be a value pasted in place of a key.
+          `${where}: the second word is not a key; JSONata expressions are not supported, select a key or a dotted path (a.b.c)`,
         );
       }
       selector = { kind: 'key', key };
       if (name !== undefined && !isSafeName(name)) {
         throw new InputError(
           'secrets',
-          `${where}: name '${name}' may hold only letters, digits, '_', '-' and '.', and must not start with '.' or '-'`,
+          // Never echoed: a value pasted in place of a name must not reach the log.
+          `${where}: the name after '|' may hold only letters, digits, '_', '-' and '.', and must not start with '.' or '-'`,
         );
       }
       if (name === undefined && normalizeName(key) === '') {

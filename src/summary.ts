@@ -1,5 +1,6 @@
 // Job summary: where each secret went and how many bytes it has; never a value. Verification by
 // presence and byte count, as the seed asks.
+import type { AgentStatus } from './agent.ts';
 import type { Lease, Secret } from './fetch.ts';
 import { inert } from './log-safe.ts';
 
@@ -117,6 +118,8 @@ export function deliverySummary(report: DeliveryReport): string {
 
 export interface CleanupReport {
   readonly agent: string | undefined;
+  /** The agent's agent-status.json as post read it (undefined: none, or not readable). */
+  readonly agentStatus?: AgentStatus | undefined;
   readonly scrubbed: ReadonlyArray<{ path: string; findings: number; names: string[]; action: string }> | undefined;
   readonly tokenRevoked: boolean | undefined;
   /** The created token is a batch token (nothing to revoke): when it expires, '' when unknown. */
@@ -138,9 +141,68 @@ export function failureSummary(what: string, message: string): string {
   return [`### ${what}: failed`, '', code(message), ''].join('\n');
 }
 
+/**
+ * How the agent ended, from post's stop (stopAgent: stopped, killed, gone, not ours) and its
+ * status: `early` when it was not running any more when post came to stop it, without having
+ * exited by itself at its max lifetime (a crash, a kill, an error), with the last reason known.
+ */
+export function agentEnding(outcome: string, status: AgentStatus | undefined): { text: string; early: boolean } {
+  // 'not ours': the pid is no longer our agent (reused, or a zombie nobody reaped yet): it is gone too.
+  const gone = outcome === 'gone' || outcome === 'not ours';
+  if (gone && status?.state === 'exited')
+    return { text: `exited by itself before post: ${status.reason ?? 'no reason recorded'}`, early: false };
+  if (gone) {
+    const last = [...(status?.failures ?? [])].sort((a, b) => a.last.localeCompare(b.last)).at(-1);
+    const reason =
+      status?.state === 'failed' && status.reason !== undefined
+        ? status.reason
+        : last !== undefined
+          ? `${last.what}: ${last.reason}`
+          : status === undefined
+            ? 'it wrote no status'
+            : 'none recorded (killed by a signal?)';
+    return { text: `died before post stopped it (renewals stopped then); last reason: ${reason}`, early: true };
+  }
+  if (outcome === 'killed') return { text: 'did not stop within 5 s of SIGTERM and was killed', early: false };
+  if (outcome === 'stopped') return { text: 'stopped by post', early: false };
+  return { text: outcome, early: false };
+}
+
+/** The renewal agent's section: what it did, from agent-status.json (never a value). */
+function agentSection(outcome: string, status: AgentStatus | undefined): string[] {
+  const ending = agentEnding(outcome, status);
+  const lines = ['#### Renewal agent', '', `- ${ending.early ? '⚠️ ' : ''}Agent: ${cell(ending.text)}`];
+  if (status === undefined) return [...lines, ''];
+  lines.push(`- Renewals: token ${status.renewals.token}, leases ${status.renewals.leases}`);
+  const failures = status.failures.reduce((n, f) => n + f.count, 0);
+  lines.push(`- Failures: ${failures}`);
+  for (const f of status.failures)
+    lines.push(`  - ⚠️ ${cell(f.what)} failed ${f.count} time(s), last at ${cell(f.last)}: ${code(f.reason)}`);
+  lines.push(`- Credentials replaced: ${status.replaced}`);
+  lines.push(`- KV versions changed: ${status.kvChangesTotal}`);
+  for (const k of status.kvChanges) lines.push(`  - ${code(k.path)}: version ${k.from ?? '?'} → ${k.to ?? '?'} at ${cell(k.at)}`);
+  const failedRuns = status.onChange.filter((r) => r.exitCode !== 0).length;
+  lines.push(`- on-change runs: ${status.onChangeTotal}${failedRuns > 0 ? ` (${failedRuns} with a non-zero exit code)` : ''}`);
+  for (const r of status.onChange)
+    lines.push(
+      `  - ${r.exitCode !== 0 ? '⚠️ ' : ''}${cell(r.names.join(', '))}: exit code ${r.exitCode} after ${r.ms} ms at ${cell(r.at)}`,
+    );
+  if (status.secrets.length > 0) {
+    lines.push(
+      '',
+      'The secrets as the agent last delivered them:',
+      '',
+      '| name | source | version | bytes |',
+      '| --- | --- | ---: | ---: |',
+    );
+    for (const s of status.secrets) lines.push(`| ${cell(s.name)} | ${cell(s.path ?? 'env')} | ${s.version ?? ''} | ${s.bytes} |`);
+  }
+  return [...lines, ''];
+}
+
 export function cleanupSummary(report: CleanupReport): string {
   const lines = ['### Pipeline Secrets cleanup', ''];
-  if (report.agent !== undefined) lines.push(`- Renewal agent: ${cell(report.agent)}`);
+  if (report.agent !== undefined) lines.push(`- Renewal agent: ${cell(agentEnding(report.agent, report.agentStatus).text)}`);
   if (report.tokenBatchExpires !== undefined) {
     lines.push(
       `- Vault token: a batch token, which cannot be revoked; it expires by its TTL${report.tokenBatchExpires !== '' ? ` at ${cell(report.tokenBatchExpires)}` : ''}`,
@@ -167,5 +229,6 @@ export function cleanupSummary(report: CleanupReport): string {
   for (const dir of report.dirsRemoved) lines.push(`- Directory removed: ${code(dir)}`);
   for (const problem of report.problems) lines.push(`- ⚠️ ${cell(problem)}`);
   lines.push('');
+  if (report.agent !== undefined) lines.push(...agentSection(report.agent, report.agentStatus));
   return lines.join('\n');
 }
