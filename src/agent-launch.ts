@@ -45,6 +45,7 @@ export function agentConfig(
     marker: dir.marker,
     root: dir.root,
     secretsDir: dir.secretsDir,
+    ...(config.fileAccess ? { fileAccess: config.fileAccess } : {}),
     envFile,
     secrets: secrets.map((s) => ({ name: s.name, envName: s.envName, key: s.source.kind === 'vault' ? s.source.requestKey : undefined })),
     sources: sources.map((source) => ({

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { errorText, VaultError } from './errors.ts';
 import type { Exec } from './exec.ts';
 import { envFileText, markerHash, ROOT_MARKER } from './deliver.ts';
+import { accessHandle, aclFiles, type FileAccess } from './file-access.ts';
 import { select, type Secret } from './fetch.ts';
 import type { VaultSecretLine } from './secret-spec.ts';
 import type { VaultClient, VaultClientFactory } from './vault/client.ts';
@@ -41,6 +42,8 @@ export interface AgentConfig {
   readonly marker?: string;
   readonly root: string;
   readonly secretsDir: string;
+  /** `file-owner` / `file-mode`: a rewritten secret file gets them too, before it replaces the old one. */
+  readonly fileAccess?: FileAccess;
   readonly envFile: string;
   /** Every delivered secret: name, env name, and the request key it came from (undefined: env-secrets). */
   readonly secrets: ReadonlyArray<{ name: string; envName: string; key: string | undefined }>;
@@ -477,7 +480,7 @@ export class Agent {
     const changed: Secret[] = [];
     for (const secret of fresh) {
       if (!this.values.has(secret.name) || this.values.get(secret.name) === secret.value) continue;
-      await writeAtomic(path.join(this.config.secretsDir, secret.name), secret.value);
+      await writeAtomic(path.join(this.config.secretsDir, secret.name), secret.value, this.config.fileAccess);
       this.values.set(secret.name, secret.value);
       changed.push(secret);
     }
@@ -548,16 +551,19 @@ async function exists(file: string): Promise<boolean> {
  * Write to a new 0600 file beside the target, then rename over it: a reader (an app in a
  * container) sees the old value or the new one, never a partial or empty file.
  */
-export async function writeAtomic(file: string, content: string): Promise<void> {
+export async function writeAtomic(file: string, content: string, access?: FileAccess): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     await handle.writeFile(content);
+    // The same owner, mode and ACL as main gave the file it replaces (file-access.ts).
+    if (access) await accessHandle(handle, access);
     await handle.sync();
   } finally {
     await handle.close();
   }
   try {
+    if (access) await aclFiles([temp], access);
     await fs.rename(temp, file);
   } catch (error) {
     await fs.unlink(temp).catch(() => {});

@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import { DeliveryError } from './errors.ts';
+import { accessDir, accessHandle, aclFiles, type FileAccess } from './file-access.ts';
 import type { Secret } from './fetch.ts';
 
 /** Env var naming the secrets directory for later steps (a path, never a value). */
@@ -164,7 +165,7 @@ async function makeFreshDir(dir: string, input: string): Promise<void> {
  * Writes a new file with mode 0600. O_EXCL refuses anything already there, O_NOFOLLOW refuses a
  * symlink even a dangling one: a value is never written through a link planted by someone else.
  */
-export async function writeExclusive(file: string, content: string | Buffer): Promise<void> {
+export async function writeExclusive(file: string, content: string | Buffer, access?: FileAccess): Promise<void> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -178,6 +179,8 @@ export async function writeExclusive(file: string, content: string | Buffer): Pr
   try {
     // No fchmod: the umask can only remove bits from 0600, never add any.
     await handle.writeFile(content);
+    // `file-owner` / `file-mode` (file-access.ts): by descriptor, on the file just created.
+    if (access) await accessHandle(handle, access);
   } finally {
     await handle.close();
   }
@@ -198,11 +201,21 @@ export function envFileName(root: string): string {
  * written (one state write, not one per file) so post can remove them even if this step dies
  * half-way; the directory is fresh and ours, so a recorded path can only be a file we wrote.
  */
-export async function writeSecretFiles(dir: PrivateDir, secrets: readonly Secret[], onPlan: (files: string[]) => void): Promise<Delivered> {
+export async function writeSecretFiles(
+  dir: PrivateDir,
+  secrets: readonly Secret[],
+  onPlan: (files: string[]) => void,
+  access?: FileAccess,
+): Promise<Delivered> {
   const envFile = envFileName(dir.root);
   const secretFiles = secrets.map((secret) => path.join(dir.secretsDir, secret.name));
   onPlan([...secretFiles, envFile]);
-  await Promise.all(secrets.map((secret, index) => writeExclusive(secretFiles[index] as string, secret.value)));
+  await Promise.all(secrets.map((secret, index) => writeExclusive(secretFiles[index] as string, secret.value, access)));
+  if (access) {
+    // The files first, the directory last: the uid can reach them only once each is what was asked.
+    await aclFiles(secretFiles, access);
+    await accessDir(dir.secretsDir, access);
+  }
   const { text, skipped } = envFileText(secrets);
   await writeExclusive(envFile, text);
   return { files: [...secretFiles, envFile], envFile, envFileSkipped: skipped };

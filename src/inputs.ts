@@ -4,6 +4,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from './errors.ts';
+import { FILE_MODES, type FileAccess } from './file-access.ts';
 import { parseEnvSecretsInput, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -79,6 +80,8 @@ export interface Config {
   readonly exportOutputs: boolean;
   /** Where the secret files go when the user chooses; else a fresh directory on tmpfs. */
   readonly secretsDir: string | undefined;
+  /** `file-owner` / `file-mode`: who besides the runner reads the secret files; absent: 0600, the runner's. */
+  readonly fileAccess?: FileAccess;
   readonly registries: readonly RegistryConfig[];
   readonly buildSecrets: readonly BuildSecretSpec[];
   /** The renewal agent, when `renew` is true. */
@@ -417,6 +420,44 @@ function parseBuildSecrets(env: Env): BuildSecretSpec[] {
   return out;
 }
 
+/** Largest uid/gid taken: 2^32 - 2 (2^32 - 1 is chown's "unchanged"). */
+const MAX_ID = 4_294_967_294;
+
+/**
+ * `file-owner` (UID or UID:GID, numbers only: a name means what the image's /etc/passwd says, not
+ * the runner's) and `file-mode` (FILE_MODES: never readable by others; group bits only with a GID,
+ * else the runner's own group would gain them). Default mode with an owner: 0400, 0440 with a GID.
+ */
+export function parseFileAccess(env: Env): FileAccess | undefined {
+  const owner = getInput(env, 'file-owner');
+  const rawMode = getInput(env, 'file-mode');
+  if (owner === '' && rawMode === '') return undefined;
+  let uid: number | undefined;
+  let gid: number | undefined;
+  if (owner !== '') {
+    const match = /^([0-9]{1,10})(?::([0-9]{1,10}))?$/.exec(owner);
+    if (!match || Number(match[1]) > MAX_ID || (match[2] !== undefined && Number(match[2]) > MAX_ID)) {
+      throw new InputError(
+        'file-owner',
+        `'${owner}' is not UID or UID:GID in numbers (e.g. 1000 or 1000:1000, what the container runs as: \`id -u\` in the image); user names are not taken`,
+      );
+    }
+    uid = Number(match[1]);
+    gid = match[2] === undefined ? undefined : Number(match[2]);
+  }
+  let mode = uid === undefined ? 0o600 : gid === undefined ? 0o400 : 0o440;
+  if (rawMode !== '') {
+    mode = /^0?[0-7]{3}$/.test(rawMode) ? parseInt(rawMode, 8) : -1;
+    if (!FILE_MODES.includes(mode)) {
+      throw new InputError('file-mode', `'${rawMode}' is not one of 0400, 0440, 0600, 0640 (secret files are never readable by others)`);
+    }
+    if ((mode & 0o070) !== 0 && gid === undefined) {
+      throw new InputError('file-mode', `'${rawMode}' lets a group read: name the group in file-owner as UID:GID`);
+    }
+  }
+  return { ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}), mode };
+}
+
 export function parseInputs(env: Env): Config {
   // Fixed-value inputs first, whether or not they apply to this run: a typo (`scrub: redacted`)
   // fails here, in main, instead of quietly turning a safeguard off in post.
@@ -454,6 +495,7 @@ export function parseInputs(env: Env): Config {
   }
 
   const secretsDir = getInput(env, 'secrets-dir') || undefined;
+  const fileAccess = parseFileAccess(env);
   let renew: RenewConfig | undefined;
   if (getBoolean(env, 'renew', false)) {
     if (!vault) throw new InputError('renew', 'needs Vault `secrets` entries: there is nothing to renew or re-read otherwise');
@@ -473,6 +515,7 @@ export function parseInputs(env: Env): Config {
     exportEnv,
     exportOutputs,
     secretsDir,
+    ...(fileAccess ? { fileAccess } : {}),
     registries,
     buildSecrets,
     renew,

@@ -204,7 +204,7 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   const logins = resolveLogins(config.registries, secrets);
   const builds = resolveBuildSecrets(config.buildSecrets, secrets);
 
-  const delivered = await writeSecretFiles(dir, secrets, (files) => ledger.update((l) => l.files.push(...files)));
+  const delivered = await writeSecretFiles(dir, secrets, (files) => ledger.update((l) => l.files.push(...files)), config.fileAccess);
   for (const name of delivered.envFileSkipped) {
     runner.warning(
       `secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`,

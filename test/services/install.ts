@@ -74,6 +74,8 @@ export const PACKAGES: readonly PackageProbe[] = [
   // the `busybox` package also ships /bin/busybox, but dynamically linked: useless in a bare image
   { name: 'busybox-static', present: () => isStaticElf('/bin/busybox') },
   { name: 'openssl', present: files('/usr/bin/openssl') },
+  // setfacl, for `file-owner` on a runner that is not root (test/e2e/non-root-containers.test.ts)
+  { name: 'acl', present: files('/usr/bin/setfacl', '/usr/bin/getfacl') },
   // the HTTP(S) proxy of test/services/proxy.ts; -bin is the executable alone (the `tinyproxy`
   // package adds a system service on port 8888 and a system user)
   { name: 'tinyproxy-bin', present: files('/usr/bin/tinyproxy') },
