@@ -3,9 +3,8 @@
 //   node bench/cold-start.ts [runs] [baseline-dist-dir]
 // With a second dist directory (e.g. `git archive <commit> dist | tar -x -C /tmp/old`, then
 // /tmp/old/dist), its main and post run interleaved with ours: a before/after of a change.
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fmt, median, node, repo, stepEnv, timed } from './lib.ts';
+import { fmt, median, node, repo, stepEnv, timed, savedLedger } from './lib.ts';
 
 const runs = Number(process.argv[2] ?? 20);
 const main = path.join(repo, 'dist/main.js');
@@ -21,23 +20,14 @@ for (let i = 0; i < runs + 2; i++) {
   const step = stepEnv({ 'ENV-SECRETS': 'TOKEN' }, { TOKEN: 'bench-secret-value-123' });
   const m = await timed(node, [main], step.env);
   if (m.code !== 0) throw new Error(`main failed: ${m.stdout}`);
-  const state = readFileSync(step.env.GITHUB_STATE as string, 'utf8');
-  const ledger =
-    state
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .pop() ?? '';
+  const ledger = savedLedger(step.env);
   const p = await timed(node, [post], { ...step.env, STATE_ledger: ledger });
   step.dispose();
   if (baselineDist !== undefined) {
     const old = stepEnv({ 'ENV-SECRETS': 'TOKEN' }, { TOKEN: 'bench-secret-value-123' });
     const om = await timed(node, [path.join(baselineDist, 'main.js')], old.env);
     if (om.code !== 0) throw new Error(`baseline main failed: ${om.stdout}`);
-    const oldLedger =
-      readFileSync(old.env.GITHUB_STATE as string, 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .pop() ?? '';
+    const oldLedger = savedLedger(old.env);
     const op = await timed(node, [path.join(baselineDist, 'post.js')], { ...old.env, STATE_ledger: oldLedger });
     old.dispose();
     if (i >= 2) {

@@ -3,11 +3,11 @@
 // and cleanup), against the bare CLI (`docker login` / `docker logout`) plus bare `node -e 0`.
 // Aim (issue 4): main under 1.5x (bare docker login + bare node start-up).
 //   node bench/docker-login.ts [runs]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensurePackages, sharedEngine, startRegistry } from '../test/services/docker.ts';
-import { fmt, median, node, repo, stepEnv, timed } from './lib.ts';
+import { fmt, median, node, repo, stepEnv, timed, savedLedger } from './lib.ts';
 
 const runs = Number(process.argv[2] ?? 10);
 await ensurePackages();
@@ -36,11 +36,7 @@ try {
     const step = stepEnv({ REGISTRY: registry.host, 'REGISTRY-USERNAME': registry.username, 'REGISTRY-PASSWORD': registry.password }, base);
     const m = await timed(node, [path.join(repo, 'dist/main.js')], step.env);
     if (m.code !== 0) throw new Error(`main failed: ${m.stdout}`);
-    const ledger =
-      readFileSync(step.env.GITHUB_STATE as string, 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .pop() ?? '';
+    const ledger = savedLedger(step.env);
     const p = await timed(node, [path.join(repo, 'dist/post.js')], { ...step.env, STATE_ledger: ledger });
     step.dispose();
     if (i === 0) continue;

@@ -4,11 +4,10 @@
 // interleaved, medians. With a fail rate, that share of reads first gets a 503 (the server never
 // sees it) and must be retried.
 //   node bench/fetch-100.ts [runs] [failRate]
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startFaultProxy } from '../test/services/fault-proxy.ts';
 import { OpenBao } from '../test/services/openbao.ts';
-import { fmt, median, node, repo, stepEnv, timed } from './lib.ts';
+import { fmt, median, node, repo, stepEnv, timed, savedLedger } from './lib.ts';
 import { vaultAction } from './vault-action.ts';
 
 const runs = Number(process.argv[2] ?? 5);
@@ -56,11 +55,7 @@ try {
           .join('\n')}`,
       );
     const mainCount = proxy.requests.length - from;
-    const ledger =
-      readFileSync(step.env.GITHUB_STATE as string, 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .pop() ?? '';
+    const ledger = savedLedger(step.env);
     await timed(node, [path.join(repo, 'dist/post.js')], { ...step.env, STATE_ledger: ledger, INPUT_TIMEOUT: '30' });
     step.dispose();
 

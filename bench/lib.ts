@@ -1,7 +1,7 @@
 // Bench helpers: whole-process wall times, interleaved runs, medians. Machines are shared and noisy:
 // only medians and ratios of runs taken side by side in the same command are reported.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,4 +60,14 @@ export function median(values: number[]): number {
 
 export function fmt(ms: number): string {
   return `${ms.toFixed(1)} ms`;
+}
+
+/** The ledger a main step saved in its GITHUB_STATE file, to hand to post as STATE_ledger. */
+export function savedLedger(env: Record<string, string>): string {
+  return (
+    readFileSync(env.GITHUB_STATE as string, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop() ?? ''
+  );
 }

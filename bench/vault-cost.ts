@@ -2,12 +2,11 @@
 // makes (main and post), by kind, and what is left alive on the server afterwards, side by side
 // with hashicorp/vault-action for the same secrets on the same server (counted by the proxy).
 //   node bench/vault-cost.ts
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startFaultProxy, type FaultProxy } from '../test/services/fault-proxy.ts';
 import { OpenBao } from '../test/services/openbao.ts';
 import { startPostgres } from '../test/services/postgres.ts';
-import { node, repo, stepEnv, timed } from './lib.ts';
+import { node, repo, stepEnv, timed, savedLedger } from './lib.ts';
 import { vaultAction } from './vault-action.ts';
 
 const baseline = vaultAction();
@@ -83,11 +82,7 @@ try {
         .join('\n')}`,
     );
   const mainRequests = proxy.requests.length - from;
-  const ledger =
-    readFileSync(step.env.GITHUB_STATE as string, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .pop() ?? '';
+  const ledger = savedLedger(step.env);
   await timed(node, [path.join(repo, 'dist/post.js')], { ...step.env, STATE_ledger: ledger });
   step.dispose();
   const ours = kinds(proxy, from);

@@ -88,6 +88,7 @@ export class Job {
   readonly #issuer: OidcIssuer | undefined;
   readonly #prependPath: string[] = [];
   readonly #processGroups = new Set<number>();
+  readonly #roots = new Set<string>();
   readonly #actionIds = new Map<string, number>();
   readonly #githubToken = `ghs_${randomBytes(18).toString('base64url')}`;
   readonly #eventPath: string;
@@ -188,6 +189,20 @@ export class Job {
     this.#processGroups.clear();
     await this.#issuer?.stop();
     rmSync(this.root, { recursive: true, force: true });
+    // A test that runs main without post (or whose post refused a tampered ledger) would leave the
+    // private directory main made in /dev/shm, which outlives the job: the machine's, not the test's.
+    for (const root of this.#roots) rmSync(root, { recursive: true, force: true });
+    this.#roots.clear();
+  }
+
+  /** Remembers the private directory a main step's ledger names, if it is one this action makes. */
+  #noteRoot(ledger: string): void {
+    try {
+      const root = (JSON.parse(ledger) as { root?: unknown }).root;
+      if (typeof root === 'string' && /^\/dev\/shm\/pipeline-secrets-[^/]+$/.test(root)) this.#roots.add(root);
+    } catch {
+      // not a ledger this harness can read: nothing to remember
+    }
   }
 
   // GITHUB_ACTION: `__self` / `__run`, then `_2`, `_3` ... like the runner's generated step ids.
@@ -386,6 +401,7 @@ export class Job {
       for (const [name, value] of parseKeyValueFile(raw.state)) {
         result.state[name] = value;
         debugLog.push(`##[debug]Save intra-action state ${name} = ${value}`);
+        if (name === 'ledger') this.#noteRoot(value);
       }
     } catch (error) {
       fileError('state', error);

@@ -25,22 +25,20 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
 import {
+  type Daemon,
   freePort,
-  isRunning,
+  killDaemonAndRemoveDirSync,
   makeInstanceDir,
   onExit,
-  signal,
   sleep,
-  sleepSync,
   spawnDaemon,
   sweepDeadOwners,
   terminate,
-  type Daemon,
 } from './lifecycle.ts';
 
 export interface Ldap {
@@ -97,31 +95,13 @@ function confinedByAppArmor(): boolean {
   }
 }
 
-/** SIGKILL to slapd's process group (only if it is still the slapd of `dir`), wait, remove dir. */
-function killAndRemoveSync(dir: string, pid: number | undefined): void {
-  if (pid !== undefined && isRunning(pid)) {
-    let ours = false;
-    try {
-      ours = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-    } catch {
-      // ended meanwhile
-    }
-    if (ours) {
-      signal(pid, 'SIGKILL', true);
-      const until = Date.now() + 2000;
-      while (isRunning(pid) && Date.now() < until) sleepSync(10);
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
-
 /** Removes instance dirs (and their slapd) whose owning test process is gone. */
 function sweepStale(): void {
   sweepDeadOwners({
     bases: [tmpdir()],
     prefixes: [PREFIX],
     pidFiles: ['slapd.pid'],
-    cleanup: (dir, pids) => killAndRemoveSync(dir, pids[0]),
+    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
   });
 }
 
@@ -177,13 +157,13 @@ export async function startLdap(): Promise<Ldap> {
   const dbDir = join(dir, 'db');
   const conf = join(dir, 'slapd.conf');
   let daemon: Daemon | undefined;
-  const unregister = onExit(() => killAndRemoveSync(dir, daemon?.pid));
+  const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       if (daemon) await terminate(daemon, 2000);
-      killAndRemoveSync(dir, daemon?.pid);
+      killDaemonAndRemoveDirSync(dir, daemon?.pid);
       unregister();
     })());
 

@@ -6,7 +6,7 @@
 // are gone. What "clean up" means (which processes, mounts, files) stays with each service.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 
@@ -119,6 +119,27 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * SIGKILL to `pid`'s process group, only if it is still the daemon started for `dir` (its command
+ * line names the dir, so a recycled pid is left alone), a short wait, then `dir` removed.
+ */
+export function killDaemonAndRemoveDirSync(dir: string, pid: number | undefined): void {
+  if (pid !== undefined && isRunning(pid)) {
+    let ours = false;
+    try {
+      ours = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+    } catch {
+      // ended meanwhile
+    }
+    if (ours) {
+      signal(pid, 'SIGKILL', true);
+      const until = Date.now() + 2000;
+      while (isRunning(pid) && Date.now() < until) sleepSync(10);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 // ---- exit hook ------------------------------------------------------------------------------

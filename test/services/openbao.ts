@@ -14,23 +14,22 @@
 // lifecycle.ts: own process group under pdeathsig, an exit hook, a sweep of dead owners' dirs.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baoBinary } from './openbao-install.ts';
 import {
+  type Daemon,
   freePort,
-  isRunning,
+  killDaemonAndRemoveDirSync,
   makeInstanceDir,
   onExit,
   signal,
   sleep,
-  sleepSync,
   spawnDaemon,
   sweepDeadOwners,
   terminate,
-  type Daemon,
 } from './lifecycle.ts';
 
 const PREFIX = 'ps-openbao-';
@@ -75,29 +74,12 @@ function readText(file: string): string {
   }
 }
 
-function killAndRemoveSync(dir: string, pid: number | undefined): void {
-  if (pid !== undefined && isRunning(pid)) {
-    let ours = false;
-    try {
-      ours = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-    } catch {
-      // ended meanwhile
-    }
-    if (ours) {
-      signal(pid, 'SIGKILL', true);
-      const until = Date.now() + 2000;
-      while (isRunning(pid) && Date.now() < until) sleepSync(10);
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
-
 function sweepStale(): void {
   sweepDeadOwners({
     bases: [tmpdir()],
     prefixes: [PREFIX],
     pidFiles: ['bao.pid'],
-    cleanup: (dir, pids) => killAndRemoveSync(dir, pids[0]),
+    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
   });
 }
 
@@ -140,12 +122,12 @@ export class OpenBao {
     const dir = makeInstanceDir(tmpdir(), PREFIX);
     const logFile = join(dir, 'bao.log');
     let daemon: Daemon | undefined;
-    const unregister = onExit(() => killAndRemoveSync(dir, daemon?.pid));
+    const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> =>
       (stopping ??= (async () => {
         if (daemon) await terminate(daemon, 3000);
-        killAndRemoveSync(dir, daemon?.pid);
+        killDaemonAndRemoveDirSync(dir, daemon?.pid);
         unregister();
       })());
     const rootToken = `root-${randomBytes(12).toString('hex')}`;

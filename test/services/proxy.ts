@@ -19,23 +19,22 @@
 // stop() ends it and removes the dir; an exit hook (exit, SIGTERM/SIGINT/SIGHUP) does the same for
 // proxies not stopped; a later start sweeps dirs whose owning test process is gone (lifecycle.ts).
 
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
 import {
+  type Daemon,
   freePort,
-  isRunning,
+  killDaemonAndRemoveDirSync,
   makeInstanceDir,
   onExit,
   signal,
   sleep,
-  sleepSync,
   spawnDaemon,
   sweepDeadOwners,
   terminate,
-  type Daemon,
 } from './lifecycle.ts';
 
 export interface Proxy {
@@ -55,31 +54,13 @@ export interface Proxy {
 const TINYPROXY = '/usr/bin/tinyproxy';
 const PREFIX = 'ps-proxy-';
 
-/** SIGKILL to the proxy's process group (only if it is still the tinyproxy of `dir`), wait, remove dir. */
-function killAndRemoveSync(dir: string, pid: number | undefined): void {
-  if (pid !== undefined && isRunning(pid)) {
-    let ours = false;
-    try {
-      ours = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-    } catch {
-      // ended meanwhile
-    }
-    if (ours) {
-      signal(pid, 'SIGKILL', true);
-      const until = Date.now() + 2000;
-      while (isRunning(pid) && Date.now() < until) sleepSync(10);
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
-
 /** Removes proxy dirs (and their tinyproxy) whose owning test process is gone. */
 function sweepStale(): void {
   sweepDeadOwners({
     bases: [tmpdir()],
     prefixes: [PREFIX],
     pidFiles: ['tinyproxy.pid'],
-    cleanup: (dir, pids) => killAndRemoveSync(dir, pids[0]),
+    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
   });
 }
 
@@ -119,13 +100,13 @@ export async function startProxy(): Promise<Proxy> {
   const logFile = join(dir, 'tinyproxy.log');
   const stderrFile = join(dir, 'stderr.log');
   let daemon: Daemon | undefined;
-  const unregister = onExit(() => killAndRemoveSync(dir, daemon?.pid));
+  const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       if (daemon) await terminate(daemon, 2000);
-      killAndRemoveSync(dir, daemon?.pid);
+      killDaemonAndRemoveDirSync(dir, daemon?.pid);
       unregister();
     })());
 
