@@ -1,5 +1,5 @@
 // Cold start of the main step with no Vault (one workflow secret), as a whole process, against bare
-// `node -e 0`, runs interleaved. Aim (issue 2): within +30 ms of bare node.
+// `node -e 0`, runs interleaved. Aim: within +30 ms of bare node.
 //   node bench/cold-start.ts [runs] [baseline-dist-dir]
 // With a second dist directory (e.g. `git archive <commit> dist | tar -x -C /tmp/old`, then
 // /tmp/old/dist), its main and post run interleaved with ours: a before/after of a change.

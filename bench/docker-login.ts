@@ -1,7 +1,7 @@
 // Docker login cost, side by side in one run: the action's main step (bundle load included) doing
 // one `docker login --password-stdin` with a workflow-secret password, and its post step (logout
 // and cleanup), against the bare CLI (`docker login` / `docker logout`) plus bare `node -e 0`.
-// Aim (issue 4): main under 1.5x (bare docker login + bare node start-up).
+// Aim: main under 1.5x (bare docker login + bare node start-up).
 //   node bench/docker-login.ts [runs]
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';

@@ -1,7 +1,7 @@
 // Peak memory of the bundled leak-scan sub-action (dist/scan.js), as a whole process, scanning the
 // 2 GiB-inside big.tar.gz that `node bench/scan.ts` builds, for 50 secrets of 16 to 64 bytes in all
 // encodings; side by side with bare `node -e 0` and a bare node gunzip of the same file.
-// Aim (issue 5): under 150 MB RSS whatever the size.
+// Aim: under 150 MB RSS whatever the size.
 //   node bench/scan-rss.ts [bench/.out/scan-1024]
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

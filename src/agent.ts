@@ -1,4 +1,4 @@
-// The renewal agent (the seed's sidecar pattern, `renew: true`): a detached process started by main
+// The renewal agent (a sidecar, `renew: true`): a detached process started by main
 // that keeps a long job's credentials alive and its files current until post stops it. It renews
 // the token it was given (when this run created it) and every renewable lease at about two thirds
 // of their TTL, replaces a credential whose lease cannot be renewed any more, re-reads KV secrets

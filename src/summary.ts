@@ -1,5 +1,5 @@
 // Job summary: where each secret went and how many bytes it has; never a value. Verification by
-// presence and byte count, as the seed asks.
+// presence and byte count only.
 import type { AgentStatus } from './agent.ts';
 import type { Lease, Secret } from './fetch.ts';
 import { inert } from './log-safe.ts';

@@ -1,4 +1,4 @@
-// Verification without exposure (the seed's last step): inside a container, each secret file is
+// Verification without exposure: inside a container, each secret file is
 // checked for presence and byte count only (`[ -s FILE ] && wc -c < FILE`); no value is read
 // back, printed or compared as text.
 import type { Exec } from './exec.ts';

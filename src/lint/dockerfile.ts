@@ -1,6 +1,6 @@
-// Dockerfile lint for the seed's common mistakes: a secret passed as ARG or ENV (it stays in the
-// image config, its history and provenance) and COPY/ADD of credential files (they stay in a
-// layer). Each finding names file:line and the BuildKit secret mount to use instead.
+// Dockerfile lint for the common ways a build leaks a secret: a secret passed as ARG or ENV (it
+// stays in the image config, its history and provenance) and COPY/ADD of credential files (they
+// stay in a layer). Each finding names file:line and the BuildKit secret mount to use instead.
 
 export interface LintFinding {
   readonly file: string;

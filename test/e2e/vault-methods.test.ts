@@ -414,7 +414,7 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
 });
 
 // OpenBao 2.7 has no builtin ldap auth method: this test's server is 2.6.2, the last release with
-// it (see test/services/openbao-install.ts, whose preflight installs both).
+// ldap auth; test/services/openbao-install.ts's preflight installs both versions.
 describe('ldap auth against a real directory (slapd)', () => {
   let ldapBao: OpenBao;
   let ldap: Ldap;
@@ -601,8 +601,8 @@ describe('namespaces', () => {
     await bao.enableKv('secret', 2, 'team-a');
     await bao.putKv('secret', 'app', { key: V.teamValue }, 'team-a');
     await bao.putKv('secret', 'app', { key: V.rootDecoy }); // the same path in the root namespace
-    // The real server applies X-Vault-Namespace to the login too (the double logged in at the root
-    // whatever the header): with input 'namespace' the AppRole, its policy and the token it makes
+    // The real server applies X-Vault-Namespace to the login too (a login at the root whatever the
+    // header would be a bug): with input 'namespace' the AppRole, its policy and the token it makes
     // are team-a's.
     await bao.addPolicy('team-vm', [{ path: 'secret/data/app', capabilities: ['read'] }], 'team-a');
     await bao.addAppRole('approle', 'ci', {
@@ -648,7 +648,7 @@ describe('namespaces', () => {
       { ...approle(fp.url), secrets: 'team-a/secret/data/app key | TEAM_KEY' },
       { files: { TEAM_KEY: V.teamValue } },
     );
-    // The double recorded the prefix as the request's namespace; on the wire the path goes as
+    // A namespace prefix in the path is not turned into a header: on the wire the path goes as
     // written, with no namespace header, and the real server resolves team-a/ itself (the value is
     // team-a's, not the root's decoy).
     const reads = readsOf(from, 'team-a/secret/data/app');

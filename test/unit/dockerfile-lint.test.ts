@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { lintDockerfile } from '../../src/lint/dockerfile.ts';
 
 describe('lintDockerfile', () => {
-  it('finds the seed mistakes with file:line and the secret-mount fix', () => {
+  it('finds secrets in ARG/ENV and credential files in COPY/ADD, with file:line and the secret-mount fix', () => {
     const text = [
       'FROM node:24', // 1
       'ARG NPM_TOKEN', // 2

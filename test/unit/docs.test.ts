@@ -39,6 +39,15 @@ function links(markdown: string): string[] {
   return [...prose(markdown).matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1] ?? '');
 }
 
+const INTERNAL_WORDS = [/REFERENCE\.md/, /design card/i, /\bthe seed\b/i, /\bseed's\b/i, /\bissue \d/i, /\bthe double\b/i, /OWNER\/REPO/];
+
+/** The TypeScript files of a tree, .out/ (bench output) left out. */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts') && !path.join(e.parentPath, e.name).includes(`${path.sep}.out${path.sep}`))
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
 describe('documentation', () => {
   it('has the pages the README links to', () => {
     for (const page of ['docs/leak-scan.md', 'docs/renewal-agent.md', 'docs/docker.md', 'CONTRIBUTING.md', 'LICENSE'])
@@ -76,9 +85,20 @@ describe('documentation', () => {
 
   it.each(PAGES)('%s: no team-internal words, one name for the action', (page) => {
     const text = readFileSync(page, 'utf8');
-    for (const word of [/REFERENCE\.md/, /design card/i, /\bthe seed\b/i, /\bissue \d/i, /\bthe double\b/i, /OWNER\/REPO/])
-      expect(text, `${page}: ${word}`).not.toMatch(word);
+    for (const word of INTERNAL_WORDS) expect(text, `${page}: ${word}`).not.toMatch(word);
     for (const [, ref] of text.matchAll(/uses:\s*(pipeline-secrets\/[^\s`'",]+)/g))
       expect(ref).toMatch(/^pipeline-secrets\/pipeline-secrets(\/scan|\/verify|\/\.github\/workflows\/deploy\.yml)?@v1$/);
+  });
+
+  it('comments and messages in src/, test/, bench/ and scripts/ say the thing itself, not team-internal words', () => {
+    const self = path.join('test', 'unit', 'docs.test.ts');
+    const found: string[] = [];
+    for (const file of ['src', 'test', 'bench', 'scripts'].flatMap(sources)) {
+      if (file === self) continue;
+      const text = readFileSync(file, 'utf8');
+      // OWNER/REPO is left out: code may describe a claim's format (the OIDC `sub`) with it.
+      for (const word of INTERNAL_WORDS.filter((w) => w.source !== 'OWNER\\/REPO')) if (word.test(text)) found.push(`${file}: ${word}`);
+    }
+    expect(found).toEqual([]);
   });
 });
