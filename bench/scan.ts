@@ -140,7 +140,7 @@ function jsPool(): string[] {
     (): string => `"${pick(WORDS)} ${pick(WORDS)}"`,
     (): string => `return ${id()}?${id()}:void 0}`,
   ];
-  return Array.from({ length: 20_000 }, () => (pick(forms) as () => string)());
+  return Array.from({ length: 20_000 }, () => pick(forms)());
 }
 
 function writeCorpus(dir: string, fileSize: number): string[] {

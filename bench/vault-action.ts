@@ -20,7 +20,7 @@ export function vaultAction(): { entry: string; version: string; defaults: Recor
       `hashicorp/vault-action not found in ${VAULT_ACTION_DIR}: set VAULT_ACTION_DIR to a checkout of it (action.yml and dist/index.js)`,
     );
   }
-  const action = parse(readFileSync(yml, 'utf8')) as { inputs: Record<string, { default?: unknown }> };
+  const action = parse(readFileSync(yml, 'utf8')) as { inputs: Record<string, { default?: string | number | boolean }> };
   const defaults: Record<string, string> = {};
   for (const [name, spec] of Object.entries(action.inputs)) {
     if (spec.default !== undefined) defaults[`INPUT_${name.toUpperCase()}`] = String(spec.default);

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 const load = createRequire(import.meta.url);
 
 export const builtin = {
-  http: (): typeof import('node:http') => load('node:http'),
-  https: (): typeof import('node:https') => load('node:https'),
-  childProcess: (): typeof import('node:child_process') => load('node:child_process'),
+  http: () => load('node:http') as typeof import('node:http'),
+  https: () => load('node:https') as typeof import('node:https'),
+  childProcess: () => load('node:child_process') as typeof import('node:child_process'),
 };

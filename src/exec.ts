@@ -112,7 +112,7 @@ export const nodeExec: Exec = async (file, args, options = {}) => {
         timeout: options.timeoutMs ?? 120_000,
       });
     } catch (error) {
-      reject(error);
+      reject(error instanceof Error ? error : new Error(`cannot run '${file}' (${String(error)})`));
       return;
     }
     const out: Buffer[] = [];

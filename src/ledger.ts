@@ -71,6 +71,12 @@ export interface CheckedLedger {
 /** How many refused paths one warning names before it counts the rest. */
 const NAMED = 10;
 const MARKER_MAX_BYTES = 4096;
+/**
+ * A directory that no longer exists, and one that is no longer the directory main created: symbols,
+ * so that neither can be mistaken for a path or a refusal reason (both strings).
+ */
+const GONE = Symbol('gone');
+const REPLACED = Symbol('replaced');
 
 /**
  * Checks the ledger against what post can prove (state is untrusted: a step can tamper with it):
@@ -115,7 +121,7 @@ export async function checkLedger(raw: Ledger, env: Env): Promise<CheckedLedger>
 
   const proven = await provenRoot(raw, env);
   const paths = pathEntries(raw);
-  if (proven === 'gone') return { ledger: out, refused };
+  if (proven === GONE) return { ledger: out, refused };
   if (typeof proven === 'string') {
     refused.push(`the private directory ${String(raw.root)}: ${proven}; nothing in it or named by the saved state was touched`);
     if (paths.length > 0) refused.push(`${named(paths)}: no proven private directory to hold them; left in place`);
@@ -138,9 +144,9 @@ export async function checkLedger(raw: Ledger, env: Env): Promise<CheckedLedger>
     refused.push(`the secrets directory ${String(raw.secretsDir)}: not the one main created (${marker.secretsDir}); that one is used`);
   }
   const secrets = await sameDir(marker.secretsDir, marker.secretsDirId);
-  if (secrets === 'replaced') {
+  if (secrets === REPLACED) {
     refused.push(`the secrets directory ${marker.secretsDir}: replaced since main created it; nothing in it was touched`);
-  } else if (secrets !== 'gone') {
+  } else if (secrets !== GONE) {
     out.secretsDir = marker.secretsDir;
     dirs.push({ real: secrets, named: marker.secretsDir });
   }
@@ -149,7 +155,7 @@ export async function checkLedger(raw: Ledger, env: Env): Promise<CheckedLedger>
   for (const file of Array.isArray(raw.files) ? raw.files : []) {
     const resolved = await inside(file, dirs, [marker.root, marker.secretsDir]);
     if (resolved === undefined) outside.push(String(file));
-    else if (resolved !== 'gone' && !out.files.includes(resolved)) out.files.push(resolved);
+    else if (resolved !== GONE && !out.files.includes(resolved)) out.files.push(resolved);
   }
   if (outside.length > 0) refused.push(`${named(outside, 'file path')}: not in the private directory main created; left in place`);
 
@@ -157,16 +163,16 @@ export async function checkLedger(raw: Ledger, env: Env): Promise<CheckedLedger>
     const resolved = await inside(raw.tokenFile, dirs.slice(0, 1));
     if (resolved === undefined)
       refused.push(`the token file ${String(raw.tokenFile)}: not in the private directory main created; not read, no token sent`);
-    else if (resolved !== 'gone') out.tokenFile = resolved;
+    else if (resolved !== GONE) out.tokenFile = resolved;
   }
 
   if (raw.dockerConfig !== undefined) {
     // main creates it as <root>/docker; a symlink there is not a directory of ours.
     const resolved = await inside(raw.dockerConfig, dirs.slice(0, 1));
-    const ours = resolved !== undefined && resolved !== 'gone' && path.basename(resolved) === 'docker';
+    const ours = resolved !== undefined && resolved !== GONE && path.basename(resolved) === 'docker';
     const stat = ours ? await fs.lstat(resolved).catch(() => undefined) : undefined;
     if (ours && stat?.isDirectory()) out.dockerConfig = resolved;
-    else if (!(resolved === 'gone' || (ours && stat === undefined))) {
+    else if (!(resolved === GONE || (ours && stat === undefined))) {
       refused.push(
         `the docker config ${String(raw.dockerConfig)}: not the one main created in its private directory; no docker logout run with it`,
       );
@@ -190,10 +196,10 @@ function inputVaultUrl(env: Env): string | undefined {
 }
 
 /**
- * The root, proven main's by the checks of checkLedger; 'gone' when it does not exist; a reason
+ * The root, proven main's by the checks of checkLedger; GONE when it does not exist; a reason
  * when it is refused; undefined when the ledger names none.
  */
-async function provenRoot(raw: Ledger, env: Env): Promise<{ marker: RootMarker; realRoot: string } | 'gone' | string | undefined> {
+async function provenRoot(raw: Ledger, env: Env): Promise<{ marker: RootMarker; realRoot: string } | typeof GONE | string | undefined> {
   const root = raw.root;
   if (root === undefined) return undefined;
   if (typeof root !== 'string' || !path.isAbsolute(root) || !path.basename(root).startsWith(ROOT_PREFIX)) {
@@ -206,7 +212,7 @@ async function provenRoot(raw: Ledger, env: Env): Promise<{ marker: RootMarker; 
     stat = await fs.lstat(root, { bigint: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'gone' : `cannot inspect it (${code ?? 'error'})`;
+    return code === 'ENOENT' ? GONE : `cannot inspect it (${code ?? 'error'})`;
   }
   if (!stat.isDirectory()) return 'not a directory (a symlink or a file)';
   if (process.platform !== 'win32') {
@@ -248,14 +254,14 @@ async function provenRoot(raw: Ledger, env: Env): Promise<{ marker: RootMarker; 
   return { marker, realRoot: await fs.realpath(root) };
 }
 
-/** The real path of `dir` when it is still the directory `id` names; 'gone' or 'replaced' otherwise. */
-async function sameDir(dir: string, id: string): Promise<string | 'gone' | 'replaced'> {
+/** The real path of `dir` when it is still the directory `id` names; GONE or REPLACED otherwise. */
+async function sameDir(dir: string, id: string): Promise<string | typeof GONE | typeof REPLACED> {
   try {
     const stat = await fs.lstat(dir, { bigint: true });
-    if (!stat.isDirectory() || fileId(stat) !== id) return 'replaced';
+    if (!stat.isDirectory() || fileId(stat) !== id) return REPLACED;
     return await fs.realpath(dir);
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'replaced';
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? GONE : REPLACED;
   }
 }
 
@@ -267,14 +273,14 @@ interface Dir {
 /**
  * `file` in the directory of `dirs` its parent directory resolves (realpath) into, spelled as main
  * named that directory; the last component is kept as it is (a symlink there is removed, never
- * followed). 'gone' when its parent is one of `ours` (as main named them) and no longer exists;
+ * followed). GONE when its parent is one of `ours` (as main named them) and no longer exists;
  * undefined when it is not ours.
  */
 async function inside(
   file: unknown,
   dirs: readonly Dir[],
   ours: readonly string[] = dirs.map((d) => d.named),
-): Promise<string | 'gone' | undefined> {
+): Promise<string | typeof GONE | undefined> {
   if (typeof file !== 'string' || !path.isAbsolute(file) || file.endsWith('/') || file.endsWith(path.sep)) return undefined;
   const name = path.basename(file);
   if (name === '' || name === '.' || name === '..' || name === ROOT_MARKER) return undefined;
@@ -284,7 +290,7 @@ async function inside(
   } catch (error) {
     // A directory of ours (as main named it) that is gone took the file with it; any other is not ours.
     const gone = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    return gone && ours.includes(path.dirname(file)) ? 'gone' : undefined;
+    return gone && ours.includes(path.dirname(file)) ? GONE : undefined;
   }
   const dir = dirs.find((d) => d.real === parent);
   return dir === undefined ? undefined : path.join(dir.named, name);

@@ -24,7 +24,8 @@ export class Reader {
   private readonly pull: Pull;
   private readonly stack: Buffer[] = [];
   private eof = false;
-  private failure: unknown;
+  /** A failed pull, kept for the read after the bytes gathered before it (boxed: anything may be thrown). */
+  private failure: { error: unknown } | undefined;
 
   constructor(pull: Pull) {
     this.pull = pull;
@@ -34,7 +35,7 @@ export class Reader {
   async next(max = Infinity): Promise<Buffer | null> {
     let chunk = this.stack.pop();
     while (chunk === undefined) {
-      if (this.failure !== undefined) throw this.failure;
+      if (this.failure !== undefined) throw this.failure.error;
       if (this.eof) return null;
       const got = await this.pull();
       if (got === null) {
@@ -75,7 +76,7 @@ export class Reader {
       try {
         chunk = await this.next(n - got);
       } catch (e) {
-        this.failure = e;
+        this.failure = { error: e };
         break;
       }
       if (chunk === null) break;

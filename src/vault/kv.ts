@@ -29,7 +29,8 @@ async function lookupMount(client: VaultClient, path: string): Promise<MountInfo
   const mount = typeof data.path === 'string' && data.path !== '' ? data.path.replace(/\/*$/, '/') : undefined;
   const type = typeof data.type === 'string' ? data.type : undefined;
   const options = (data.options ?? {}) as Record<string, unknown>;
-  const kvVersion = type === 'kv' || type === 'generic' ? (String(options.version ?? '1') === '2' ? 2 : 1) : undefined;
+  // Vault sends the version as a string ("2"); a number is taken too, anything else is version 1.
+  const kvVersion = type === 'kv' || type === 'generic' ? (options.version === '2' || options.version === 2 ? 2 : 1) : undefined;
   return { mount, type, kvVersion };
 }
 

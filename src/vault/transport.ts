@@ -164,7 +164,9 @@ export function createTransport(options: TransportOptions) {
     return modules;
   }
 
-  void load(); // start loading now: the first request will need it
+  // Start loading now: the first request will need it. Its failure is that request's to report (it
+  // awaits the same promise); handled here so that it is not an unhandled rejection before then.
+  load().catch(() => {});
 
   async function once(opts: RpOptions, url: URL, timeoutMs: number): Promise<RpResponse> {
     const { http, https, httpAgent, httpsAgent } = await load();
@@ -278,8 +280,8 @@ export function createTransport(options: TransportOptions) {
         retryable = !processed || (await retrySafe());
         if (!retryable || attempt >= options.retries) return response;
         uncertain ||= processed;
-        const header = response.headers['retry-after'];
-        retryAfter = Array.isArray(header) ? header[0] : header;
+        // Node keeps one Retry-After (and one Location) of a response: duplicates are discarded.
+        retryAfter = response.headers['retry-after'];
         outcome = `status ${response.statusCode}`;
       } catch (error) {
         if (!(error instanceof TransportError) || error.code === 'EREDIRECT' || error.code === 'EHTTPTOHTTPS') throw error;
@@ -328,8 +330,7 @@ export function createTransport(options: TransportOptions) {
  * not configure, nor from https to http. Another origin is refused with a message naming it.
  */
 function redirectTarget(from: URL, response: RpResponse, method: string, path: string, count: number): URL {
-  const header = response.headers.location;
-  const location = Array.isArray(header) ? header[0] : header;
+  const location = response.headers.location;
   let to: URL | undefined;
   try {
     to = location !== undefined && location !== '' ? new URL(location, from) : undefined;

@@ -67,6 +67,11 @@ const stepLabel = (step: WorkflowStep, index: number): string => step.id ?? step
 // hold '-'), string / number / boolean / null literals, ! == != && || ( ), and the status functions.
 
 type Value = string | number | boolean | null | { [key: string]: Value };
+
+/** A scalar input as the workflow would spell it in an expression; '' for null or a mapping. */
+function scalar(v: Value | undefined): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+}
 interface Contexts {
   [name: string]: Value;
 }
@@ -254,7 +259,7 @@ async function replay(
   github['workspace'] = current.workspace;
   const oidc = current.oidc;
   if (!oidc) throw new Error('harness gave no OIDC issuer');
-  await vault.addJwtRole(String(inputs['vault-auth-mount'] || 'jwt'), String(inputs['vault-role']), {
+  await vault.addJwtRole(scalar(inputs['vault-auth-mount']) || 'jwt', scalar(inputs['vault-role']), {
     publicKeyPem: oidc.publicKeyPem,
     boundIssuer: oidc.issuer,
     boundAudiences: [AUDIENCE],

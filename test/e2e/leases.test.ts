@@ -432,7 +432,7 @@ describe('connection', () => {
   /** A node answering 307 to every request not yet redirected, to `location(url)`; the rest go to OpenBao. */
   async function standby(location: (url: string) => string): Promise<{ url: string; redirects: () => number; close: () => Promise<void> }> {
     let redirects = 0;
-    const server = http.createServer(async (req, res) => {
+    const forward = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
       const url = req.url ?? '/';
       if (!url.startsWith('/active/')) {
         redirects++;
@@ -452,6 +452,13 @@ describe('connection', () => {
       res
         .writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' })
         .end(Buffer.from(await answer.arrayBuffer()));
+    };
+    // A failed forward answers 502 (the action sees a broken node) instead of an unhandled rejection.
+    const server = http.createServer((req, res) => {
+      forward(req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end(error instanceof Error ? error.message : 'forward failed');
+      });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;

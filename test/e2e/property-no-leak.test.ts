@@ -329,6 +329,7 @@ async function runScenario(kind: Kind, s: Scenario): Promise<void> {
 }
 
 describe('property: no generated value leaks, on any path the harness can provoke', () => {
+  // eslint-disable-next-line vitest/expect-expect -- fast-check's report is the assertion: a failed property throws it
   it.each(KINDS_RUN)(
     `%s: ${RUNS_PER_KIND} runs x ${VALUES_PER_RUN} values through main and post, debug on`,
     async (kind) => {
@@ -365,7 +366,8 @@ describe('property: no generated value leaks, on any path the harness can provok
   );
 
   it(`drove at least ${MIN_TOTAL} values through the action`, (ctx) => {
-    if (process.env.FC_PATH !== undefined || process.env.FC_RUNS !== undefined || kindsSeen.size < KINDS_RUN.length) ctx.skip(); // a replay, or -t picked one kind
+    // eslint-disable-next-line vitest/no-disabled-tests -- skipped only on a replay, or when -t picked one kind
+    if (process.env.FC_PATH !== undefined || process.env.FC_RUNS !== undefined || kindsSeen.size < KINDS_RUN.length) ctx.skip();
     console.log(`property-no-leak: ${valuesDriven} values in ${runNo} runs of main + post`);
     expect(valuesDriven).toBeGreaterThanOrEqual(MIN_TOTAL);
   });

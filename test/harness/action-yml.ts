@@ -27,7 +27,8 @@ export function loadActionInputs(actionYml: string): ActionInputs {
   if (isRecord(inputs)) {
     for (const [name, meta] of Object.entries(inputs)) {
       const def = isRecord(meta) ? meta['default'] : undefined;
-      declared.set(name, def === undefined || def === null ? '' : String(def));
+      // A default is a YAML scalar; anything else (none, null, a mapping) declares none.
+      declared.set(name, typeof def === 'string' || typeof def === 'number' || typeof def === 'boolean' ? String(def) : '');
     }
   }
   return { declared };

@@ -102,7 +102,7 @@ describe('TLS inputs', () => {
     [{ 'INPUT_CLIENT-CERTIFICATE': 'x' }, 'client-key', /go together/],
     [{ 'INPUT_TLS-SKIP-VERIFY': 'maybe' }, 'tls-skip-verify', /not a boolean/],
   ])('%j names input %s', (env, input, message) => {
-    const error = inputError(env as Record<string, string>);
+    const error = inputError(env);
     expect(error.input).toBe(input);
     expect(error.message).toMatch(message);
   });

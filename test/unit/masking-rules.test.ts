@@ -73,7 +73,7 @@ describe('exports without the runner file commands', () => {
       const write = process.stdout.write.bind(process.stdout);
       const printed: string[] = [];
       delete process.env[file];
-      process.stdout.write = ((chunk: string | Uint8Array) => (printed.push(String(chunk)), true)) as typeof process.stdout.write;
+      process.stdout.write = (chunk: string | Uint8Array) => (printed.push(String(chunk)), true);
       try {
         expect(call).toThrow(new RegExp(`file command ${file} is not set`));
       } finally {
