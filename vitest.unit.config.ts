@@ -1,0 +1,11 @@
+// The unit tier (`npm run test:unit`): tests that need no root, no services (no OpenBao, dockerd,
+// PostgreSQL, slapd) and no package installs, so they run in seconds as any user. `npm test` runs
+// these and every other test (vitest.config.ts).
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/unit/**/*.test.ts', 'test/scan/**/*.test.ts', 'test/harness.test.ts'],
+    testTimeout: 10_000,
+  },
+});
