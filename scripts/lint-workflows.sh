@@ -61,5 +61,6 @@ JS
 "$BIN/actionlint" -shellcheck "$(command -v shellcheck)" "${workflows[@]}" "$probe"
 
 echo "== $("$VENV/bin/zizmor" --version) (offline)"
-"$VENV/bin/zizmor" --offline --no-progress "${workflows[@]}" "${actions[@]}"
-echo "lint-workflows: ${#workflows[@]} workflow(s) and ${#actions[@]} action(s) clean"
+# .github/dependabot.yml too: zizmor checks its update cooldown.
+"$VENV/bin/zizmor" --offline --no-progress "${workflows[@]}" "${actions[@]}" .github/dependabot.yml
+echo "lint-workflows: ${#workflows[@]} workflow(s), ${#actions[@]} action(s) and the Dependabot config clean"
