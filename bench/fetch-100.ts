@@ -4,10 +4,9 @@
 // interleaved, medians. With a fail rate, that share of reads first gets a 503 (the server never
 // sees it) and must be retried.
 //   node bench/fetch-100.ts [runs] [failRate]
-import * as path from 'node:path';
 import { startFaultProxy } from '../test/services/fault-proxy.ts';
 import { OpenBao } from '../test/services/openbao.ts';
-import { fmt, median, node, repo, stepEnv, timed, savedLedger } from './lib.ts';
+import { errorLines, fmt, mainThenPost, median, node, stepEnv, timed } from './lib.ts';
 import { vaultAction } from './vault-action.ts';
 
 const runs = Number(process.argv[2] ?? 5);
@@ -45,19 +44,11 @@ try {
     proxy.clearFaults();
     failures = injectFailures();
     let from = proxy.requests.length;
-    const step = stepEnv({ URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'bench-role', 'SECRET-ID': 'bench-secret-id', SECRETS: lines });
-    const m = await timed(node, [path.join(repo, 'dist/main.js')], step.env);
-    if (m.code !== 0)
-      throw new Error(
-        `main failed:\n${m.stdout
-          .split('\n')
-          .filter((l) => l.startsWith('::error'))
-          .join('\n')}`,
-      );
-    const mainCount = proxy.requests.length - from;
-    const ledger = savedLedger(step.env);
-    await timed(node, [path.join(repo, 'dist/post.js')], { ...step.env, STATE_ledger: ledger, INPUT_TIMEOUT: '30' });
-    step.dispose();
+    let mainCount = 0;
+    const { main: m } = await mainThenPost(
+      { URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'bench-role', 'SECRET-ID': 'bench-secret-id', SECRETS: lines },
+      { postEnv: { INPUT_TIMEOUT: '30' }, afterMain: () => (mainCount = proxy.requests.length - from) },
+    );
 
     // vault-action: the same secrets, its own input names and defaults
     proxy.clearFaults();
@@ -74,14 +65,7 @@ try {
       INPUT_SECRETS: lines,
     };
     const t = await timed(node, [baseline.entry], env);
-    if (t.code !== 0)
-      throw new Error(
-        `vault-action failed (exit ${String(t.code)}):\n${t.stdout
-          .split('\n')
-          .filter((l) => l.startsWith('::error'))
-          .map((l) => l.slice(0, 300))
-          .join('\n')}`,
-      );
+    if (t.code !== 0) throw new Error(`vault-action failed (exit ${String(t.code)}):\n${errorLines(t.stdout)}`);
     const theirCount = proxy.requests.length - from;
     va.dispose();
     if (i === 0) continue; // warm-up

@@ -71,3 +71,35 @@ export function savedLedger(env: Record<string, string>): string {
       .pop() ?? ''
   );
 }
+
+/** The ::error lines of a step's stdout, for a bench's failure message. */
+export function errorLines(stdout: string): string {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('::error'))
+    .join('\n');
+}
+
+/**
+ * Our main step (timed, whole process), then post with main's ledger, as the runner runs them.
+ * `afterMain` runs between the two (e.g. to count the requests main made).
+ */
+export async function mainThenPost(
+  inputs: Record<string, string>,
+  opts: { postEnv?: Record<string, string>; afterMain?: () => void } = {},
+): Promise<{ main: Timed; post: Timed }> {
+  const step = stepEnv(inputs);
+  try {
+    const main = await timed(node, [path.join(repo, 'dist/main.js')], step.env);
+    if (main.code !== 0) throw new Error(`main failed:\n${errorLines(main.stdout)}`);
+    opts.afterMain?.();
+    const post = await timed(node, [path.join(repo, 'dist/post.js')], {
+      ...step.env,
+      STATE_ledger: savedLedger(step.env),
+      ...opts.postEnv,
+    });
+    return { main, post };
+  } finally {
+    step.dispose();
+  }
+}

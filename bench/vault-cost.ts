@@ -2,11 +2,10 @@
 // makes (main and post), by kind, and what is left alive on the server afterwards, side by side
 // with hashicorp/vault-action for the same secrets on the same server (counted by the proxy).
 //   node bench/vault-cost.ts
-import * as path from 'node:path';
 import { startFaultProxy, type FaultProxy } from '../test/services/fault-proxy.ts';
 import { OpenBao } from '../test/services/openbao.ts';
 import { startPostgres } from '../test/services/postgres.ts';
-import { node, repo, stepEnv, timed, savedLedger } from './lib.ts';
+import { errorLines, mainThenPost, node, stepEnv, timed } from './lib.ts';
 import { vaultAction } from './vault-action.ts';
 
 const baseline = vaultAction();
@@ -72,19 +71,11 @@ try {
   const before = new Set(await pg.roles());
 
   let from = proxy.requests.length;
-  const step = stepEnv({ URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'deploy-role', 'SECRET-ID': 'deploy-secret-id', SECRETS: secrets });
-  const m = await timed(node, [path.join(repo, 'dist/main.js')], step.env);
-  if (m.code !== 0)
-    throw new Error(
-      `main failed:\n${m.stdout
-        .split('\n')
-        .filter((l) => l.startsWith('::error'))
-        .join('\n')}`,
-    );
-  const mainRequests = proxy.requests.length - from;
-  const ledger = savedLedger(step.env);
-  await timed(node, [path.join(repo, 'dist/post.js')], { ...step.env, STATE_ledger: ledger });
-  step.dispose();
+  let mainRequests = 0;
+  await mainThenPost(
+    { URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'deploy-role', 'SECRET-ID': 'deploy-secret-id', SECRETS: secrets },
+    { afterMain: () => (mainRequests = proxy.requests.length - from) },
+  );
   const ours = kinds(proxy, from);
   const oursTotal = proxy.requests.length - from;
   const oursLeft = await alive(before);
@@ -102,13 +93,7 @@ try {
   };
   const t = await timed(node, [baseline.entry], env);
   va.dispose();
-  if (t.code !== 0)
-    throw new Error(
-      `vault-action failed:\n${t.stdout
-        .split('\n')
-        .filter((l) => l.startsWith('::error'))
-        .join('\n')}`,
-    );
+  if (t.code !== 0) throw new Error(`vault-action failed (exit ${String(t.code)}):\n${errorLines(t.stdout)}`);
   const theirs = kinds(proxy, from);
   const theirsTotal = proxy.requests.length - from;
   const theirsLeft = await alive(before);
