@@ -122,8 +122,9 @@ export function getChoice<T extends string>(env: Env, name: string, allowed: rea
 
 /** The main action's boolean inputs (action.yml): each checked on every run, whatever else is used. */
 export const MAIN_BOOLEANS = ['unwrap-secret-id', 'tls-skip-verify', 'export-token', 'export-env', 'export-outputs', 'renew'] as const;
-/** `scrub`'s values, as src/scrub.ts's SCRUB_MODES (not imported: main does not load the scanner). */
-export const SCRUB_CHOICES = ['redact', 'delete', 'report', 'off'] as const;
+/** `scrub`'s values: checked here by main, acted on by post (src/scrub.ts). */
+export const SCRUB_MODES = ['redact', 'delete', 'report', 'off'] as const;
+export type ScrubMode = (typeof SCRUB_MODES)[number];
 
 function getInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = getInput(env, name);
@@ -462,7 +463,7 @@ export function parseInputs(env: Env): Config {
   // Fixed-value inputs first, whether or not they apply to this run: a typo (`scrub: redacted`)
   // fails here, in main, instead of quietly turning a safeguard off in post.
   for (const name of MAIN_BOOLEANS) getBoolean(env, name, false);
-  getChoice(env, 'scrub', SCRUB_CHOICES, 'redact');
+  getChoice(env, 'scrub', SCRUB_MODES, 'redact');
   const secrets = parseSecretsInput(getInput(env, 'secrets'));
   const envSecrets = parseEnvSecretsInput(getInput(env, 'env-secrets'));
   const exportEnv = getBoolean(env, 'export-env', false);

@@ -12,11 +12,9 @@
 // outside the workspace: redact never writes to it and reports it, not scrubbed; delete removes only
 // the workspace's name (unlink never writes through) and reports that the other names keep it.
 import { constants, promises as fs } from 'node:fs';
+import type { ScrubMode } from './inputs.ts';
 import { buildPatterns } from './scan/patterns.ts';
 import { scan, type Finding } from './scan/scanner.ts';
-
-export type ScrubMode = 'redact' | 'delete' | 'report' | 'off';
-export const SCRUB_MODES: readonly ScrubMode[] = ['redact', 'delete', 'report', 'off'];
 
 export interface ScrubbedFile {
   /** Under the workspace as given (not its realpath). */
