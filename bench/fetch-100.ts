@@ -6,8 +6,8 @@
 //   node bench/fetch-100.ts [runs] [failRate]
 import { startFaultProxy } from '../test/services/fault-proxy.ts';
 import { OpenBao } from '../test/services/openbao.ts';
-import { errorLines, fmt, mainThenPost, median, node, stepEnv, timed } from './lib.ts';
-import { vaultAction } from './vault-action.ts';
+import { fmt, mainThenPost, median } from './lib.ts';
+import { runVaultAction, vaultAction } from './vault-action.ts';
 
 const runs = Number(process.argv[2] ?? 5);
 const failRate = Number(process.argv[3] ?? 0);
@@ -54,20 +54,14 @@ try {
     proxy.clearFaults();
     injectFailures();
     from = proxy.requests.length;
-    const va = stepEnv({});
-    const env = {
-      ...va.env,
-      ...baseline.defaults,
-      INPUT_URL: proxy.url,
-      INPUT_METHOD: 'approle',
-      INPUT_ROLEID: 'bench-role',
-      INPUT_SECRETID: 'bench-secret-id',
-      INPUT_SECRETS: lines,
-    };
-    const t = await timed(node, [baseline.entry], env);
-    if (t.code !== 0) throw new Error(`vault-action failed (exit ${String(t.code)}):\n${errorLines(t.stdout)}`);
+    const t = await runVaultAction(baseline, {
+      URL: proxy.url,
+      METHOD: 'approle',
+      ROLEID: 'bench-role',
+      SECRETID: 'bench-secret-id',
+      SECRETS: lines,
+    });
     const theirCount = proxy.requests.length - from;
-    va.dispose();
     if (i === 0) continue; // warm-up
     ours.push(m.ms);
     theirs.push(t.ms);

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { repo } from './lib.ts';
+import { errorLines, node, repo, stepEnv, timed, type Timed } from './lib.ts';
 
 export const VAULT_ACTION_DIR = process.env.VAULT_ACTION_DIR ?? path.join(repo, 'bench/.out/vault-action');
 
@@ -32,4 +32,21 @@ export function vaultAction(): { entry: string; version: string; defaults: Recor
     // its package.json says 0.1.0 whatever the release: the VERSION file is ours
   }
   return { entry, version, defaults };
+}
+
+/**
+ * One vault-action step, whole process, as the runner runs it: its action.yml defaults, then
+ * `inputs` (INPUT_* names as vault-action spells them, e.g. ROLEID); fails on a non-zero exit.
+ */
+export async function runVaultAction(baseline: ReturnType<typeof vaultAction>, inputs: Record<string, string>): Promise<Timed> {
+  const step = stepEnv({});
+  try {
+    const env = { ...step.env, ...baseline.defaults };
+    for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+    const t = await timed(node, [baseline.entry], env);
+    if (t.code !== 0) throw new Error(`vault-action failed (exit ${String(t.code)}):\n${errorLines(t.stdout)}`);
+    return t;
+  } finally {
+    step.dispose();
+  }
 }

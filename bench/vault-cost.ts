@@ -5,8 +5,8 @@
 import { startFaultProxy, type FaultProxy } from '../test/services/fault-proxy.ts';
 import { OpenBao } from '../test/services/openbao.ts';
 import { startPostgres } from '../test/services/postgres.ts';
-import { errorLines, mainThenPost, node, stepEnv, timed } from './lib.ts';
-import { vaultAction } from './vault-action.ts';
+import { mainThenPost } from './lib.ts';
+import { runVaultAction, vaultAction } from './vault-action.ts';
 
 const baseline = vaultAction();
 const pg = await startPostgres();
@@ -81,19 +81,13 @@ try {
   const oursLeft = await alive(before);
 
   from = proxy.requests.length;
-  const va = stepEnv({});
-  const env = {
-    ...va.env,
-    ...baseline.defaults,
-    INPUT_URL: proxy.url,
-    INPUT_METHOD: 'approle',
-    INPUT_ROLEID: 'deploy-role',
-    INPUT_SECRETID: 'deploy-secret-id',
-    INPUT_SECRETS: secrets,
-  };
-  const t = await timed(node, [baseline.entry], env);
-  va.dispose();
-  if (t.code !== 0) throw new Error(`vault-action failed (exit ${String(t.code)}):\n${errorLines(t.stdout)}`);
+  await runVaultAction(baseline, {
+    URL: proxy.url,
+    METHOD: 'approle',
+    ROLEID: 'deploy-role',
+    SECRETID: 'deploy-secret-id',
+    SECRETS: secrets,
+  });
   const theirs = kinds(proxy, from);
   const theirsTotal = proxy.requests.length - from;
   const theirsLeft = await alive(before);
