@@ -40,13 +40,16 @@ export const CANCEL_GRACE_MS = 5000;
 export async function runMain(deps: MainDeps): Promise<void> {
   const { runner } = deps;
   const masks = new MaskRegistry(runner);
+  const background: Array<Promise<unknown>> = [];
   try {
-    await main(deps, masks);
+    await main(deps, masks, background);
   } catch (error) {
     const message = fail(runner, masks, error);
     // The reason in the summary too, where post's cleanup report would otherwise stand alone.
     await runner.appendSummary(failureSummary('Pipeline Secrets', message)).catch(() => {});
   }
+  // Work that runs alongside this job's own (the sweep of earlier jobs' leftovers) ends before the step.
+  await Promise.allSettled(background);
 }
 
 /** One top-level failure path for any thrown value; the message is scrubbed of every masked form. */
@@ -60,7 +63,7 @@ export function fail(runner: Runner, masks: MaskRegistry, error: unknown): strin
   return message;
 }
 
-async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
+async function main(deps: MainDeps, masks: MaskRegistry, background: Array<Promise<unknown>>): Promise<void> {
   const { runner, env } = deps;
   const now = deps.now ?? Date.now;
   const config = parseInputs(env);
@@ -77,7 +80,9 @@ async function main(deps: MainDeps, masks: MaskRegistry): Promise<void> {
   const fromEnv = collectEnvSecrets(config.envSecrets, env, (value) => masks.add(value));
   warnings.push(...fromEnv.warnings);
 
-  await sweepStaleRoots(deps, config);
+  // Earlier jobs' expired leftovers are swept alongside this job's work, never in its way (the
+  // sweep reads every pipeline-secrets-* directory; it never touches one that is not expired).
+  background.push(sweepStaleRoots(deps, config));
   // The private directory exists before any credential arrives, so a token has a safe place to wait.
   const dir = await createPrivateDir(env, config.secretsDir, deps.shm, rootLife(config, now()));
   ledger.update((l) => {

@@ -70,13 +70,12 @@ async function sweep(deps: SweepDeps, config: Config, result: SweepResult): Prom
   const bases = [...new Set([deps.shm ?? '/dev/shm', deps.env.RUNNER_TEMP].filter((b): b is string => !!b).map((b) => path.resolve(b)))];
   const expired: Array<{ root: string; marker: RootMarker }> = [];
   for (const base of bases) {
-    const names = await fs.readdir(base).catch(() => [] as string[]);
-    for (const name of names) {
-      if (!name.startsWith(ROOT_PREFIX)) continue;
-      const root = path.join(base, name);
-      const marker = await expiredMarker(root, now);
-      if (marker) expired.push({ root, marker });
-    }
+    const names = (await fs.readdir(base).catch(() => [] as string[])).filter((n) => n.startsWith(ROOT_PREFIX));
+    // Looked at together: each is an lstat and a small read, and a busy machine may hold many.
+    const markers = await Promise.all(names.map((name) => expiredMarker(path.join(base, name), now)));
+    markers.forEach((marker, i) => {
+      if (marker) expired.push({ root: path.join(base, names[i] ?? ''), marker });
+    });
   }
   if (expired.length === 0) return;
   const deadline = now + SWEEP_BUDGET_MS;
