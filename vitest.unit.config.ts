@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/scan/**/*.test.ts', 'test/harness.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/scan/**/*.test.ts', 'test/support/harness.test.ts'],
     testTimeout: 10_000,
   },
 });

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensurePackages, sharedEngine, startRegistry } from '../test/services/docker.ts';
+import { ensurePackages, sharedEngine, startRegistry } from '../test/support/services/docker.ts';
 import { fmt, median, node, repo, stepEnv, timed, savedLedger } from './lib.ts';
 
 const runs = Number(process.argv[2] ?? 10);

@@ -4,8 +4,8 @@
 // interleaved, medians. With a fail rate, that share of reads first gets a 503 (the server never
 // sees it) and must be retried.
 //   node bench/fetch-100.ts [runs] [failRate]
-import { startFaultProxy } from '../test/services/fault-proxy.ts';
-import { OpenBao } from '../test/services/openbao.ts';
+import { startFaultProxy } from '../test/support/services/fault-proxy.ts';
+import { OpenBao } from '../test/support/services/openbao.ts';
 import { fmt, mainThenPost, median } from './lib.ts';
 import { runVaultAction, vaultAction } from './vault-action.ts';
 

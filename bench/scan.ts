@@ -29,7 +29,7 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import { repo, median, node } from './lib.ts';
-import { base64Embedded } from '../src/encodings.ts';
+import { base64Embedded } from '../src/core/encodings.ts';
 import { buildPatterns, type Pattern } from '../src/scan/patterns.ts';
 import { scan } from '../src/scan/scanner.ts';
 

@@ -2,9 +2,9 @@
 // makes (main and post), by kind, and what is left alive on the server afterwards, side by side
 // with hashicorp/vault-action for the same secrets on the same server (counted by the proxy).
 //   node bench/vault-cost.ts
-import { startFaultProxy, type FaultProxy } from '../test/services/fault-proxy.ts';
-import { OpenBao } from '../test/services/openbao.ts';
-import { startPostgres } from '../test/services/postgres.ts';
+import { startFaultProxy, type FaultProxy } from '../test/support/services/fault-proxy.ts';
+import { OpenBao } from '../test/support/services/openbao.ts';
+import { startPostgres } from '../test/support/services/postgres.ts';
 import { mainThenPost } from './lib.ts';
 import { runVaultAction, vaultAction } from './vault-action.ts';
 

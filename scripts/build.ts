@@ -76,12 +76,12 @@ await rm('dist', { recursive: true, force: true });
 await build({
   ...common,
   entryPoints: {
-    main: 'src/main.ts',
-    post: 'src/post.ts',
-    verify: 'src/verify-main.ts',
-    agent: 'src/agent-main.ts',
-    scan: 'src/scan-main.ts',
-    'oidc-token': 'src/oidc-token.ts',
+    main: 'src/main/entry.ts',
+    post: 'src/post/entry.ts',
+    verify: 'src/verify/entry.ts',
+    agent: 'src/agent/entry.ts',
+    scan: 'src/leak-scan/entry.ts',
+    'oidc-token': 'src/core/oidc-token.ts',
     'node-vault': 'src/vault/node-vault.ts',
     'proxy-agent': 'src/vault/proxy-agent.ts',
   },

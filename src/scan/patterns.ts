@@ -13,7 +13,7 @@
 //   at 8, ~0.7 GB/s at 6 (see matcher.ts).
 // Lowering minLength finds short values and costs speed and precision; raising it does the opposite.
 
-import { base64Embedded, toUrlAlphabet } from '../encodings.ts';
+import { base64Embedded, toUrlAlphabet } from '../core/encodings.ts';
 
 /** Encodings of a whole value; `line:<encoding>` is the same for one line of a multi-line value. */
 export const BASE_ENCODINGS = [

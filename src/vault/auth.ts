@@ -1,9 +1,9 @@
 // Logs in to Vault with the configured method. Credentials given as inputs and the token Vault
 // returns are masked before any request is made or anything is logged.
 import { promises as fs } from 'node:fs';
-import { InputError, VaultError } from '../errors.ts';
-import type { AuthConfig } from '../inputs.ts';
-import type { MaskRegistry } from '../mask.ts';
+import { InputError, VaultError } from '../core/errors.ts';
+import type { AuthConfig } from '../inputs/main.ts';
+import type { MaskRegistry } from '../core/mask.ts';
 import type { VaultClient } from './client.ts';
 
 export interface Session {

@@ -2,8 +2,8 @@
 // mapping) over our transport (retries, TLS, deadline). Errors become VaultError naming the
 // operation and path; response bodies never reach a message.
 import type NodeVault from 'node-vault';
-import { VaultError } from '../errors.ts';
-import type { TlsConfig } from '../inputs.ts';
+import { VaultError } from '../core/errors.ts';
+import type { TlsConfig } from '../inputs/main.ts';
 import { answeredAfterUncertainTry, createTransport, TransportError, type TransportOptions } from './transport.ts';
 
 export interface VaultResponse {

@@ -1,7 +1,7 @@
 // Works out how to read each path: which mount it is on and, for KV, which version, so a user can
 // write `secret/app` or `secret/data/app` for KV v2 alike. One lookup per mount, not per path.
-import { SecretError, VaultError } from '../errors.ts';
-import { mapLimit } from '../pool.ts';
+import { SecretError, VaultError } from '../core/errors.ts';
+import { mapLimit } from '../core/pool.ts';
 import type { VaultClient, VaultResponse } from './client.ts';
 
 export interface MountInfo {

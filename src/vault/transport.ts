@@ -2,7 +2,7 @@
 // through a proxy (axios #4531, #6330), drops response headers (so Retry-After is lost) and has no
 // retries; node-vault accepts a `request-promise`-shaped function instead, which is this.
 // Retries live here, below node-vault, so every call (reads, logins, revokes) gets one policy.
-import { builtin } from '../builtin.ts';
+import { builtin } from '../core/builtin.ts';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 

@@ -6,11 +6,11 @@
 import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAgent } from '../../src/agent-launch.ts';
-import type { AgentStatus } from '../../src/agent.ts';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
-import { OpenBao } from '../services/openbao.ts';
+import { stopAgent } from '../../src/agent/launch.ts';
+import type { AgentStatus } from '../../src/agent/agent.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { startFaultProxy, type FaultProxy } from '../support/services/fault-proxy.ts';
+import { OpenBao } from '../support/services/openbao.ts';
 import { MAIN, POST, VALUES, ledgerOf, newJob } from './setup.ts';
 
 interface Ctx {

@@ -7,13 +7,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAgent } from '../../src/agent-launch.ts';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { BASE_PATH } from '../harness/context.ts';
-import { ensureBaseImage, sharedEngine } from '../services/docker.ts';
-import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
-import { OpenBao } from '../services/openbao.ts';
-import { startPostgres, type Postgres } from '../services/postgres.ts';
+import { stopAgent } from '../../src/agent/launch.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { BASE_PATH } from '../support/harness/context.ts';
+import { ensureBaseImage, sharedEngine } from '../support/services/docker.ts';
+import { startFaultProxy, type FaultProxy } from '../support/services/fault-proxy.ts';
+import { OpenBao } from '../support/services/openbao.ts';
+import { startPostgres, type Postgres } from '../support/services/postgres.ts';
 import { MAIN, POST, VALUES, ledgerOf, newJob } from './setup.ts';
 
 interface Ctx {

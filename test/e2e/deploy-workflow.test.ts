@@ -1,6 +1,6 @@
 // The shipped reusable workflow, .github/workflows/deploy.yml, replayed step by step in the order
 // its YAML gives, against real parts: the private dockerd with BuildKit and Debian's docker-registry
-// (test/services/docker.ts) and a real OpenBao with a jwt role bound to the audience `sigstore`,
+// (test/support/services/docker.ts) and a real OpenBao with a jwt role bound to the audience `sigstore`,
 // logged in to with the harness job's OIDC token. Nothing about the order is written here: the
 // steps, their `if:` conditions, `with:` and `env:` come from the YAML, evaluated with a small
 // implementation of GitHub's expression language, so a reordered workflow (a push before the scan)
@@ -26,10 +26,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import * as ctx from '../harness/context.ts';
-import { assertNoLeak, Job, type StepResult } from '../harness/index.ts';
-import { ensureBaseImage, sharedEngine, startRegistry, type DockerEngine, type Registry } from '../services/docker.ts';
-import { OpenBao } from '../services/openbao.ts';
+import * as ctx from '../support/harness/context.ts';
+import { assertNoLeak, Job, type StepResult } from '../support/harness/index.ts';
+import { ensureBaseImage, sharedEngine, startRegistry, type DockerEngine, type Registry } from '../support/services/docker.ts';
+import { OpenBao } from '../support/services/openbao.ts';
 import { createdToken, MAIN, POST, privateDirsOf, repo } from './setup.ts';
 
 const WORKFLOW_FILE = path.join(repo, '.github/workflows/deploy.yml');

@@ -7,10 +7,10 @@ import { chmodSync, existsSync, mkdtempSync, promises as fs, readFileSync, rmSyn
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BASE_PATH } from '../harness/context.ts';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { ensureBaseImage, sharedEngine, startRegistry, type DockerEngine, type Registry } from '../services/docker.ts';
-import { OpenBao } from '../services/openbao.ts';
+import { BASE_PATH } from '../support/harness/context.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { ensureBaseImage, sharedEngine, startRegistry, type DockerEngine, type Registry } from '../support/services/docker.ts';
+import { OpenBao } from '../support/services/openbao.ts';
 import { MAIN, POST, newJob, ledgerOf, privateDirsOf } from './setup.ts';
 
 const PASSWORD = 'registry-Pa55-for-ci-7b2f';

@@ -1,4 +1,4 @@
-// The fault matrix, against a real OpenBao with a fault proxy in front (test/services/fault-proxy.ts):
+// The fault matrix, against a real OpenBao with a fault proxy in front (test/support/services/fault-proxy.ts):
 // every fault kind at every request position of a job (login, mount detection, a KV read, a
 // dynamic-credential read, lease revoke, token revoke), once (transient) and for good (persistent).
 // A retried request is answered by the real server, and what the server did (tokens, leases,
@@ -39,10 +39,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { assertNoLeak, type StepResult } from '../harness/index.ts';
-import { startFaultProxy, type FaultProxy, type ProxyFaultSpec } from '../services/fault-proxy.ts';
-import { OpenBao } from '../services/openbao.ts';
-import { startPostgres, type Postgres } from '../services/postgres.ts';
+import { assertNoLeak, type StepResult } from '../support/harness/index.ts';
+import { startFaultProxy, type FaultProxy, type ProxyFaultSpec } from '../support/services/fault-proxy.ts';
+import { OpenBao } from '../support/services/openbao.ts';
+import { startPostgres, type Postgres } from '../support/services/postgres.ts';
 import { MAIN, POST, VALUES, createdToken, ledgerOf, newJob } from './setup.ts';
 
 type Kind =

@@ -1,15 +1,15 @@
 // file-owner / file-mode applied on /dev/shm: chown as root; setfacl as the runner's user, checked
 // by reading as other uids through setpriv; including the agent's atomic rewrite. Needs root (and
-// installs the acl package); input validation is test/unit/file-access.test.ts.
+// installs the acl package); input validation is test/unit/core/file-access.test.ts.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { writeAtomic } from '../../src/agent.ts';
-import { writeSecretFiles, type PrivateDir } from '../../src/deliver.ts';
-import { accessDir, aclFiles, type FileAccess } from '../../src/file-access.ts';
-import type { Secret } from '../../src/fetch.ts';
-import { ensurePackages } from '../services/install.ts';
+import { writeAtomic } from '../../src/agent/agent.ts';
+import { writeSecretFiles, type PrivateDir } from '../../src/core/private-dir.ts';
+import { accessDir, aclFiles, type FileAccess } from '../../src/core/file-access.ts';
+import type { Secret } from '../../src/vault/fetch.ts';
+import { ensurePackages } from '../support/services/install.ts';
 
 const root = process.getuid?.() === 0;
 let base: string;
@@ -62,9 +62,9 @@ describe.skipIf(!root)('applying file-owner on /dev/shm', () => {
     chownSync(dir.secretsDir, 2000, 2000);
     const script = `
       import { promises as fs } from 'node:fs';
-      import { writeExclusive } from ${JSON.stringify(path.resolve('src/deliver.ts'))};
-      import { accessDir, aclFiles } from ${JSON.stringify(path.resolve('src/file-access.ts'))};
-      import { writeAtomic } from ${JSON.stringify(path.resolve('src/agent.ts'))};
+      import { writeExclusive } from ${JSON.stringify(path.resolve('src/core/private-dir.ts'))};
+      import { accessDir, aclFiles } from ${JSON.stringify(path.resolve('src/core/file-access.ts'))};
+      import { writeAtomic } from ${JSON.stringify(path.resolve('src/agent/agent.ts'))};
       const access = ${JSON.stringify(access)};
       const [dir] = process.argv.slice(-1);
       await writeExclusive(dir + '/A', 'value-a', access);

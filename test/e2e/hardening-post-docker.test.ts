@@ -23,9 +23,9 @@ import http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BASE_PATH } from '../harness/context.ts';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import type { OpenBao } from '../services/openbao.ts';
+import { BASE_PATH } from '../support/harness/context.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import type { OpenBao } from '../support/services/openbao.ts';
 import { ALL_VALUES, MAIN, POST, VALUES, createdToken, ledgerOf, newJob, privateDirsOf, repo, startVault } from './setup.ts';
 
 const VERIFY = path.join(repo, 'dist/verify.js');

@@ -9,10 +9,10 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
-import { OpenBao } from '../services/openbao.ts';
-import { startPostgres, type Postgres } from '../services/postgres.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { startFaultProxy, type FaultProxy } from '../support/services/fault-proxy.ts';
+import { OpenBao } from '../support/services/openbao.ts';
+import { startPostgres, type Postgres } from '../support/services/postgres.ts';
 import { MAIN as BUILT_MAIN, POST as BUILT_POST, ledgerOf, newJob, privateDirsOf } from './setup.ts';
 
 // LEASES_DIST=<dir> runs these against another build (e.g. the one before a fix, to see it fail).

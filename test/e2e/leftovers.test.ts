@@ -9,11 +9,11 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAgent } from '../../src/agent-launch.ts';
-import type { RootMarker } from '../../src/deliver.ts';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
-import { OpenBao } from '../services/openbao.ts';
+import { stopAgent } from '../../src/agent/launch.ts';
+import type { RootMarker } from '../../src/core/private-dir.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { startFaultProxy, type FaultProxy } from '../support/services/fault-proxy.ts';
+import { OpenBao } from '../support/services/openbao.ts';
 import { MAIN, POST, VALUES, ledgerOf, mode, newJob } from './setup.ts';
 
 interface Ctx {

@@ -1,7 +1,7 @@
 // Workflow-command injection into the log, end to end through dist/ and the runner harness: outside
 // text (a workspace file name, a Vault key name, the secrets-dir input, an archive member name) that
 // holds line breaks, `::command::` lines and terminal escapes reaches the log, annotations and the
-// summary only inert (src/log-safe.ts): the harness, which processes output as the runner does,
+// summary only inert (src/core/log-safe.ts): the harness, which processes output as the runner does,
 // sees no forged annotation, no extra mask, no stop-commands and no escape.
 //
 // PS_DIST_DIR runs the same tests against another build (an older dist/, to show they fail there).
@@ -10,10 +10,10 @@ import { existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, writeFil
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { stopAgent } from '../../src/agent-launch.ts';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { parseCommand, RUNNER_COMMANDS } from '../harness/commands.ts';
-import { OpenBao } from '../services/openbao.ts';
+import { stopAgent } from '../../src/agent/launch.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { parseCommand, RUNNER_COMMANDS } from '../support/harness/commands.ts';
+import { OpenBao } from '../support/services/openbao.ts';
 import { ledgerOf, newJob, repo, VALUES } from './setup.ts';
 
 const DIST = process.env.PS_DIST_DIR ?? path.join(repo, 'dist');

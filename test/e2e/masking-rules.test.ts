@@ -5,8 +5,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import type { OpenBao } from '../services/openbao.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import type { OpenBao } from '../support/services/openbao.ts';
 import { ALL_VALUES, MAIN, POST, newJob, privateDirsOf, startVault } from './setup.ts';
 
 const NESTED_KEY = 'nested-private-key-7781-zq';

@@ -4,9 +4,9 @@
 // OIDC tokens). Every case ends with the no-leak invariant.
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { OpenBao } from '../services/openbao.ts';
-import { makePki, type Pki } from '../services/tls.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { OpenBao } from '../support/services/openbao.ts';
+import { makePki, type Pki } from '../support/services/tls.ts';
 import { ALL_VALUES, MAIN, POST, VALUES, newJob, privateDirsOf, repo } from './setup.ts';
 
 const SCAN = path.join(repo, 'dist/scan.js');

@@ -7,10 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { promises as fs, statSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stopAgent } from '../../src/agent-launch.ts';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { ensureBaseImage, ensurePackages, sharedEngine, type DockerEngine } from '../services/docker.ts';
-import type { OpenBao } from '../services/openbao.ts';
+import { stopAgent } from '../../src/agent/launch.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { ensureBaseImage, ensurePackages, sharedEngine, type DockerEngine } from '../support/services/docker.ts';
+import type { OpenBao } from '../support/services/openbao.ts';
 import { MAIN, POST, VALUES, exists, ledgerOf, newJob, privateDirsOf, startVault } from './setup.ts';
 
 const GRANTED = 'granted-to-uid-1000-value-5c1e';

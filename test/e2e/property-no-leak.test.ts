@@ -3,7 +3,7 @@
 // missing key, a missing path, a 403, a bad input line, Vault unreachable, a value pasted into the
 // env-secrets name position, a missing workflow secret), the value appears in the raw stdout of main and post
 // only inside `::add-mask::` lines: never in argv, state, the summary, annotations, stderr or any
-// file outside the private directory (assertNoLeak, test/harness/leak.ts). Debug is on.
+// file outside the private directory (assertNoLeak, test/support/harness/leak.ts). Debug is on.
 //
 // Runtime: each fast-check run is one main and one post through dist/ against a real OpenBao, and
 // carries VALUES_PER_RUN generated values (two KV secrets read with `*` / `**`, plus env-secrets and
@@ -23,9 +23,9 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTooWeakToMask } from '../../src/mask.ts';
-import { assertNoLeak, type StepResult } from '../harness/index.ts';
-import { OpenBao } from '../services/openbao.ts';
+import { isTooWeakToMask } from '../../src/core/mask.ts';
+import { assertNoLeak, type StepResult } from '../support/harness/index.ts';
+import { OpenBao } from '../support/services/openbao.ts';
 import { MAIN, POST, newJob, privateDirsOf } from './setup.ts';
 
 const RUNS_PER_KIND = Number(process.env.FC_RUNS ?? 4);

@@ -6,9 +6,9 @@ import { promises as fs, mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
-import type { OpenBao } from '../services/openbao.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { startFaultProxy, type FaultProxy } from '../support/services/fault-proxy.ts';
+import type { OpenBao } from '../support/services/openbao.ts';
 import {
   ALL_VALUES,
   MAIN,

@@ -4,9 +4,9 @@ import { mkdtempSync, promises as fs, readFileSync, rmSync, writeFileSync } from
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BASE_PATH } from '../harness/context.ts';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { ensureBaseImage, sharedEngine } from '../services/docker.ts';
+import { BASE_PATH } from '../support/harness/context.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { ensureBaseImage, sharedEngine } from '../support/services/docker.ts';
 import { MAIN, POST, newJob, repo } from './setup.ts';
 
 const SCAN = path.join(repo, 'dist/scan.js');

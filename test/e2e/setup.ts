@@ -3,9 +3,9 @@
 import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Ledger } from '../../src/ledger.ts';
-import { Job, type JobOptions, type StepResult } from '../harness/index.ts';
-import { OpenBao } from '../services/openbao.ts';
+import type { Ledger } from '../../src/core/ledger.ts';
+import { Job, type JobOptions, type StepResult } from '../support/harness/index.ts';
+import { OpenBao } from '../support/services/openbao.ts';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(repo, 'dist/main.js');

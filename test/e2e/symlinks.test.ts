@@ -5,7 +5,7 @@ import { linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, sym
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
 import { MAIN, POST, newJob, repo } from './setup.ts';
 
 const SCAN = path.join(repo, 'dist/scan.js');

@@ -1,11 +1,11 @@
 // End to end: every Vault login method, TLS (CA, mTLS, skip-verify), a real CONNECT proxy,
 // namespaces, dynamic and write-issued secrets, JSON fields, export-token and bad connection input.
 // The bundled dist/ entries run through the runner harness (main, then post) against a REAL server:
-// one OpenBao dev server (test/services/openbao.ts) with its plain listener and a TLS listener that
+// one OpenBao dev server (test/support/services/openbao.ts) with its plain listener and a TLS listener that
 // asks for client certificates. Each method logs in to OpenBao's own auth method: token, approle
 // (plain and with a response-wrapped secret-id), userpass, ldap (against a real slapd), cert (over
 // mTLS), jwt (the harness's OIDC tokens, verified by OpenBao), kubernetes (OpenBao calls a
-// TokenReview stand-in for the API server: test/services/token-review.ts), and custom (an AppRole
+// TokenReview stand-in for the API server: test/support/services/token-review.ts), and custom (an AppRole
 // at a custom mount logged in to with a raw payload). Dynamic secrets are PKI certificates issued by
 // a write and database credentials on a real PostgreSQL. Where a test asserts on the requests the
 // action made, a fault proxy sits in front of the plain listener and records them. What is alive
@@ -15,15 +15,15 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertNoLeak, type Job, type StepResult } from '../harness/index.ts';
-import { baoBinary, OPENBAO_LDAP_VERSION } from '../services/openbao-install.ts';
-import { OpenBao } from '../services/openbao.ts';
-import { startFaultProxy, type FaultProxy } from '../services/fault-proxy.ts';
-import { startLdap, type Ldap } from '../services/ldap.ts';
-import { startPostgres, type Postgres } from '../services/postgres.ts';
-import { startProxy, type Proxy } from '../services/proxy.ts';
-import { makePki, type Pki } from '../services/tls.ts';
-import { startTokenReview, type TokenReviewServer } from '../services/token-review.ts';
+import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { baoBinary, OPENBAO_LDAP_VERSION } from '../support/services/openbao-install.ts';
+import { OpenBao } from '../support/services/openbao.ts';
+import { startFaultProxy, type FaultProxy } from '../support/services/fault-proxy.ts';
+import { startLdap, type Ldap } from '../support/services/ldap.ts';
+import { startPostgres, type Postgres } from '../support/services/postgres.ts';
+import { startProxy, type Proxy } from '../support/services/proxy.ts';
+import { makePki, type Pki } from '../support/services/tls.ts';
+import { startTokenReview, type TokenReviewServer } from '../support/services/token-review.ts';
 import { MAIN, POST, exists, ledgerOf, newJob } from './setup.ts';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -414,7 +414,7 @@ describe('each auth method logs in, delivers, and post revokes the token it crea
 });
 
 // OpenBao 2.7 has no builtin ldap auth method: this test's server is 2.6.2, the last release with
-// ldap auth; test/services/openbao-install.ts's preflight installs both versions.
+// ldap auth; test/support/services/openbao-install.ts's preflight installs both versions.
 describe('ldap auth against a real directory (slapd)', () => {
   let ldapBao: OpenBao;
   let ldap: Ldap;

@@ -1,0 +1,249 @@
+// Parses the `secrets` and `env-secrets` inputs. hashicorp/vault-action's syntax works unchanged
+// (`<path> <selector> [| NAME]`, entries separated by `;` or new lines, `*`, `**`, `* | PREFIX_`),
+// so users switch by changing `uses:`. Additions: `?version=N` on a path, a trailing ` ?` marking an
+// entry optional, and KV v2 paths written without `/data/`.
+import { InputError } from '../core/errors.ts';
+
+export type Selector =
+  | { kind: 'key'; key: string } // a key, or a dotted path into a JSON object (vault-action's plain selector)
+  | { kind: 'all'; keepCase: boolean; prefix: string }; // `*` (env names upper-cased) or `**` (case kept)
+
+export interface VaultSecretLine {
+  /** 1-based line of the input where the entry stands. */
+  line: number;
+  /** The path as the user wrote it, without a leading `/` and without `?version=`. */
+  path: string;
+  version: number | undefined;
+  selector: Selector;
+  optional: boolean;
+  /** Explicit `| NAME` (for `key` selectors); undefined means derive from the key. */
+  name: string | undefined;
+  /** For `write <path> <json> ...` entries: the JSON body to POST (engines such as aws/sts, pki/issue). */
+  body: Record<string, unknown> | undefined;
+}
+
+export interface EnvSecretLine {
+  line: number;
+  name: string;
+  envVar: string;
+  optional: boolean;
+}
+
+// A safe name for a file in the secrets directory and for an output: no path separators, no
+// leading dot (dot names are reserved), nothing a shell or docker would split.
+const SAFE_NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u;
+const PLAIN_KEY = /^[^\s$()[\]{}&|,;:<>=!?*'"`~^%]+$/u;
+
+export function isSafeName(name: string): boolean {
+  return SAFE_NAME.test(name) && name.length <= 200;
+}
+
+/** vault-action's default name for a key: `.` -> `__`, drop all but letters, digits, `_` and `-`. */
+export function normalizeName(key: string, upperCase = false): string {
+  const name = key.replaceAll('.', '__').replace(/[^\p{L}\p{N}_-]/gu, '');
+  return upperCase ? name.toUpperCase() : name;
+}
+
+interface Entry {
+  line: number;
+  text: string;
+}
+
+/** Splits on new lines and `;`, remembering the line each entry starts on; drops empty entries and `#` comments. */
+function entries(input: string): Entry[] {
+  const out: Entry[] = [];
+  input.split(/\r?\n/).forEach((raw, index) => {
+    const text = raw.trim();
+    if (text === '' || text.startsWith('#')) return;
+    for (const part of splitOutsideJson(text, ';')) {
+      const entry = part.trim();
+      if (entry !== '') out.push({ line: index + 1, text: entry });
+    }
+  });
+  return out;
+}
+
+/** Splits on `separator` except inside a `{...}` JSON body or a string in it. */
+function splitOutsideJson(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let inString = false;
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (depth > 0 && c === '"') inString = true;
+    else if (c === '{') depth++;
+    else if (c === '}') depth = Math.max(0, depth - 1);
+    else if (c === separator && depth === 0) {
+      parts.push(text.slice(from, i));
+      from = i + 1;
+    }
+  }
+  parts.push(text.slice(from));
+  return parts;
+}
+
+function takeOptional(text: string): { text: string; optional: boolean } {
+  const match = /\s\?$/.exec(text);
+  return match ? { text: text.slice(0, match.index).trim(), optional: true } : { text, optional: false };
+}
+
+const EXPECTED = `expected '<path> <key> [| NAME]', '<path> * [| PREFIX]', '<path> ** [| PREFIX]' or 'write <path> {json} <key> [| NAME]', optionally ending in ' ?'`;
+
+/** `write <path> {json} rest`: the JSON object is taken by brace matching, so it may hold spaces and '|'. */
+function takeWrite(text: string, where: string): { path: string; body: Record<string, unknown>; rest: string } | undefined {
+  const match = /^write\s+(\S+)\s+(?=\{)/.exec(text);
+  if (!match) {
+    if (/^write\s/.test(text))
+      throw new InputError(
+        'secrets',
+        `${where}: 'write' needs a path and a JSON object body: write <path> {"key": "value"} <selector> [| NAME]`,
+      );
+    return undefined;
+  }
+  const start = match[0].length;
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) {
+      let body: unknown;
+      try {
+        body = JSON.parse(text.slice(start, i + 1));
+      } catch {
+        throw new InputError('secrets', `${where}: the body after 'write ${match[1]}' is not valid JSON`);
+      }
+      return { path: match[1] ?? '', body: body as Record<string, unknown>, rest: text.slice(i + 1).trim() };
+    }
+  }
+  throw new InputError('secrets', `${where}: the JSON body after 'write ${match[1]}' has no closing '}'`);
+}
+
+export function parseSecretsInput(input: string): VaultSecretLine[] {
+  const result: VaultSecretLine[] = [];
+  for (const entry of entries(input)) {
+    const where = `line ${entry.line}`;
+    const taken = takeOptional(entry.text);
+    const optional = taken.optional;
+    const write = takeWrite(taken.text, where);
+    const text = write ? `${write.path} ${write.rest}` : taken.text;
+    let spec = text;
+    let name: string | undefined;
+    const bar = text.lastIndexOf('|');
+    if (bar >= 0) {
+      spec = text.slice(0, bar).trim();
+      name = text.slice(bar + 1).trim();
+      if (name === '') throw new InputError('secrets', `${where}: nothing after '|'; ${EXPECTED}`);
+    }
+    const words = spec.split(/\s+/).filter((w) => w !== '');
+    if (words.length !== 2) {
+      // JSONata (vault-action's `$join([a, b], " ")`...) holds spaces: say what is supported instead.
+      if (words.length > 2 && /[$()[\]{}&"'=<>!+]/.test(words.slice(1).join(' ')))
+        throw new InputError(
+          'secrets',
+          `${where}: the selector is a JSONata expression; JSONata expressions are not supported, only a key or a dotted key path (a.b.c): '<path> <key> | NAME'`,
+        );
+      if (words.length > 2 && bar < 0)
+        throw new InputError(
+          'secrets',
+          `${where}: found ${words.length} words and no '|'; write '<path> <key> | NAME' (the name goes after '|'), or '<path> <key>' to name it after the key`,
+        );
+      throw new InputError('secrets', `${where}: found ${words.length} word(s)${bar >= 0 ? " before '|'" : ''}; ${EXPECTED}`);
+    }
+    const [rawPath, rawSelector] = words as [string, string];
+    const { path, version } = parsePath(rawPath, where);
+
+    let selector: Selector;
+    if (rawSelector === '*' || rawSelector === '**') {
+      const prefix = name ?? '';
+      if (prefix !== '' && !/^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u.test(prefix)) {
+        // Never echoed: a value pasted here by mistake must not reach the log.
+        throw new InputError('secrets', `${where}: the prefix after '|' may hold only letters, digits, '_', '-' and '.'`);
+      }
+      selector = { kind: 'all', keepCase: rawSelector === '**', prefix };
+      name = undefined;
+    } else {
+      // JSONata quotes a key holding special characters: "my.key" means the literal key.
+      const key = rawSelector.replace(/^"(.*)"$/, '$1');
+      if (key === '' || !PLAIN_KEY.test(key.replaceAll('.', 'x'))) {
+        throw new InputError(
+          'secrets',
+          // Not echoed either: the second word may be a value pasted in place of a key.
+          `${where}: the second word is not a key; JSONata expressions are not supported, select a key or a dotted path (a.b.c)`,
+        );
+      }
+      selector = { kind: 'key', key };
+      if (name !== undefined && !isSafeName(name)) {
+        throw new InputError(
+          'secrets',
+          // Never echoed: a value pasted in place of a name must not reach the log.
+          `${where}: the name after '|' may hold only letters, digits, '_', '-' and '.', and must not start with '.' or '-'`,
+        );
+      }
+      if (name === undefined && normalizeName(key) === '') {
+        throw new InputError('secrets', `${where}: key '${key}' gives an empty name; add '| NAME'`);
+      }
+    }
+    if (write && version !== undefined) throw new InputError('secrets', `${where}: '?version=' does not apply to a write`);
+    result.push({ line: entry.line, path, version, selector, optional, name, body: write?.body });
+  }
+  return result;
+}
+
+function parsePath(raw: string, where: string): { path: string; version: number | undefined } {
+  let path = raw.replace(/^\/+/, '');
+  let version: number | undefined;
+  const q = path.indexOf('?');
+  if (q >= 0) {
+    const query = new URLSearchParams(path.slice(q + 1));
+    path = path.slice(0, q);
+    for (const [key, value] of query) {
+      if (key !== 'version') throw new InputError('secrets', `${where}: unknown query '${key}' on the path; only ?version=N is accepted`);
+      if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new InputError('secrets', `${where}: version '${value}' must be a positive whole number`);
+      version = Number(value);
+    }
+  }
+  path = path.replace(/\/+$/, '');
+  if (path === '' || path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new InputError('secrets', `${where}: path '${raw}' is not a Vault path like 'secret/data/app'`);
+  }
+  return { path, version };
+}
+
+/** `env-secrets`: `NAME` or `NAME=ENV_VAR`, one per line or comma-separated. */
+export function parseEnvSecretsInput(input: string): EnvSecretLine[] {
+  const result: EnvSecretLine[] = [];
+  input.split(/\r?\n/).forEach((raw, index) => {
+    const line = index + 1;
+    for (const part of raw.split(',')) {
+      const { text, optional } = takeOptional(part.trim());
+      if (text === '' || text.startsWith('#')) continue;
+      const eq = text.indexOf('=');
+      const name = (eq >= 0 ? text.slice(0, eq) : text).trim();
+      const envVar = (eq >= 0 ? text.slice(eq + 1) : text).trim();
+      if (!isSafeName(name)) {
+        // Not echoed: this input holds names, and a value pasted here by mistake must not reach the log.
+        throw new InputError(
+          'env-secrets',
+          `line ${line}: a name may hold only letters, digits, '_', '-' and '.' (give names here; pass values through env:)`,
+        );
+      }
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envVar)) {
+        throw new InputError(
+          'env-secrets',
+          `line ${line}: the part after '=' is not an environment variable name (give its name; pass the value through env:)`,
+        );
+      }
+      result.push({ line, name, envVar, optional });
+    }
+  });
+  return result;
+}

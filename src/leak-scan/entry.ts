@@ -1,0 +1,30 @@
+// Entry of the leak-scan sub-action: wires the runner, exec and a streamed `docker save`.
+import { builtin } from '../core/builtin.ts';
+import { dockerEnv, nodeExec } from '../core/exec.ts';
+import { actionsRunner } from '../core/runner.ts';
+import { runScan } from './run.ts';
+
+/** `docker save IMAGE` read as the CLI writes it: the archive never lands on disk. */
+async function* dockerSave(image: string): AsyncIterable<Buffer> {
+  const { spawn } = builtin.childProcess();
+  // `--` ends docker's options before the operand; the environment is the docker allow-list (exec.ts).
+  const child = spawn('docker', ['save', '--', image], { stdio: ['ignore', 'pipe', 'pipe'], env: dockerEnv(process.env) });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(new Error(error.code === 'ENOENT' ? "'docker' was not found on PATH" : error.message)),
+    );
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  exited.catch(() => {});
+  try {
+    for await (const chunk of child.stdout) yield chunk as Buffer;
+    const code = await exited;
+    if (code !== 0) throw new Error(`docker save ${image} failed: ${stderr.replace(/\s+/g, ' ').trim() || `exit ${code}`}`);
+  } finally {
+    if (child.exitCode === null) child.kill();
+  }
+}
+
+await runScan({ env: process.env, runner: actionsRunner, exec: nodeExec, dockerSave });

@@ -1,0 +1,328 @@
+// Turns secret lines into secrets: one read per distinct path (and version), concurrently, then
+// the selected keys. All or nothing: any failure of a required secret fails the whole fetch.
+import { SecretError, VaultError } from '../core/errors.ts';
+import { inert } from '../core/log-safe.ts';
+import { mapLimit } from '../core/pool.ts';
+import { normalizeName, type EnvSecretLine, type VaultSecretLine } from '../inputs/secret-spec.ts';
+import type { VaultClient } from './client.ts';
+import {
+  deletedVersionText,
+  interpret,
+  isExplicitDataPath,
+  readRaw,
+  readSecret,
+  resolveMounts,
+  type MountInfo,
+  type ReadResult,
+} from './kv.ts';
+
+export type SecretSource =
+  | {
+      readonly kind: 'vault';
+      readonly line: number;
+      /** The request it came from (path and version, or write path and body). */
+      readonly requestKey: string;
+      readonly path: string;
+      readonly readPath: string;
+      readonly key: string;
+      readonly kvVersion: 1 | 2 | undefined;
+      readonly version: number | undefined;
+      readonly leaseId: string | undefined;
+    }
+  | { readonly kind: 'env'; readonly line: number; readonly envVar: string };
+
+export interface Secret {
+  /** File and output name. */
+  readonly name: string;
+  /** Env var and env-file name. */
+  readonly envName: string;
+  readonly value: string;
+  readonly source: SecretSource;
+}
+
+export interface Lease {
+  readonly leaseId: string;
+  readonly path: string;
+  readonly duration: number | undefined;
+  readonly renewable: boolean;
+}
+
+/** What was read for one request key, without values: what the renewal agent starts from. */
+export interface SourceState {
+  readonly key: string;
+  readonly readPath: string;
+  readonly kvVersion: 1 | 2 | undefined;
+  readonly version: number | undefined;
+  readonly lease: Lease | undefined;
+}
+
+export interface FetchOutcome {
+  readonly secrets: Secret[];
+  readonly leases: Lease[];
+  readonly warnings: string[];
+  readonly sources: SourceState[];
+}
+
+export interface FetchDeps {
+  /** Called with each value as soon as it is known, before anything else can see it. */
+  readonly onValue: (value: string) => void;
+  readonly debug: (message: string) => void;
+}
+
+/**
+ * Whether Vault accepts the token: auth/token/lookup-self is in the default policy, so a 403 there
+ * means the token itself is invalid, expired or revoked, not that a policy leaves a path out. The
+ * status decides, not the text (OpenBao words both cases "permission denied").
+ */
+async function tokenAccepted(client: VaultClient): Promise<boolean> {
+  try {
+    await client.read('auth/token/lookup-self');
+    return true;
+  } catch (error) {
+    return !(error instanceof VaultError && error.status === 403);
+  }
+}
+
+/** A 403 or 404 said as what to do about it, naming the secrets line and the path. */
+async function explainRefusal(
+  error: VaultError,
+  plan: { path: string; line: number; body: Record<string, unknown> | undefined },
+  tokenValid: () => Promise<boolean>,
+): Promise<string> {
+  const where = `secrets line ${plan.line}: ${error.message}`;
+  if (error.status === 404) {
+    const kv = plan.body === undefined ? ` (for KV v2 '${plan.path}' and its /data/ form both work)` : '';
+    return `${where}: nothing at '${plan.path}'; check the path${kv}, or end the line with ' ?' if the entry is optional`;
+  }
+  if (!(await tokenValid()))
+    return `${where}: the Vault token is invalid, expired or revoked (auth/token/lookup-self is refused too); give a valid token or check the login method`;
+  return `${where}: the token is valid but its policies do not allow this; grant ${plan.body === undefined ? "'read'" : "'update'"} on '${error.path}' in a policy of the token (or of the login role)`;
+}
+
+/** One request per distinct key: path and version for reads, path and body for writes. */
+export function readKey(line: Pick<VaultSecretLine, 'path' | 'version' | 'body'>): string {
+  if (line.body !== undefined) return `write ${line.path} ${JSON.stringify(line.body)}`;
+  return line.version === undefined ? line.path : `${line.path}?version=${line.version}`;
+}
+
+export async function fetchVaultSecrets(
+  client: VaultClient,
+  lines: readonly VaultSecretLine[],
+  concurrency: number,
+  deps: FetchDeps,
+): Promise<FetchOutcome> {
+  const plans = new Map<
+    string,
+    { path: string; version: number | undefined; body: Record<string, unknown> | undefined; line: number; optional: boolean }
+  >();
+  for (const line of lines) {
+    const key = readKey(line);
+    const known = plans.get(key);
+    // A path is optional only if every line that reads it is.
+    plans.set(key, {
+      path: line.path,
+      version: line.version,
+      body: line.body,
+      line: known?.line ?? line.line,
+      optional: (known?.optional ?? true) && line.optional,
+    });
+  }
+  const unknown: MountInfo = { mount: undefined, type: undefined, kvVersion: undefined };
+  const mounts = resolveMounts(
+    client,
+    [...plans.values()].filter((p) => p.body === undefined).map((p) => p.path),
+    concurrency,
+  );
+  // Mount lookups and reads share one concurrency budget's worth of sockets; a read that needs no
+  // path rewriting (already `<mount>/data/...`) need not wait for its lookup: it saves one round trip.
+  mounts.catch(() => {});
+  const warnings: string[] = [];
+  // Asked once, on the first 403: whether Vault still knows the token at all.
+  let tokenChecked: Promise<boolean> | undefined;
+  const tokenValid = (): Promise<boolean> => (tokenChecked ??= tokenAccepted(client));
+  const entries = [...plans.entries()];
+  const results = await mapLimit(entries, concurrency, async ([key, plan]) => {
+    try {
+      let result: ReadResult;
+      if (plan.body !== undefined) {
+        // Engines that issue on POST (aws/sts, pki/issue): the answer is the credential itself.
+        result = interpret(plan, plan.path, (await client.write(plan.path, plan.body)) ?? {}, unknown);
+      } else if (isExplicitDataPath(plan.path)) {
+        // Sent before the mount lookup answers; whether a retry is safe (a KV read) is asked of it
+        // only if a retry comes up.
+        const isKv = async (): Promise<boolean> => (await mounts).get(plan.path)?.kvVersion !== undefined;
+        const raw = await readRaw(client, plan.path, plan.version, isKv);
+        result = interpret(plan, plan.path, raw, (await mounts).get(plan.path) ?? unknown);
+      } else {
+        result = await readSecret(client, plan, (await mounts).get(plan.path) ?? unknown);
+      }
+      // Mask what is selected as soon as it arrives, in the form it is delivered in: a later error
+      // message must not be able to show it. Fields not selected are not registered: they are never
+      // delivered, and a field like `flag: true` would mask every "true" in the job's log.
+      for (const line of lines) if (readKey(line) === key) for (const value of selectedValues(line, result)) deps.onValue(value);
+      deps.debug(`read ${result.readPath}${result.version !== undefined ? ` (version ${result.version})` : ''}`);
+      return result;
+    } catch (error) {
+      // A deleted or destroyed KV v2 version is a 404 too, but one worth naming: it was there.
+      const deleted = error instanceof VaultError && error.kv ? deletedVersionText(error.path, error.kv) : undefined;
+      if (plan.optional && error instanceof VaultError && error.status === 404) {
+        warnings.push(`secrets line ${plan.line}: ${deleted ?? `'${plan.path}' not found`}; skipped (optional)`);
+        return undefined;
+      }
+      if (deleted !== undefined) throw new SecretError(`secrets line ${plan.line}: ${deleted}`, { cause: error });
+      if (error instanceof VaultError && (error.status === 403 || error.status === 404)) {
+        const explained = new VaultError(error.path, await explainRefusal(error, plan, tokenValid), error.status, { cause: error });
+        explained.afterUncertainTry = error.afterUncertainTry;
+        explained.kv = error.kv;
+        throw explained;
+      }
+      throw error;
+    }
+  });
+  const byKey = new Map<string, ReadResult | undefined>();
+  entries.forEach(([key], index) => byKey.set(key, results[index]));
+
+  const secrets: Secret[] = [];
+  for (const line of lines) {
+    const result = byKey.get(readKey(line));
+    if (result === undefined) continue;
+    secrets.push(...select(line, result, warnings));
+  }
+  const leases: Lease[] = [];
+  for (const result of results) {
+    if (result?.leaseId)
+      leases.push({ leaseId: result.leaseId, path: result.readPath, duration: result.leaseDuration, renewable: result.renewable });
+  }
+  const sources: SourceState[] = [];
+  entries.forEach(([key], index) => {
+    const r = results[index];
+    if (!r) return;
+    const lease = r.leaseId ? { leaseId: r.leaseId, path: r.readPath, duration: r.leaseDuration, renewable: r.renewable } : undefined;
+    sources.push({ key, readPath: r.readPath, kvVersion: r.kvVersion, version: r.version, lease });
+  });
+  return { secrets, leases, warnings, sources };
+}
+
+export function select(line: VaultSecretLine, result: ReadResult, warnings: string[]): Secret[] {
+  const source = (key: string): SecretSource => ({
+    kind: 'vault',
+    line: line.line,
+    requestKey: readKey(line),
+    path: line.path,
+    readPath: result.readPath,
+    key,
+    kvVersion: result.kvVersion,
+    version: result.version,
+    leaseId: result.leaseId,
+  });
+  if (line.selector.kind === 'all') {
+    const { prefix, keepCase } = line.selector;
+    return Object.entries(result.data)
+      .filter(([, value]) => value !== null && value !== undefined)
+      .map(([key, value]) => {
+        if (normalizeName(key) === '') {
+          // A key is not secret, but it may hold anything: quoted as JSON, so the message stays one line.
+          throw new SecretError(
+            `secrets line ${line.line}: key ${JSON.stringify(key)} at '${result.readPath}' gives an empty name under '${keepCase ? '**' : '*'}' (a name keeps only the key's letters, digits, '_' and '-', and '.' as '__'); rename the key, or select it on its own line with '| NAME'`,
+          );
+        }
+        const name = prefix + normalizeName(key);
+        return { name, envName: keepCase ? name : name.toUpperCase(), value: render(value), source: source(key) };
+      });
+  }
+  const key = line.selector.key;
+  const value = lookup(result.data, key);
+  if (value === undefined || value === null) {
+    // Key names come from whoever wrote the secret: inert (log-safe.ts), so this message stays one
+    // line wherever it goes (the agent's log file too, which post prints).
+    const available = Object.keys(result.data).sort().map(inert).join(', ') || 'none';
+    const message = `secrets line ${line.line}: key '${inert(key)}' not found at '${inert(result.readPath)}' (keys there: ${available})`;
+    if (line.optional) {
+      warnings.push(`${message}; skipped (optional)`);
+      return [];
+    }
+    throw new SecretError(message);
+  }
+  const name = line.name ?? normalizeName(key);
+  // vault-action: an explicit `| NAME` is used as written for env too; a derived name is upper-cased.
+  return [{ name, envName: line.name ?? normalizeName(key, true), value: render(value), source: source(key) }];
+}
+
+/**
+ * A key as written, else a dotted path into nested objects (vault-action's JSONata path). A step
+ * may enter a string holding a JSON object, as a service-account key stored as one value is.
+ */
+function lookup(data: Record<string, unknown>, key: string): unknown {
+  if (Object.hasOwn(data, key)) return data[key];
+  let node: unknown = data;
+  for (const part of key.split('.')) {
+    if (typeof node === 'string') node = parseObject(node);
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function parseObject(text: string): unknown {
+  if (!text.trimStart().startsWith('{')) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Strings as they are; other JSON values as JSON text, as vault-action delivers them. */
+export function render(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The values `line` selects from `result`, as delivered; none when the selection fails (reported later). */
+function selectedValues(line: VaultSecretLine, result: ReadResult): string[] {
+  try {
+    return select(line, result, []).map((secret) => secret.value);
+  } catch {
+    return [];
+  }
+}
+
+/** Workflow secrets handed to the step through `env:`; treated exactly like Vault secrets. */
+export function collectEnvSecrets(
+  lines: readonly EnvSecretLine[],
+  env: Readonly<Record<string, string | undefined>>,
+  onValue: (value: string) => void,
+): { secrets: Secret[]; warnings: string[] } {
+  const secrets: Secret[] = [];
+  const warnings: string[] = [];
+  for (const line of lines) {
+    const value = env[line.envVar];
+    if (value === undefined || value === '') {
+      const message = `env-secrets line ${line.line}: environment variable '${line.envVar}' is not set or empty (pass it with env: ${line.envVar}: \${{ secrets.${line.envVar} }})`;
+      if (line.optional) {
+        warnings.push(`${message}; skipped (optional)`);
+        continue;
+      }
+      throw new SecretError(message);
+    }
+    onValue(value);
+    secrets.push({ name: line.name, envName: line.name, value, source: { kind: 'env', line: line.line, envVar: line.envVar } });
+  }
+  return { secrets, warnings };
+}
+
+/** Two secrets may not share a file name or an env name. */
+export function checkUniqueNames(secrets: readonly Secret[]): void {
+  const seen = new Map<string, Secret>();
+  const where = (s: Secret): string => `${s.source.kind === 'vault' ? 'secrets' : 'env-secrets'} line ${s.source.line}`;
+  for (const secret of secrets) {
+    for (const key of [`file:${secret.name.toLowerCase()}`, `env:${secret.envName}`]) {
+      const other = seen.get(key);
+      if (other && other !== secret) {
+        throw new SecretError(
+          `two secrets are named '${key.startsWith('env:') ? secret.envName : secret.name}' (${where(other)} and ${where(secret)}); rename one with '| NAME'`,
+        );
+      }
+      seen.set(key, secret);
+    }
+  }
+}

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { base64Embedded } from '../../../src/core/encodings.ts';
+import { derivedForms, isTooWeakToMask, MaskRegistry, MIN_FORM_LENGTH } from '../../../src/core/mask.ts';
+import type { Runner } from '../../../src/core/runner.ts';
+
+function recorder(): { runner: Runner; masked: string[] } {
+  const masked: string[] = [];
+  const runner = { setSecret: (v: string) => masked.push(v) } as unknown as Runner;
+  return { runner, masked };
+}
+
+describe('base64Embedded', () => {
+  it('is found inside base64 of any longer stream holding the value, at every alignment', () => {
+    for (let round = 0; round < 200; round++) {
+      const value = randomBytes(4 + (round % 40));
+      const prefix = randomBytes(round % 7);
+      const suffix = randomBytes((round * 3) % 5);
+      const stream = Buffer.concat([prefix, value, suffix]).toString('base64');
+      const core = base64Embedded(value, (prefix.length % 3) as 0 | 1 | 2);
+      expect(core.length).toBeGreaterThan(0);
+      expect(stream.includes(core)).toBe(true);
+    }
+  });
+
+  it('covers base64("user:" + password) as a docker config holds it', () => {
+    const password = 'p@ss-W0rd-with-length';
+    const forms = derivedForms(password);
+    const auth = Buffer.from(`ci-bot:${password}`).toString('base64');
+    expect(forms.some((form) => form.length >= 16 && auth.includes(form))).toBe(true);
+  });
+});
+
+describe('derivedForms', () => {
+  it('adds lines, JSON fields, hex, base64url and leaves out forms shorter than the minimum', () => {
+    const value = JSON.stringify({ user: 'svc', key: '-----BEGIN KEY-----\nAAAABBBB\n-----END KEY-----', n: 12345 });
+    const forms = derivedForms(value);
+    expect(forms).toContain('-----BEGIN KEY-----\nAAAABBBB\n-----END KEY-----');
+    expect(forms).toContain('AAAABBBB');
+    // A bare number (like a short one) would mask that text everywhere in the log.
+    expect(forms).not.toContain('12345');
+    expect(forms).not.toContain('svc');
+    expect(forms).toContain(Buffer.from(value).toString('hex'));
+    expect(forms).toContain(Buffer.from(value).toString('hex').toUpperCase());
+    expect(forms.every((f) => f.length >= MIN_FORM_LENGTH)).toBe(true);
+    expect(forms).not.toContain(value);
+  });
+
+  it('registers each trimmed line of a multi-line value', () => {
+    const forms = derivedForms('line-one\r\n  line-two  \n\nab\n');
+    expect(forms).toEqual(expect.arrayContaining(['line-one', 'line-two']));
+    expect(forms).not.toContain('ab');
+  });
+});
+
+describe('MaskRegistry', () => {
+  it('registers every form once and scrubs them from text', () => {
+    const { runner, masked } = recorder();
+    const masks = new MaskRegistry(runner);
+    expect(masks.add('s3cr3t-value')).toBe(true);
+    masks.add('s3cr3t-value');
+    expect(new Set(masked).size).toBe(masked.length);
+    expect(masked[0]).toBe('s3cr3t-value');
+    const b64 = Buffer.from('s3cr3t-value').toString('base64url');
+    expect(masks.scrub(`failed with s3cr3t-value and ${b64}`)).toBe('failed with *** and ***');
+  });
+
+  it('registers nothing for a value too weak to mask usefully, and reports it', () => {
+    const { runner, masked } = recorder();
+    const masks = new MaskRegistry(runner);
+    for (const weak of ['x', 'abc', 'true', 'false', ' true\n', '8080', '-1.5e3', 'null']) expect(masks.add(weak), weak).toBe(false);
+    expect(masked).toEqual([]);
+    expect(masks.scrub('x abc true 8080')).toBe('x abc true 8080');
+  });
+});
+
+describe('isTooWeakToMask', () => {
+  it('is true for short text, true/false/null and numbers under 8 characters, false for anything else', () => {
+    for (const weak of ['', 'a', 'ab ', 'abc', 'true', 'false', 'null', '1234', '-42', '3.14159', '1e10', ' 65535 ']) {
+      expect(isTooWeakToMask(weak), JSON.stringify(weak)).toBe(true);
+    }
+    // A number of 8 or more characters is rare in a log and may be the secret itself: masked.
+    for (const strong of ['abcd', 'True!', 'truex', '1234-5678', '0x1234', '12 34', 'p@ss', '12345678', '402938475610']) {
+      expect(isTooWeakToMask(strong), JSON.stringify(strong)).toBe(false);
+    }
+  });
+});
+
+describe('the delivered form of a value', () => {
+  it('registers the whole, its lines and JSON leaves, and the encodings of each', () => {
+    const delivered = JSON.stringify({ private_key: 'nested-private-key-7781', client_id: 'cid-5555-xyz', port: 5432, on: true });
+    const { runner, masked } = recorder();
+    const masks = new MaskRegistry(runner);
+    expect(masks.add(delivered)).toBe(true);
+    expect(masked[0]).toBe(delivered);
+    expect(masked).toContain('nested-private-key-7781');
+    expect(masked).toContain(Buffer.from('nested-private-key-7781').toString('base64url'));
+    expect(masked).toContain(Buffer.from('nested-private-key-7781').toString('hex'));
+    expect(masked).toContain(Buffer.from(delivered).toString('base64url'));
+    // Leaves too weak to mask are left out: they would mask every "5432" and "true" in the log.
+    expect(masked).not.toContain('5432');
+    expect(masked).not.toContain('true');
+    expect(masked.every((form) => !isTooWeakToMask(form) || /^[0-9a-fA-F]+$/.test(form))).toBe(true);
+  });
+
+  it('leaves out weak lines of a multi-line value but keeps the rest', () => {
+    const forms = derivedForms('enabled\ntrue\n42\nline-with-secret\r\nab');
+    expect(forms).toEqual(expect.arrayContaining(['enabled', 'line-with-secret', Buffer.from('line-with-secret').toString('hex')]));
+    for (const weak of ['true', '42', 'ab']) expect(forms).not.toContain(weak);
+  });
+
+  it('keeps an encoding even when it looks like a number (hex of a strong value)', () => {
+    const forms = derivedForms('abcd');
+    expect(forms).toContain('61626364');
+  });
+});

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../../src/core/errors.ts';
+import { MAIN_BOOLEANS, parseInputs } from '../../../src/inputs/main.ts';
+
+const base = { INPUT_SECRETS: 'secret/data/app password', INPUT_URL: 'https://vault.example.com:8200/', INPUT_TOKEN: 'hvs.x' };
+
+describe('parseInputs', () => {
+  it('reads a token config with defaults', () => {
+    const config = parseInputs(base);
+    expect(config.vault).toEqual({
+      url: 'https://vault.example.com:8200',
+      namespace: undefined,
+      auth: { method: 'token', token: 'hvs.x' },
+      tls: { ca: undefined, cert: undefined, key: undefined, skipVerify: false },
+      proxy: undefined,
+      exportToken: false,
+    });
+    expect(config).toMatchObject({ exportEnv: false, exportOutputs: false, timeoutMs: 30_000, concurrency: 16, retries: 4 });
+  });
+
+  it('falls back to VAULT_ADDR and needs no Vault inputs without Vault lines', () => {
+    expect(parseInputs({ ...base, INPUT_URL: '', VAULT_ADDR: 'http://127.0.0.1:8200' }).vault?.url).toBe('http://127.0.0.1:8200');
+    const config = parseInputs({ 'INPUT_ENV-SECRETS': 'A' });
+    expect(config.vault).toBeUndefined();
+    expect(config.envSecrets).toHaveLength(1);
+  });
+
+  it('reads approle and jwt with their mounts', () => {
+    expect(
+      parseInputs({ ...base, INPUT_METHOD: 'AppRole', 'INPUT_ROLE-ID': 'r', 'INPUT_SECRET-ID': 's', INPUT_MOUNT: '/ci-approle/' }).vault
+        ?.auth,
+    ).toEqual({
+      method: 'approle',
+      mount: 'ci-approle',
+      roleId: 'r',
+      secretId: 's',
+      unwrapSecretId: false,
+    });
+    expect(parseInputs({ ...base, INPUT_METHOD: 'jwt', INPUT_ROLE: 'deploy', 'INPUT_JWT-AUDIENCE': 'vault' }).vault?.auth).toEqual({
+      method: 'jwt',
+      mount: 'jwt',
+      role: 'deploy',
+      jwt: undefined,
+      audience: 'vault',
+    });
+  });
+
+  it.each([
+    [{ INPUT_METHOD: 'kerberos' }, 'method', /'kerberos' is not supported/],
+    [{ INPUT_URL: '', VAULT_ADDR: '' }, 'url', /is required/],
+    [{ INPUT_URL: 'vault.example.com' }, 'url', /is not a URL/],
+    [{ INPUT_URL: 'ftp://vault' }, 'url', /not supported/],
+    [{ INPUT_URL: 'https://user:pw@vault' }, 'url', /must not contain a user name or password/],
+    [{ INPUT_TOKEN: '' }, 'token', /is required for method 'token'/],
+    [{ INPUT_METHOD: 'approle', 'INPUT_ROLE-ID': 'r' }, 'secret-id', /is required for method 'approle'/],
+    [{ INPUT_METHOD: 'jwt' }, 'role', /is required for method 'jwt'/],
+    [{ INPUT_TIMEOUT: '0' }, 'timeout', /from 1 to 3600/],
+    [{ INPUT_TIMEOUT: '5s' }, 'timeout', /whole number/],
+    [{ INPUT_CONCURRENCY: '1000' }, 'concurrency', /from 1 to 256/],
+    [{ 'INPUT_EXPORT-ENV': 'yes' }, 'export-env', /not a boolean/],
+    [{ INPUT_SECRETS: '' }, 'secrets', /nothing to do/],
+  ])('%j is an error naming input %s', (overrides, input, message) => {
+    let caught: unknown;
+    try {
+      parseInputs({ ...base, ...overrides });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InputError);
+    expect((caught as InputError).input).toBe(input);
+    expect((caught as Error).message).toMatch(message);
+    expect((caught as Error).message).not.toMatch(/\n/);
+  });
+
+  it('never echoes a credential in an error', () => {
+    expect(() => parseInputs({ ...base, INPUT_URL: 'https://user:topsecretpw@vault' })).toThrow(/^(?!.*topsecretpw)/);
+  });
+
+  it('checks every fixed-value input in main, naming the input, the value and the allowed values', () => {
+    expect(() => parseInputs({ ...base, INPUT_SCRUB: 'redacted' })).toThrow(
+      /^input 'scrub': 'redacted' is not one of redact, delete, report, off$/,
+    );
+    expect(() => parseInputs({ ...base, INPUT_SCRUB: 'Redact' })).toThrow(/^input 'scrub': 'Redact' is not one of/);
+    for (const name of MAIN_BOOLEANS) {
+      const key = `INPUT_${name.toUpperCase()}`;
+      expect(() => parseInputs({ ...base, [key]: 'yes' })).toThrow(
+        new RegExp(`^input '${name}': 'yes' is not a boolean; use true or false$`),
+      );
+      for (const ok of ['true', 'True', 'TRUE', 'false', 'False', 'FALSE'])
+        expect(() => parseInputs({ ...base, [key]: ok }), ok).not.toThrow(/boolean/);
+    }
+  });
+});

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../../src/core/errors.ts';
+import { normalizeName, parseEnvSecretsInput, parseSecretsInput } from '../../../src/inputs/secret-spec.ts';
+
+describe('parseSecretsInput (hashicorp/vault-action syntax)', () => {
+  it.each([
+    [
+      'secret/data/ci npmToken | NPM_TOKEN',
+      { path: 'secret/data/ci', selector: { kind: 'key', key: 'npmToken' }, name: 'NPM_TOKEN', optional: false },
+    ],
+    ['kv/legacy key', { path: 'kv/legacy', selector: { kind: 'key', key: 'key' }, name: undefined }],
+    ['/cubbyhole/foo foo', { path: 'cubbyhole/foo', selector: { kind: 'key', key: 'foo' } }],
+    ['secret/data/ci/aws *', { selector: { kind: 'all', keepCase: false, prefix: '' } }],
+    ['secret/data/ci/aws ** | MYAPP_', { selector: { kind: 'all', keepCase: true, prefix: 'MYAPP_' } }],
+    ['secret/data/ci/aws * | MYAPP_', { selector: { kind: 'all', keepCase: false, prefix: 'MYAPP_' } }],
+    ['secret/data/app?version=3 password', { path: 'secret/data/app', version: 3 }],
+    ['secret/app password | DB ?', { path: 'secret/app', name: 'DB', optional: true }],
+    ['secret/app nested.key', { selector: { kind: 'key', key: 'nested.key' } }],
+    ['secret/app "my.key"', { selector: { kind: 'key', key: 'my.key' } }],
+  ])('%s', (input, expected) => {
+    const [line] = parseSecretsInput(input);
+    expect(line).toMatchObject(expected);
+  });
+
+  it('splits on new lines and semicolons and keeps line numbers', () => {
+    const lines = parseSecretsInput('a/b k1 ;\n\n# comment\nc/d k2 ; e/f k3 | X\n');
+    expect(lines.map((l) => [l.line, l.path])).toEqual([
+      [1, 'a/b'],
+      [4, 'c/d'],
+      [4, 'e/f'],
+    ]);
+  });
+
+  it.each([
+    ['secret/app', /line 1: found 1 word/],
+    ['secret/app a b', /line 1: found 3 words and no '\|'; write '<path> <key> \| NAME'/],
+    ['secret/app a b c | N', /line 1: found 4 word\(s\) before '\|'/],
+    ['secret/app $join([a, b], " ") | X', /JSONata expressions are not supported, only a key or a dotted key path/],
+    ['secret/app key |', /line 1: nothing after '\|'/],
+    ['secret/app $join(x) | X', /JSONata expressions are not supported/],
+    ['secret/app key | ../evil', /the name after '\|' may hold only/],
+    ['secret/app key | .hidden', /the name after '\|' may hold only/],
+    ['secret/app?version=0 key', /version '0'/],
+    ['secret/app?v=1 key', /unknown query 'v'/],
+    ['secret//app key', /is not a Vault path/],
+    ['secret/../sys key', /is not a Vault path/],
+    ['secret/app * | bad prefix!', /prefix/],
+  ])('rejects %j naming the input and line', (input, message) => {
+    let caught: unknown;
+    try {
+      parseSecretsInput(`\n${input}`.slice(1));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InputError);
+    expect((caught as Error).message).toMatch(/^input 'secrets': /);
+    expect((caught as Error).message).toMatch(message);
+  });
+});
+
+describe('normalizeName (vault-action defaults)', () => {
+  it.each([
+    ['npmToken', false, 'npmToken'],
+    ['npmToken', true, 'NPMTOKEN'],
+    ['a.b.c', false, 'a__b__c'],
+    ['my-key', true, 'MY-KEY'],
+    ['we!rd key$', false, 'werdkey'],
+    ['ключ', true, 'КЛЮЧ'],
+  ])('%s (env %s) -> %s', (key, upper, expected) => {
+    expect(normalizeName(key, upper)).toBe(expected);
+  });
+});
+
+describe('parseEnvSecretsInput', () => {
+  it('accepts NAME and NAME=ENV_VAR, lines and commas, optional marker', () => {
+    expect(parseEnvSecretsInput('A, B=OTHER\nC ?')).toEqual([
+      { line: 1, name: 'A', envVar: 'A', optional: false },
+      { line: 1, name: 'B', envVar: 'OTHER', optional: false },
+      { line: 2, name: 'C', envVar: 'C', optional: true },
+    ]);
+  });
+  it.each([
+    ['a/b', /line 1: a name may hold only letters/],
+    ['A=1X', /line 1: the part after '=' is not an environment variable name/],
+    ['ghp_PastedValueNotAName!=X', /^input 'env-secrets': line 1: a name may hold only/],
+  ])('rejects %j', (input, message) => {
+    expect(() => parseEnvSecretsInput(input)).toThrow(message);
+  });
+});
+
+describe('write entries', () => {
+  it('parses a JSON body with spaces, | and ; inside, and a selector after it', () => {
+    const [line, other] = parseSecretsInput(
+      'write pki/issue/web {"common_name": "web.example.com", "alt": "a|b;c"} certificate | TLS_CERT ; kv/x y',
+    );
+    expect(line).toMatchObject({
+      path: 'pki/issue/web',
+      body: { common_name: 'web.example.com', alt: 'a|b;c' },
+      selector: { kind: 'key', key: 'certificate' },
+      name: 'TLS_CERT',
+    });
+    expect(other).toMatchObject({ path: 'kv/x', body: undefined });
+  });
+  it.each([
+    ['write aws/sts/deploy', /needs a path and a JSON object body/],
+    ['write aws/sts/deploy {"ttl": } key', /not valid JSON/],
+    ['write aws/sts/deploy {"ttl": "1h" key', /no closing/],
+    ['write aws/sts/deploy?version=2 {} key', /does not apply to a write/],
+  ])('rejects %j', (input, message) => {
+    expect(() => parseSecretsInput(input)).toThrow(message);
+  });
+});
+
+describe('inputs that hold names never echo what was given', () => {
+  it('a value pasted into env-secrets is not in the error', () => {
+    for (const input of ['ghp_PastedValueNotAName!', 'X=ghp_PastedValueNotAName!']) {
+      expect(() => parseEnvSecretsInput(input)).toThrow(/^(?!.*ghp_PastedValue)/s);
+    }
+  });
+});

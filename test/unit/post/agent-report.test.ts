@@ -1,0 +1,77 @@
+// The renewal agent's section of post's job summary (summary.ts), from an agent-status.json.
+import { describe, expect, it } from 'vitest';
+import type { AgentStatus } from '../../../src/agent/agent.ts';
+import { agentEnding, cleanupSummary, type CleanupReport } from '../../../src/core/summary.ts';
+
+const status: AgentStatus = {
+  format: 1,
+  pid: 42,
+  started: '2026-01-01T00:00:00.000Z',
+  updated: '2026-01-01T00:01:00.000Z',
+  state: 'running',
+  renewals: { token: 3, leases: 5 },
+  failures: [
+    { what: 'token renewal', reason: 'Vault answered 403 permission denied', count: 2, last: '2026-01-01T00:00:10.000Z' },
+    { what: 'KV refresh (secret/data/x)', reason: 'line one\n::error::forged | `tick` <b>', count: 1, last: '2026-01-01T00:00:20.000Z' },
+  ],
+  replaced: 1,
+  kvChanges: [{ path: 'secret/data/x', from: 1, to: 2, at: '2026-01-01T00:00:05.000Z' }],
+  kvChangesTotal: 1,
+  onChange: [{ names: ['A_B'], exitCode: 3, ms: 12, at: '2026-01-01T00:00:06.000Z' }],
+  onChangeTotal: 1,
+  secrets: [
+    { name: 'A_B', path: 'secret/data/x', version: 2, bytes: 15 },
+    { name: 'FROM_ENV', path: null, version: null, bytes: 4 },
+  ],
+};
+
+const base: CleanupReport = {
+  agent: 'stopped',
+  scrubbed: undefined,
+  tokenRevoked: true,
+  tokenBatchExpires: undefined,
+  leasesRevoked: 0,
+  leasesWithToken: 0,
+  leasesLeft: [],
+  filesRemoved: 2,
+  dirsRemoved: [],
+  loggedOut: [],
+  problems: [],
+};
+
+describe('cleanup summary: renewal agent section', () => {
+  it('lists renewals, failures with their reason, replacements, KV changes, on-change exit codes and the current secrets', () => {
+    const text = cleanupSummary({ ...base, agentStatus: status });
+    expect(text).toContain('- Renewal agent: stopped by post');
+    expect(text).toContain('- Renewals: token 3, leases 5');
+    expect(text).toContain('- Failures: 3');
+    expect(text).toContain('⚠️ token renewal failed 2 time(s), last at 2026-01-01T00:00:10.000Z: `Vault answered 403 permission denied`');
+    expect(text).toContain('- Credentials replaced: 1');
+    expect(text).toContain('`secret/data/x`: version 1 → 2');
+    expect(text).toContain('- on-change runs: 1 (1 with a non-zero exit code)');
+    expect(text).toContain('⚠️ A\\_B: exit code 3 after 12 ms');
+    expect(text).toContain('| A\\_B | secret/data/x | 2 | 15 |');
+    expect(text).toContain('| FROM\\_ENV | env |  | 4 |');
+  });
+
+  it('keeps an outside reason inert: one line, no workflow command, no markup', () => {
+    const text = cleanupSummary({ ...base, agentStatus: status });
+    const line = text.split('\n').find((l) => l.includes('KV refresh')) ?? '';
+    expect(line).toContain('``line one\\n::error::forged | `tick` <b>``');
+    expect(text.split('\n').some((l) => l.trimStart().startsWith('::'))).toBe(false);
+  });
+
+  it('says when the agent died before post, with the last reason; not when it exited at its max lifetime', () => {
+    expect(agentEnding('gone', status)).toEqual({
+      text: 'died before post stopped it (renewals stopped then); last reason: KV refresh (secret/data/x): line one\n::error::forged | `tick` <b>',
+      early: true,
+    });
+    expect(agentEnding('not ours', { ...status, state: 'failed', reason: 'boom' }).text).toMatch(/died before post .*last reason: boom$/);
+    expect(agentEnding('gone', undefined).text).toMatch(/last reason: it wrote no status$/);
+    expect(agentEnding('gone', { ...status, state: 'exited', reason: 'max lifetime reached' })).toEqual({
+      text: 'exited by itself before post: max lifetime reached',
+      early: false,
+    });
+    expect(cleanupSummary({ ...base, agent: 'gone', agentStatus: status })).toContain('- ⚠️ Agent: died before post stopped it');
+  });
+});

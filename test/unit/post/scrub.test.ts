@@ -1,0 +1,72 @@
+// The workspace scrub and links: a symlinked workspace is resolved, links inside it are not
+// followed (one pointing outside is reported), and a hard-linked file is never written through.
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { scrubWorkspace } from '../../../src/post/scrub.ts';
+
+const VALUE = 'scrub-unit-Value-7d3e';
+const values = [{ name: 'TOKEN', value: VALUE }];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function temp(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ps-scrub-unit-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describe('scrubWorkspace and links', () => {
+  it('resolves a symlinked workspace and reports paths under it as given', async () => {
+    const root = temp();
+    mkdirSync(path.join(root, 'real'));
+    writeFileSync(path.join(root, 'real', '.npmrc'), `t=${VALUE}\n`);
+    symlinkSync(path.join(root, 'real'), path.join(root, 'ws'));
+    const result = await scrubWorkspace(path.join(root, 'ws'), values, 'redact');
+    expect(result.files).toEqual([
+      { path: path.join(root, 'ws', '.npmrc'), findings: 1, names: ['TOKEN'], action: 'redacted', scrubbed: true },
+    ]);
+    expect(readFileSync(path.join(root, 'real', '.npmrc'), 'utf8')).toBe(`t=${'*'.repeat(VALUE.length)}\n`);
+    expect(result.notScanned).toBe(0);
+  });
+
+  it('never writes through a hard link (redact), removes only the name (delete), reports both', async () => {
+    const ws = temp();
+    const outside = temp();
+    writeFileSync(path.join(outside, 'creds'), `${VALUE}\n`);
+    linkSync(path.join(outside, 'creds'), path.join(ws, 'linked'));
+    const redact = await scrubWorkspace(ws, values, 'redact');
+    expect(readFileSync(path.join(outside, 'creds'), 'utf8')).toBe(`${VALUE}\n`);
+    expect(redact.files[0]).toMatchObject({ path: path.join(ws, 'linked'), scrubbed: false });
+    expect(redact.files[0]?.action).toMatch(/^left \(a hard link: 2 names .*not written through, not scrubbed\)$/);
+    const del = await scrubWorkspace(ws, values, 'delete');
+    expect(del.files[0]).toMatchObject({ scrubbed: false });
+    expect(del.files[0]?.action).toMatch(/^deleted this name, but left under its 1 other hard link/);
+    expect(readFileSync(path.join(outside, 'creds'), 'utf8')).toBe(`${VALUE}\n`);
+  });
+
+  it('does not follow a symlink inside the workspace; one pointing outside is reported as not scanned', async () => {
+    const ws = temp();
+    const outside = temp();
+    writeFileSync(path.join(outside, 'secret.txt'), `${VALUE}\n`);
+    writeFileSync(path.join(ws, 'inside.txt'), 'nothing\n');
+    symlinkSync(path.join(outside, 'secret.txt'), path.join(ws, 'out-link'));
+    symlinkSync('inside.txt', path.join(ws, 'in-link'));
+    symlinkSync('/nonexistent/x', path.join(ws, 'dangling'));
+    const result = await scrubWorkspace(ws, values, 'redact');
+    expect(readFileSync(path.join(outside, 'secret.txt'), 'utf8')).toBe(`${VALUE}\n`);
+    expect(result.files).toEqual([]);
+    expect(result.notScanned).toBe(1);
+    expect(result.problems).toEqual([
+      `${path.join(ws, 'out-link')}: a symlink to ${path.join(outside, 'secret.txt')}, outside the workspace: not followed, its target not scanned`,
+    ]);
+  });
+
+  it('throws, not scanned, when the workspace cannot be resolved', async () => {
+    await expect(scrubWorkspace(path.join(temp(), 'gone'), values, 'redact')).rejects.toThrow(
+      /was not scanned: cannot resolve it \(ENOENT\)/,
+    );
+  });
+});

@@ -1,0 +1,105 @@
+// Units of the lease and token handling: the pool waits for reads in flight before failing, KV v2
+// path forms, batch tokens, and what the cleanup summary says about leases.
+import { describe, expect, it } from 'vitest';
+import { mapLimit } from '../../../src/core/pool.ts';
+import { apiPath, isExplicitDataPath } from '../../../src/vault/kv.ts';
+import { isBatchToken } from '../../../src/vault/auth.ts';
+import { cleanupSummary, type CleanupReport } from '../../../src/core/summary.ts';
+import { agentConfig } from '../../../src/agent/launch.ts';
+import { parseInputs } from '../../../src/inputs/main.ts';
+
+describe('mapLimit', () => {
+  it('on a failure starts nothing new but waits for what is in flight before rejecting', async () => {
+    const settled: number[] = [];
+    const started: number[] = [];
+    const run = mapLimit([0, 1, 2, 3], 3, async (i) => {
+      started.push(i);
+      if (i === 1) throw new Error('404');
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      settled.push(i);
+      return i;
+    });
+    await expect(run).rejects.toThrow('404');
+    expect(started).toEqual([0, 1, 2]);
+    expect(settled.sort()).toEqual([0, 2]);
+  });
+});
+
+describe('KV v2 path forms', () => {
+  const v2 = { mount: 'secret/', type: 'kv', kvVersion: 2 as const };
+  it.each([
+    ['secret/data/app', true],
+    ['secret/team/data/creds', false],
+    ['secret/app', false],
+    ['secret/data', false],
+  ])('isExplicitDataPath(%s) = %s', (path, expected) => {
+    expect(isExplicitDataPath(path)).toBe(expected);
+  });
+  it.each([
+    ['secret/team/data/creds', 'secret/data/team/data/creds'],
+    ['secret/data/team/data/creds', 'secret/data/team/data/creds'],
+    ['secret/app', 'secret/data/app'],
+  ])('apiPath(%s) = %s', (path, expected) => {
+    expect(apiPath({ path, version: undefined, line: 1 }, v2)).toBe(expected);
+  });
+});
+
+describe('batch tokens', () => {
+  it.each([
+    ['hvb.AAAA', true],
+    ['b.AAAA', true],
+    ['hvs.AAAA', false],
+    ['s.AAAA', false],
+  ])('isBatchToken(%s) = %s', (token, expected) => {
+    expect(isBatchToken(token)).toBe(expected);
+  });
+
+  it('the renewal agent is not asked to renew a batch token', () => {
+    const config = parseInputs({
+      INPUT_URL: 'https://vault.example:8200',
+      INPUT_METHOD: 'approle',
+      'INPUT_ROLE-ID': 'r',
+      'INPUT_SECRET-ID': 's',
+      INPUT_SECRETS: 'secret/data/app key',
+      INPUT_RENEW: 'true',
+    });
+    const dir = { root: '/r', secretsDir: '/r/secrets', onTmpfs: true, userSecretsDir: false, marker: '' };
+    const session = { token: 'b.AAAA', created: true, batch: true, method: 'approle' as const, ttlSeconds: 600 };
+    expect(agentConfig(config, session, dir, '/r/env', [], [], 0).renewToken).toBe(false);
+    expect(agentConfig(config, { ...session, token: 's.AAAA', batch: false }, dir, '/r/env', [], [], 0).renewToken).toBe(true);
+  });
+});
+
+describe('cleanup summary', () => {
+  const base: CleanupReport = {
+    agent: undefined,
+    scrubbed: undefined,
+    tokenRevoked: undefined,
+    tokenBatchExpires: undefined,
+    leasesRevoked: 0,
+    leasesWithToken: 0,
+    leasesLeft: [],
+    filesRemoved: 0,
+    dirsRemoved: [],
+    loggedOut: [],
+    problems: [],
+  };
+  it('names each lease left alive and when it expires', () => {
+    const text = cleanupSummary({
+      ...base,
+      leasesLeft: [{ leaseId: 'pki/issue/ci/abc', expires: '2030-01-01T00:00:00.000Z', reason: 'refused' }],
+    });
+    expect(text).toContain('- Leases: 0 revoked, 1 left alive');
+    expect(text).toContain('pki/issue/ci/abc` left alive until 2030-01-01T00:00:00.000Z: refused');
+  });
+  it('says a batch token is left to its TTL, not that it was or was not revoked', () => {
+    const text = cleanupSummary({ ...base, tokenBatchExpires: '2030-01-01T00:00:00.000Z' });
+    expect(text).toContain('a batch token, which cannot be revoked; it expires by its TTL at 2030-01-01T00:00:00.000Z');
+    expect(text).not.toContain('NOT revoked');
+  });
+  it('counts the leases revoked with the token apart from those revoked by id', () => {
+    expect(cleanupSummary({ ...base, tokenRevoked: true, leasesWithToken: 2 })).toContain(
+      '- Leases: 0 revoked, 2 revoked with the Vault token, 0 left alive',
+    );
+  });
+});
