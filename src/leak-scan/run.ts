@@ -14,7 +14,7 @@ import type { Runner } from '../core/runner.ts';
 import { buildPatterns, type Pattern } from '../scan/patterns.ts';
 import { scan, type Finding, type ScanEvent } from '../scan/scanner.ts';
 import { sarifReport } from './report.ts';
-import { cell, failureSummary } from '../core/summary.ts';
+import { cell, failureSummary } from '../core/summary-text.ts';
 
 export interface ScanDeps {
   readonly env: Env;

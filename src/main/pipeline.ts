@@ -1,7 +1,7 @@
 // The main step: inputs -> auth -> fetch (concurrent) -> mask -> deliver -> ledger -> summary.
 // Nothing is delivered, exported or summarised until every required secret has been fetched.
 import * as path from 'node:path';
-import { errorText, isUserError } from '../core/errors.ts';
+import { runStep } from '../core/run-step.ts';
 import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, type Lease, type Secret, type SourceState } from '../vault/fetch.ts';
 import { createPrivateDir, PRIVATE_DIR_ENV, writeExclusive, writeSecretFiles } from '../core/private-dir.ts';
 import { parseInputs, type Env } from '../inputs/main.ts';
@@ -13,7 +13,7 @@ import { createDockerConfig, dockerLogin, type Login } from '../docker/login.ts'
 import { InputError, VaultError } from '../core/errors.ts';
 import type { Exec } from '../core/exec.ts';
 import type { BuildSecretSpec, RegistryConfig } from '../inputs/main.ts';
-import { deliverySummary, failureSummary } from '../core/summary.ts';
+import { deliverySummary } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from '../vault/client.ts';
 import type { LeaseSeen } from '../vault/transport.ts';
 import { givenTokenExpiryWarning, login, type Session } from '../vault/auth.ts';
@@ -38,29 +38,10 @@ export interface MainDeps {
 export const CANCEL_GRACE_MS = 5000;
 
 export async function runMain(deps: MainDeps): Promise<void> {
-  const { runner } = deps;
-  const masks = new MaskRegistry(runner);
   const background: Array<Promise<unknown>> = [];
-  try {
-    await main(deps, masks, background);
-  } catch (error) {
-    const message = fail(runner, masks, error);
-    // The reason in the summary too, where post's cleanup report would otherwise stand alone.
-    await runner.appendSummary(failureSummary('Pipeline Secrets', message)).catch(() => {});
-  }
+  await runStep(deps.runner, { fail: 'Pipeline Secrets' }, (masks) => main(deps, masks, background));
   // Work that runs alongside this job's own (the sweep of earlier jobs' leftovers) ends before the step.
   await Promise.allSettled(background);
-}
-
-/** One top-level failure path for any thrown value; the message is scrubbed of every masked form. */
-export function fail(runner: Runner, masks: MaskRegistry, error: unknown): string {
-  const message = masks.scrub(errorText(error));
-  if (!isUserError(error) && error instanceof Error && error.stack) {
-    // A bug, not a user mistake: keep the stack, but only in debug output and scrubbed.
-    runner.debug(masks.scrub(error.stack));
-  }
-  runner.setFailed(message);
-  return message;
 }
 
 async function main(deps: MainDeps, masks: MaskRegistry, background: Array<Promise<unknown>>): Promise<void> {

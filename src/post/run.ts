@@ -7,7 +7,8 @@ import { ROOT_MARKER, ROOT_PREFIX } from '../core/private-dir.ts';
 import { errorText, VaultError } from '../core/errors.ts';
 import { getInput, parseTls, proxyFor, SCRUB_MODES, type Env, type ScrubMode } from '../inputs/main.ts';
 import { checkLedger, loadLedger, type Ledger } from '../core/ledger.ts';
-import { MaskRegistry } from '../core/mask.ts';
+import type { MaskRegistry } from '../core/mask.ts';
+import { runStep } from '../core/run-step.ts';
 import type { Runner } from '../core/runner.ts';
 import { dockerLogout } from '../docker/login.ts';
 import { AGENT_LEASES, AGENT_LOG, AGENT_STATUS, type AgentStatus } from '../agent/agent.ts';
@@ -16,7 +17,7 @@ import { verifyContainer, verifySummary } from '../verify/container.ts';
 import { scrubWorkspace } from './scrub.ts';
 import { expectedFromDir } from '../verify/run.ts';
 import type { Exec } from '../core/exec.ts';
-import { agentEnding, cleanupSummary, type CleanupReport } from '../core/summary.ts';
+import { agentEnding, cleanupSummary, type CleanupReport } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from '../vault/client.ts';
 
 export interface PostDeps {
@@ -28,13 +29,8 @@ export interface PostDeps {
 }
 
 export async function runPost(deps: PostDeps): Promise<void> {
-  const masks = new MaskRegistry(deps.runner);
-  try {
-    await post(deps, masks);
-  } catch (error) {
-    // Post warns: a cleanup problem must be visible but must not hide main's outcome.
-    deps.runner.warning(`cleanup: ${masks.scrub(errorText(error))}`);
-  }
+  // Post warns: a cleanup problem must be visible but must not hide main's outcome.
+  await runStep(deps.runner, { warn: 'cleanup' }, (masks) => post(deps, masks));
 }
 
 async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {

@@ -7,7 +7,7 @@ import type { Exec } from '../core/exec.ts';
 import { getBoolean, getInput, type Env } from '../inputs/main.ts';
 import { PRIVATE_DIR_ENV } from '../core/private-dir.ts';
 import type { Runner } from '../core/runner.ts';
-import { failureSummary } from '../core/summary.ts';
+import { failureSummary } from '../core/summary-text.ts';
 import { verifyContainer, verifySummary, type Expected } from './container.ts';
 
 export interface VerifyDeps {

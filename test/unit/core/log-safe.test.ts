@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { inert } from '../../../src/core/log-safe.ts';
 import { actionsRunner } from '../../../src/core/runner.ts';
-import { cell, code } from '../../../src/core/summary.ts';
+import { cell, code } from '../../../src/core/summary-text.ts';
 import { parseCommand, RUNNER_COMMANDS } from '../../support/harness/commands.ts';
 
 const REGISTERED = new Set(RUNNER_COMMANDS);

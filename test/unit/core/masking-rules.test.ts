@@ -8,7 +8,7 @@ import { createPrivateDir } from '../../../src/core/private-dir.ts';
 import { SecretError } from '../../../src/core/errors.ts';
 import { select } from '../../../src/vault/fetch.ts';
 import { actionsRunner } from '../../../src/core/runner.ts';
-import { deliverySummary, type DeliveryReport } from '../../../src/core/summary.ts';
+import { deliverySummary, type DeliveryReport } from '../../../src/main/summary.ts';
 
 const made: string[] = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
 // The renewal agent's section of post's job summary (summary.ts), from an agent-status.json.
 import { describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../../src/agent/agent.ts';
-import { agentEnding, cleanupSummary, type CleanupReport } from '../../../src/core/summary.ts';
+import { agentEnding, cleanupSummary, type CleanupReport } from '../../../src/post/summary.ts';
 
 const status: AgentStatus = {
   format: 1,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { mapLimit } from '../../../src/core/pool.ts';
 import { apiPath, isExplicitDataPath } from '../../../src/vault/kv.ts';
 import { isBatchToken } from '../../../src/vault/auth.ts';
-import { cleanupSummary, type CleanupReport } from '../../../src/core/summary.ts';
+import { cleanupSummary, type CleanupReport } from '../../../src/post/summary.ts';
 import { agentConfig } from '../../../src/agent/launch.ts';
 import { parseInputs } from '../../../src/inputs/main.ts';
 

@@ -1,120 +1,7 @@
-// Job summary: where each secret went and how many bytes it has; never a value. Verification by
-// presence and byte count only.
+// Post's job summary: what cleanup revoked, logged out, deleted and scrubbed, and how the renewal
+// agent ended; never a value.
 import type { AgentStatus } from '../agent/agent.ts';
-import type { Lease, Secret } from '../vault/fetch.ts';
-import { inert } from './log-safe.ts';
-
-export interface DeliveryReport {
-  readonly secrets: readonly Secret[];
-  readonly secretsDir: string;
-  /** Whether the secrets directory itself is on tmpfs (deliver.ts looks; a user's `secrets-dir` too). */
-  readonly onTmpfs: boolean;
-  /** The secrets directory is the user's `secrets-dir`, not one made under /dev/shm or RUNNER_TEMP. */
-  readonly userSecretsDir?: boolean;
-  readonly exportEnv: boolean;
-  readonly exportOutputs: boolean;
-  readonly envFileSkipped: readonly string[];
-  readonly leases: readonly Lease[];
-  readonly tokenRevocable: boolean;
-  /** Set when this run logged in and got a batch token: when it ends (it cannot be revoked). */
-  readonly batchTokenExpires?: string | undefined;
-  readonly registries: readonly string[];
-  readonly dockerConfig: string | undefined;
-  readonly buildSecrets: readonly string[];
-}
-
-/**
- * Escapes outside text (names, paths, messages) for the job summary, in a table cell or anywhere in
- * a line: one line with controls rendered visibly (log-safe.ts), then no markdown or HTML of its own
- * (no cell break, link, image, tag, entity or emphasis). Every outside string in a summary goes here.
- */
-export function cell(text: string): string {
-  return inert(text)
-    .replace(/[|\\`*_<>[\]]/g, (c) => `\\${c}`)
-    .replaceAll('&', '&amp;');
-}
-
-/**
- * Outside text as an inline code span, outside a table: one line with controls rendered visibly; a
- * fence longer than any run of backticks in it, so nothing inside can close it (inside a code span
- * there is no markdown or HTML, and backslash escapes would show).
- */
-export function code(text: string): string {
-  const safe = inert(text);
-  const fence = '`'.repeat(Math.max(0, ...(safe.match(/`+/g) ?? []).map((run) => run.length)) + 1);
-  const pad = safe.startsWith('`') || safe.endsWith('`') ? ' ' : '';
-  return `${fence}${pad}${safe}${pad}${fence}`;
-}
-
-export function deliverySummary(report: DeliveryReport): string {
-  const rows = report.secrets.map((s) => {
-    const source = s.source.kind === 'vault' ? `${s.source.readPath} → ${s.source.key}` : `env ${s.source.envVar}`;
-    const version =
-      s.source.kind === 'vault'
-        ? [
-            s.source.kvVersion ? `kv v${s.source.kvVersion}` : 'engine',
-            s.source.version !== undefined ? `version ${s.source.version}` : '',
-            s.source.leaseId ? 'lease' : '',
-          ]
-            .filter(Boolean)
-            .join(', ')
-        : 'workflow secret';
-    const delivery = [
-      'file',
-      report.envFileSkipped.includes(s.envName) ? '' : 'env-file',
-      report.exportEnv ? `env ${s.envName}` : '',
-      report.exportOutputs ? 'output' : '',
-    ]
-      .filter(Boolean)
-      .join(', ');
-    const bytes = Buffer.byteLength(s.value, 'utf8');
-    return `| ${cell(s.name)} | ${cell(source)} | ${cell(version)} | ${cell(delivery)} | ${bytes} |`;
-  });
-  const place = report.userSecretsDir
-    ? report.onTmpfs
-      ? 'the secrets-dir you gave, in memory (its file system is a tmpfs)'
-      : 'the secrets-dir you gave, on disk (its file system does not keep files in memory only)'
-    : report.onTmpfs
-      ? 'in memory (tmpfs /dev/shm)'
-      : 'under RUNNER_TEMP on disk (no usable /dev/shm)';
-  return [
-    '### Pipeline Secrets',
-    '',
-    `${report.secrets.length} secret(s) delivered as 0600 files in ${code(report.secretsDir)}, ${place}.`,
-    '',
-    '| name | source | kind | delivered to | bytes |',
-    '| --- | --- | --- | --- | ---: |',
-    ...rows,
-    '',
-    report.envFileSkipped.length > 0 ? `Left out of the env-file (multi-line): ${report.envFileSkipped.map(cell).join(', ')}.\n` : '',
-    ...(report.leases.length > 0
-      ? [
-          '| lease id | path | ttl (s) | renewable |',
-          '| --- | --- | ---: | --- |',
-          // Lease ids are not secret (they cannot be used without a token); values are.
-          ...report.leases.map((l) => `| ${cell(l.leaseId)} | ${cell(l.path)} | ${l.duration ?? ''} | ${l.renewable ? 'yes' : 'no'} |`),
-          '',
-        ]
-      : []),
-    ...(report.registries.length > 0
-      ? [
-          `Logged in to ${report.registries.map((r) => code(r)).join(', ')} with the per-job DOCKER_CONFIG ${code(report.dockerConfig ?? '')} (nothing written to ~/.docker).`,
-          '',
-        ]
-      : []),
-    ...(report.buildSecrets.length > 0
-      ? [
-          `BuildKit secrets ready: ${report.buildSecrets.map((id) => code(id)).join(', ')} (outputs build-secret-files, build-secret-args).`,
-          '',
-        ]
-      : []),
-    `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files and the directory.`,
-    '',
-    ...(report.batchTokenExpires !== undefined
-      ? [`The Vault token is a batch token: it cannot be revoked and expires by its TTL at ${cell(report.batchTokenExpires)}.`, '']
-      : []),
-  ].join('\n');
-}
+import { cell, code } from '../core/summary-text.ts';
 
 export interface CleanupReport {
   readonly agent: string | undefined;
@@ -135,12 +22,6 @@ export interface CleanupReport {
   readonly loggedOut: readonly string[];
   readonly problems: readonly string[];
 }
-
-/** A failed step's reason, the same text as its error annotation (a code span: shown verbatim, never markup). */
-export function failureSummary(what: string, message: string): string {
-  return [`### ${what}: failed`, '', code(message), ''].join('\n');
-}
-
 /**
  * How the agent ended, from post's stop (stopAgent: stopped, killed, gone, not ours) and its
  * status: `early` when it was not running any more when post came to stop it, without having
