@@ -3,15 +3,16 @@
 // revoke waits in a 0600 file of the private directory instead.
 // Post treats the ledger as untrusted input (checkLedger): it acts only on paths under the private
 // root it can prove main created, and sends a token only to the Vault address main was given.
+// About 300 lines: checkLedger's proof is one chain of checks, each leaning on the one before, and
+// reads best in one place.
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileId, markerHash, ROOT_MARKER, ROOT_PREFIX, type RootMarker } from './private-dir.ts';
-import { getInput, type Env } from '../inputs/main.ts';
 import type { Runner } from './runner.ts';
 
 export interface Ledger {
   root?: string;
-  /** sha256 of the root's marker file content (deliver.ts RootMarker): ties this state to that root. */
+  /** sha256 of the root's marker file content (private-dir.ts RootMarker): ties this state to that root. */
   marker?: string;
   secretsDir?: string;
   userSecretsDir?: boolean;
@@ -61,6 +62,16 @@ export function loadLedger(runner: Runner): Ledger | undefined {
   return { ...parsed, files: parsed.files ?? [], leases: parsed.leases ?? [] };
 }
 
+/** What post knows for itself, to check the ledger against: from its inputs and the runner. */
+export interface LedgerExpected {
+  /** The Vault address the `url` input (or VAULT_ADDR) gives, normalised as main records it. */
+  readonly vaultUrl: string | undefined;
+  /** The `namespace` input, without leading or trailing slashes. */
+  readonly namespace: string | undefined;
+  /** RUNNER_TEMP: with /dev/shm, where main creates its private root. */
+  readonly runnerTemp: string | undefined;
+}
+
 export interface CheckedLedger {
   /** What post may act on: only what it could prove main created. */
   readonly ledger: Ledger;
@@ -92,7 +103,7 @@ const REPLACED = Symbol('replaced');
  * A root that no longer exists is a post that ran before (or a main that got nowhere): no path is
  * kept, and that is not a refusal.
  */
-export async function checkLedger(raw: Ledger, env: Env): Promise<CheckedLedger> {
+export async function checkLedger(raw: Ledger, expected: LedgerExpected): Promise<CheckedLedger> {
   const refused: string[] = [];
   const out: Ledger = { files: [], leases: strings(raw.leases) };
   if (raw.tokenBatch === true) out.tokenBatch = true;
@@ -103,8 +114,7 @@ export async function checkLedger(raw: Ledger, env: Env): Promise<CheckedLedger>
   if (Array.isArray(raw.registries)) out.registries = strings(raw.registries);
 
   if (raw.vaultUrl !== undefined) {
-    const url = inputVaultUrl(env);
-    const namespace = getInput(env, 'namespace').replace(/^\/+|\/+$/g, '') || undefined;
+    const { vaultUrl: url, namespace } = expected;
     if (raw.vaultUrl !== url) {
       refused.push(
         `the Vault address ${String(raw.vaultUrl)}: not the address the 'url' input (or VAULT_ADDR) gives (${url ?? 'none'}); no token or lease id was sent to it`,
@@ -119,7 +129,7 @@ export async function checkLedger(raw: Ledger, env: Env): Promise<CheckedLedger>
     }
   }
 
-  const proven = await provenRoot(raw, env);
+  const proven = await provenRoot(raw, expected.runnerTemp);
   const paths = pathEntries(raw);
   if (proven === GONE) return { ledger: out, refused };
   if (typeof proven === 'string') {
@@ -184,28 +194,20 @@ export async function checkLedger(raw: Ledger, env: Env): Promise<CheckedLedger>
   return { ledger: out, refused };
 }
 
-/** The Vault address main used, as inputs.ts normalises it; undefined when there is none. */
-function inputVaultUrl(env: Env): string | undefined {
-  const raw = getInput(env, 'url') || (env.VAULT_ADDR ?? '').trim();
-  if (raw === '') return undefined;
-  try {
-    return new URL(raw).toString().replace(/\/+$/, '');
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The root, proven main's by the checks of checkLedger; GONE when it does not exist; a reason
  * when it is refused; undefined when the ledger names none.
  */
-async function provenRoot(raw: Ledger, env: Env): Promise<{ marker: RootMarker; realRoot: string } | typeof GONE | string | undefined> {
+async function provenRoot(
+  raw: Ledger,
+  runnerTemp: string | undefined,
+): Promise<{ marker: RootMarker; realRoot: string } | typeof GONE | string | undefined> {
   const root = raw.root;
   if (root === undefined) return undefined;
   if (typeof root !== 'string' || !path.isAbsolute(root) || !path.basename(root).startsWith(ROOT_PREFIX)) {
     return 'not a Pipeline Secrets directory';
   }
-  const bases = ['/dev/shm', env.RUNNER_TEMP].filter((b): b is string => b !== undefined && b !== '').map((b) => path.resolve(b));
+  const bases = ['/dev/shm', runnerTemp].filter((b): b is string => b !== undefined && b !== '').map((b) => path.resolve(b));
   if (!bases.includes(path.dirname(path.resolve(root)))) return `not directly in ${bases.join(' or ')}, where main creates it`;
   let stat;
   try {

@@ -12,9 +12,14 @@
 // outside the workspace: redact never writes to it and reports it, not scrubbed; delete removes only
 // the workspace's name (unlink never writes through) and reports that the other names keep it.
 import { constants, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { errorText } from '../core/errors.ts';
+import type { Ledger } from '../core/ledger.ts';
+import type { Runner } from '../core/runner.ts';
 import type { ScrubMode } from '../inputs/main.ts';
 import { buildPatterns } from '../scan/patterns.ts';
 import { scan, type Finding } from '../scan/scanner.ts';
+import type { CleanupReport } from './summary.ts';
 
 export interface ScrubbedFile {
   /** Under the workspace as given (not its realpath). */
@@ -32,6 +37,46 @@ export interface ScrubResult {
   /** Paths not scanned (a symlink out of the workspace, an unreadable file): also in problems. */
   readonly notScanned: number;
   readonly bytes: number;
+}
+
+/**
+ * Post's scrub phase: the values to look for are the delivered files and the token, read before
+ * they are deleted (remove.ts runs after this). Each file found is logged (a warning when the value
+ * is left there); what could not be scanned is a problem.
+ */
+export async function scrubJobWorkspace(
+  runner: Runner,
+  ledger: Ledger,
+  mode: ScrubMode,
+  workspace: string | undefined,
+): Promise<Pick<CleanupReport, 'scrubbed' | 'problems'>> {
+  if (mode === 'off' || !workspace) return { scrubbed: undefined, problems: [] };
+  const values: Array<{ name: string; value: string }> = [];
+  for (const file of ledger.files) {
+    if (!ledger.secretsDir || path.dirname(file) !== ledger.secretsDir) continue;
+    const value = await fs.readFile(file, 'utf8').catch(() => undefined);
+    if (value !== undefined) values.push({ name: path.basename(file), value });
+  }
+  if (ledger.tokenFile) {
+    const token = await fs.readFile(ledger.tokenFile, 'utf8').catch(() => undefined);
+    if (token !== undefined) values.push({ name: 'vault-token', value: token });
+  }
+  if (values.length === 0) return { scrubbed: undefined, problems: [] };
+  try {
+    const result = await scrubWorkspace(workspace, values, mode);
+    for (const file of result.files) {
+      const message = `scrub: ${file.names.join(', ')} found ${file.findings} time(s) in ${path.relative(workspace, file.path) || file.path}: ${file.action}`;
+      if (mode === 'report' || !file.scrubbed) runner.warning(message);
+      else runner.info(message);
+    }
+    const problems = result.problems.map((p) => `scrub: ${p}`);
+    if (result.notScanned > 0)
+      problems.push(`scrub: the workspace was not scanned completely: ${result.notScanned} path(s) not scanned (listed above)`);
+    // "no secret value found" only when everything was scanned; otherwise the problems say what was not.
+    return { scrubbed: result.files.length === 0 && result.notScanned > 0 ? undefined : result.files, problems };
+  } catch (error) {
+    return { scrubbed: undefined, problems: [`scrub: ${errorText(error)}`] };
+  }
 }
 
 const LEFT_IN_ARCHIVE = 'left (inside an archive: cannot redact in place)';

@@ -1,6 +1,7 @@
-// Post's job summary: what cleanup revoked, logged out, deleted and scrubbed, and how the renewal
-// agent ended; never a value.
+// Post's last phase, its report: what cleanup revoked, logged out, deleted and scrubbed, and how the
+// renewal agent ended, as warnings, one log line and the job summary; never a value.
 import type { AgentStatus } from '../agent/agent.ts';
+import type { Runner } from '../core/runner.ts';
 import { cell, code } from '../core/summary-text.ts';
 
 export interface CleanupReport {
@@ -79,6 +80,22 @@ function agentSection(outcome: string, status: AgentStatus | undefined): string[
     for (const s of status.secrets) lines.push(`| ${cell(s.name)} | ${cell(s.path ?? 'env')} | ${s.version ?? ''} | ${s.bytes} |`);
   }
   return [...lines, ''];
+}
+
+/** Each lease left alive and each problem as a warning, one line of counts, and the job summary. */
+export async function reportCleanup(runner: Runner, report: CleanupReport): Promise<void> {
+  for (const lease of report.leasesLeft) {
+    runner.warning(
+      `cleanup: lease ${lease.leaseId} left alive${lease.expires !== undefined ? ` until ${lease.expires}` : ''}: ${lease.reason}`,
+    );
+  }
+  for (const problem of report.problems) runner.warning(`cleanup: ${problem}`);
+  const token = report.tokenRevoked ? 'token revoked, ' : report.tokenBatchExpires !== undefined ? 'batch token left to expire, ' : '';
+  const left = report.leasesLeft.length > 0 ? `${report.leasesLeft.length} lease(s) left alive, ` : '';
+  runner.info(
+    `Pipeline Secrets cleanup: ${token}${report.leasesRevoked + report.leasesWithToken} lease(s) revoked, ${left}${report.filesRemoved} file(s) and ${report.dirsRemoved.length} director(ies) removed`,
+  );
+  await runner.appendSummary(cleanupSummary(report));
 }
 
 export function cleanupSummary(report: CleanupReport): string {

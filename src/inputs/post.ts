@@ -1,0 +1,94 @@
+// Post's inputs, read and checked once, here. Post runs after main whatever main did (post-if:
+// always()), so it must clean up even when an input is bad: a bad input never stops it. Each one
+// becomes a problem naming the input (a warning in post) and post goes on with the default: a
+// typo must never leave a token alive or a secret file on the runner. Main has already refused the
+// same typo with an error; post only has to stay safe. A problem never echoes a credential.
+import { errorText, InputError } from '../core/errors.ts';
+import { getChoice, getInput, parseTls, proxyFor, SCRUB_MODES, type Env, type ScrubMode, type TlsConfig } from './main.ts';
+
+/** action.yml `timeout`: seconds the Vault exchange may take (post: its revocations). */
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+const MAX_TIMEOUT_SECONDS = 3600;
+/** action.yml `scrub`. */
+export const DEFAULT_SCRUB: ScrubMode = 'redact';
+/** action.yml `verify-path`: where `verify-container` mounts the secrets directory. */
+export const DEFAULT_VERIFY_PATH = '/run/secrets';
+
+/** No CA, no client certificate, certificates checked: what post tries with when the TLS inputs do not parse. */
+const NO_TLS: TlsConfig = { ca: undefined, cert: undefined, key: undefined, skipVerify: false };
+
+export interface PostVaultInputs {
+  /** The `url` input (or VAULT_ADDR), normalised as main records it; undefined when none or not a URL. */
+  readonly url: string | undefined;
+  readonly namespace: string | undefined;
+  readonly tls: TlsConfig;
+  /** The proxy for `url` from https_proxy / http_proxy, unless no_proxy exempts its host. */
+  readonly proxy: string | undefined;
+}
+
+export interface PostInputs {
+  /** The user's `token`: never revoked, used only to revoke the leases this run took with it. */
+  readonly token: string | undefined;
+  /** The whole budget of post's Vault requests. */
+  readonly timeoutMs: number;
+  readonly scrub: ScrubMode;
+  readonly verifyContainer: string | undefined;
+  readonly verifyPath: string;
+  readonly vault: PostVaultInputs;
+  /** Each bad input, named, with what post does instead (see the header). */
+  readonly problems: readonly string[];
+}
+
+export function parsePostInputs(env: Env): PostInputs {
+  const problems: string[] = [];
+  // An input that does not parse: its problem, and the default in its place.
+  const orDefault = <T>(read: () => T, fallback: T, instead: string): T => {
+    try {
+      return read();
+    } catch (error) {
+      problems.push(`${errorText(error)}; ${instead}`);
+      return fallback;
+    }
+  };
+  const timeout = orDefault(() => timeoutSeconds(env), DEFAULT_TIMEOUT_SECONDS, `post used ${DEFAULT_TIMEOUT_SECONDS}`);
+  const scrub = orDefault(() => getChoice(env, 'scrub', SCRUB_MODES, DEFAULT_SCRUB), DEFAULT_SCRUB, `post scrubbed with ${DEFAULT_SCRUB}`);
+  // The same TLS and proxy settings as main; if they no longer parse, post still tries to revoke
+  // without them rather than give up (a refused TLS handshake sends nothing).
+  const tls = orDefault(() => parseTls(env), NO_TLS, 'post tries to revoke without the TLS inputs');
+  const url = vaultUrl(env);
+  const proxy = url === undefined ? undefined : orDefault(() => proxyFor(url, env), undefined, 'post tries to revoke without a proxy');
+  return {
+    token: getInput(env, 'token') || undefined,
+    timeoutMs: timeout * 1000,
+    scrub,
+    verifyContainer: getInput(env, 'verify-container') || undefined,
+    verifyPath: getInput(env, 'verify-path') || DEFAULT_VERIFY_PATH,
+    vault: { url, namespace: getInput(env, 'namespace').replace(/^\/+|\/+$/g, '') || undefined, tls, proxy },
+    problems,
+  };
+}
+
+/** `timeout`, a whole number of seconds as main takes it (1 to 3600); the default when empty. */
+function timeoutSeconds(env: Env): number {
+  const name = 'timeout';
+  const raw = getInput(env, name);
+  if (raw === '') return DEFAULT_TIMEOUT_SECONDS;
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_TIMEOUT_SECONDS) {
+    throw new InputError(name, `'${raw}' must be a whole number from 1 to ${MAX_TIMEOUT_SECONDS}`);
+  }
+  return Number(raw);
+}
+
+/**
+ * The Vault address main used, normalised as main normalises it; undefined when there is none or
+ * it is not a URL (main refused it then, and post sends nothing: checkLedger names it).
+ */
+function vaultUrl(env: Env): string | undefined {
+  const raw = getInput(env, 'url') || (env.VAULT_ADDR ?? '').trim();
+  if (raw === '') return undefined;
+  try {
+    return new URL(raw).toString().replace(/\/+$/, '');
+  } catch {
+    return undefined;
+  }
+}

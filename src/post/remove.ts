@@ -1,0 +1,78 @@
+// Post's deletions: every file main wrote, the token file, a secrets directory the user named (only
+// when nothing else is left in it), and the private root (only when it is provably ours). Paths come
+// from the ledger as checkLedger proved them; a file already gone is no problem (post may run twice).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Ledger } from '../core/ledger.ts';
+import { ROOT_MARKER, ROOT_PREFIX } from '../core/private-dir.ts';
+import type { CleanupReport } from './summary.ts';
+
+export async function removeDelivered(ledger: Ledger): Promise<Pick<CleanupReport, 'filesRemoved' | 'dirsRemoved' | 'problems'>> {
+  const problems: string[] = [];
+  const dirsRemoved: string[] = [];
+  let filesRemoved = 0;
+  for (const file of ledger.files) {
+    if (await removeFile(file, problems)) filesRemoved++;
+  }
+  if (ledger.tokenFile && (await removeFile(ledger.tokenFile, problems))) filesRemoved++;
+  if (ledger.userSecretsDir && ledger.secretsDir) {
+    // A directory the user named: remove only what we wrote, then the directory if it is empty.
+    try {
+      await fs.rmdir(ledger.secretsDir);
+      dirsRemoved.push(ledger.secretsDir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        const left = await fs.readdir(ledger.secretsDir).catch(() => []);
+        problems.push(`${ledger.secretsDir} still holds files this action did not write (${left.join(', ')}); left in place`);
+      } else if (code !== 'ENOENT') problems.push(`cannot remove ${ledger.secretsDir} (${code})`);
+    }
+  }
+  if (ledger.root) {
+    if (await removeRoot(ledger.root, problems)) dirsRemoved.push(ledger.root);
+  }
+  return { filesRemoved, dirsRemoved, problems };
+}
+
+async function removeFile(file: string, problems: string[]): Promise<boolean> {
+  try {
+    // unlink removes a symlink itself, never its target.
+    await fs.unlink(file);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') problems.push(`cannot remove ${file} (${code})`);
+    return false;
+  }
+}
+
+/** Removes the private root only if it is ours: our name prefix and our marker file inside. */
+async function removeRoot(root: string, problems: string[]): Promise<boolean> {
+  if (!path.basename(root).startsWith(ROOT_PREFIX)) {
+    problems.push(`${root} is not a Pipeline Secrets directory; left in place`);
+    return false;
+  }
+  try {
+    const stat = await fs.lstat(root);
+    if (!stat.isDirectory()) {
+      problems.push(`${root} is not a directory; left in place`);
+      return false;
+    }
+    await fs.access(path.join(root, ROOT_MARKER));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      // Gone already (second run), or main died before writing its marker: remove it if empty.
+      await fs.rmdir(path.join(root, 'secrets')).catch(() => {});
+      const removed = await fs.rmdir(root).then(
+        () => true,
+        () => false,
+      );
+      return removed;
+    }
+    problems.push(`cannot inspect ${root} (${code})`);
+    return false;
+  }
+  await fs.rm(root, { recursive: true, force: true });
+  return true;
+}
