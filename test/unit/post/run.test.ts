@@ -59,7 +59,8 @@ describe('runPost', () => {
   it("warns for each lease a user's token may not revoke, naming it and when it expires, and revokes no user token", async () => {
     const left = await mainLeftBehind();
     await fs.rm(left.tokenFile);
-    const { tokenFile: _, ...ledger } = left.ledger;
+    const ledger: Ledger = { ...left.ledger };
+    delete ledger.tokenFile;
     const vault = fakeVault({ [TOKEN]: LEASES });
     vault.refuse.add(LEASE_REVOKE);
     const { runner } = await post(ledger, { ...left.env, INPUT_TOKEN: TOKEN }, { vault });

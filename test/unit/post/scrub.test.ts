@@ -1,10 +1,13 @@
 // The workspace scrub and links: a symlinked workspace is resolved, links inside it are not
 // followed (one pointing outside is reported), and a hard-linked file is never written through.
+// Post's scrub phase (scrubJobWorkspace): what it scrubs for, what it logs and reports.
 import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { scrubWorkspace } from '../../../src/post/scrub.ts';
+import { scrubJobWorkspace, scrubWorkspace } from '../../../src/post/scrub.ts';
+import { fakeRunner } from '../../support/fake-runner.ts';
+import { mainLeftBehind, TOKEN, VALUES } from './fixtures.ts';
 
 const VALUE = 'scrub-unit-Value-7d3e';
 const values = [{ name: 'TOKEN', value: VALUE }];
@@ -68,5 +71,56 @@ describe('scrubWorkspace and links', () => {
     await expect(scrubWorkspace(path.join(temp(), 'gone'), values, 'redact')).rejects.toThrow(
       /was not scanned: cannot resolve it \(ENOENT\)/,
     );
+  });
+});
+
+describe('scrubJobWorkspace', () => {
+  it('scrubs for the delivered values and the token, read from their files; logs what it redacted', async () => {
+    const left = await mainLeftBehind();
+    writeFileSync(path.join(left.workspace, 'dump.txt'), `${VALUES.API_KEY} ${TOKEN}\n`);
+    writeFileSync(path.join(left.workspace, 'clean.txt'), 'nothing here\n');
+    const runner = fakeRunner();
+    const part = await scrubJobWorkspace(runner, left.ledger, 'redact', left.workspace);
+    expect(part.problems).toEqual([]);
+    expect(part.scrubbed).toEqual([
+      { path: path.join(left.workspace, 'dump.txt'), findings: 2, names: ['API_KEY', 'vault-token'], action: 'redacted', scrubbed: true },
+    ]);
+    expect(runner.infos).toEqual(['scrub: API_KEY, vault-token found 2 time(s) in dump.txt: redacted']);
+    expect(readFileSync(path.join(left.workspace, 'dump.txt'), 'utf8')).not.toMatch(/post-unit/);
+  });
+
+  it("warns for each file in 'report' mode and leaves it; says 'no secret value found' for a clean workspace", async () => {
+    const left = await mainLeftBehind();
+    const runner = fakeRunner();
+    expect(await scrubJobWorkspace(runner, left.ledger, 'report', left.workspace)).toEqual({ scrubbed: [], problems: [] });
+    writeFileSync(path.join(left.workspace, 'dump.txt'), `${VALUES.DB_PASSWORD}\n`);
+    const part = await scrubJobWorkspace(runner, left.ledger, 'report', left.workspace);
+    expect(part.scrubbed?.map((f) => f.action)).toEqual(['reported']);
+    expect(runner.warnings).toEqual(['scrub: DB_PASSWORD found 1 time(s) in dump.txt: reported']);
+    expect(readFileSync(path.join(left.workspace, 'dump.txt'), 'utf8')).toBe(`${VALUES.DB_PASSWORD}\n`);
+  });
+
+  it('does nothing when off, without a workspace, or with no value left to look for', async () => {
+    const left = await mainLeftBehind();
+    const none = { scrubbed: undefined, problems: [] };
+    expect(await scrubJobWorkspace(fakeRunner(), left.ledger, 'off', left.workspace)).toEqual(none);
+    expect(await scrubJobWorkspace(fakeRunner(), left.ledger, 'redact', undefined)).toEqual(none);
+    const empty = { ...left.ledger, files: [] };
+    delete empty.tokenFile;
+    expect(await scrubJobWorkspace(fakeRunner(), empty, 'redact', left.workspace)).toEqual(none);
+  });
+
+  it('says what it could not scan: a workspace that is gone, a link out of it', async () => {
+    const left = await mainLeftBehind();
+    const gone = await scrubJobWorkspace(fakeRunner(), left.ledger, 'redact', path.join(left.workspace, 'gone'));
+    expect(gone.scrubbed).toBeUndefined();
+    expect(gone.problems[0]).toMatch(/^scrub: the workspace .*gone was not scanned: cannot resolve it \(ENOENT\)$/);
+    symlinkSync(left.dir.root, path.join(left.workspace, 'out'));
+    const linked = await scrubJobWorkspace(fakeRunner(), left.ledger, 'redact', left.workspace);
+    expect(linked.scrubbed).toBeUndefined();
+    expect(linked.problems).toEqual([
+      `scrub: ${path.join(left.workspace, 'out')}: a symlink to ${left.dir.root}, outside the workspace: not followed, its target not scanned`,
+      'scrub: the workspace was not scanned completely: 1 path(s) not scanned (listed above)',
+    ]);
   });
 });

@@ -1,7 +1,9 @@
-// The renewal agent's section of post's job summary (summary.ts), from an agent-status.json.
+// Post's report (summary.ts): the warnings and the log line of reportCleanup, and the job summary
+// with the renewal agent's section, from an agent-status.json.
 import { describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../../src/agent/agent.ts';
-import { agentEnding, cleanupSummary, type CleanupReport } from '../../../src/post/summary.ts';
+import { agentEnding, cleanupSummary, reportCleanup, type CleanupReport } from '../../../src/post/summary.ts';
+import { fakeRunner } from '../../support/fake-runner.ts';
 
 const status: AgentStatus = {
   format: 1,
@@ -73,5 +75,47 @@ describe('cleanup summary: renewal agent section', () => {
       early: false,
     });
     expect(cleanupSummary({ ...base, agent: 'gone', agentStatus: status })).toContain('- ⚠️ Agent: died before post stopped it');
+  });
+});
+
+describe('reportCleanup', () => {
+  it('warns for each lease left alive and each problem, logs the counts, and writes the summary', async () => {
+    const runner = fakeRunner();
+    const report: CleanupReport = {
+      ...base,
+      agent: undefined,
+      leasesRevoked: 1,
+      leasesWithToken: 2,
+      leasesLeft: [
+        { leaseId: 'l/3', expires: '2030-01-01T00:00:00.000Z', reason: 'not revoked: timeout' },
+        { leaseId: 'l/4', expires: undefined, reason: 'refused' },
+      ],
+      dirsRemoved: ['/dev/shm/pipeline-secrets-x'],
+      problems: ['docker logout ghcr.io failed (exit 1)'],
+    };
+    await reportCleanup(runner, report);
+    expect(runner.warnings).toEqual([
+      'cleanup: lease l/3 left alive until 2030-01-01T00:00:00.000Z: not revoked: timeout',
+      'cleanup: lease l/4 left alive: refused',
+      'cleanup: docker logout ghcr.io failed (exit 1)',
+    ]);
+    expect(runner.infos).toEqual([
+      'Pipeline Secrets cleanup: token revoked, 3 lease(s) revoked, 2 lease(s) left alive, 2 file(s) and 1 director(ies) removed',
+    ]);
+    expect(runner.summaries).toEqual([cleanupSummary(report)]);
+    expect(runner.summaries[0]).toContain('- Leases: 1 revoked, 2 revoked with the Vault token, 2 left alive');
+  });
+
+  it('says a batch token was left to expire, and nothing of a token there was none of', async () => {
+    const batch = fakeRunner();
+    await reportCleanup(batch, { ...base, tokenRevoked: undefined, tokenBatchExpires: '2030-01-01T00:00:00.000Z' });
+    expect(batch.infos[0]).toBe(
+      'Pipeline Secrets cleanup: batch token left to expire, 0 lease(s) revoked, 2 file(s) and 0 director(ies) removed',
+    );
+    expect(batch.summaries[0]).toContain('a batch token, which cannot be revoked; it expires by its TTL at 2030-01-01T00:00:00.000Z');
+    const none = fakeRunner();
+    await reportCleanup(none, { ...base, tokenRevoked: undefined });
+    expect(none.infos[0]).toBe('Pipeline Secrets cleanup: 0 lease(s) revoked, 2 file(s) and 0 director(ies) removed');
+    expect(none.summaries[0]).not.toContain('Vault token');
   });
 });
