@@ -50,8 +50,8 @@ export function parsePostInputs(env: Env): PostInputs {
       return fallback;
     }
   };
-  const timeout = orDefault(() => timeoutSeconds(env), DEFAULT_TIMEOUT_SECONDS, `post used ${DEFAULT_TIMEOUT_SECONDS}`);
-  const scrub = orDefault(() => getChoice(env, 'scrub', SCRUB_MODES, DEFAULT_SCRUB), DEFAULT_SCRUB, `post scrubbed with ${DEFAULT_SCRUB}`);
+  const timeout = orDefault(() => timeoutSeconds(env), DEFAULT_TIMEOUT_SECONDS, `post uses ${DEFAULT_TIMEOUT_SECONDS}`);
+  const scrub = orDefault(() => getChoice(env, 'scrub', SCRUB_MODES, DEFAULT_SCRUB), DEFAULT_SCRUB, `post scrubs with ${DEFAULT_SCRUB}`);
   // The same TLS and proxy settings as main; if they no longer parse, post still tries to revoke
   // without them rather than give up (a refused TLS handshake sends nothing).
   const tls = orDefault(() => parseTls(env), NO_TLS, 'post tries to revoke without the TLS inputs');

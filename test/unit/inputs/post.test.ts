@@ -62,12 +62,12 @@ describe('parsePostInputs', () => {
   });
 
   it.each([
-    [{ INPUT_TIMEOUT: '0' }, "input 'timeout': '0' must be a whole number from 1 to 3600; post used 30", { timeoutMs: 30_000 }],
-    [{ INPUT_TIMEOUT: '5.5' }, "input 'timeout': '5.5' must be a whole number from 1 to 3600; post used 30", { timeoutMs: 30_000 }],
-    [{ INPUT_TIMEOUT: '3601' }, "input 'timeout': '3601' must be a whole number from 1 to 3600; post used 30", { timeoutMs: 30_000 }],
+    [{ INPUT_TIMEOUT: '0' }, "input 'timeout': '0' must be a whole number from 1 to 3600; post uses 30", { timeoutMs: 30_000 }],
+    [{ INPUT_TIMEOUT: '5.5' }, "input 'timeout': '5.5' must be a whole number from 1 to 3600; post uses 30", { timeoutMs: 30_000 }],
+    [{ INPUT_TIMEOUT: '3601' }, "input 'timeout': '3601' must be a whole number from 1 to 3600; post uses 30", { timeoutMs: 30_000 }],
     [
       { INPUT_SCRUB: 'Report' },
-      "input 'scrub': 'Report' is not one of redact, delete, report, off; post scrubbed with redact",
+      "input 'scrub': 'Report' is not one of redact, delete, report, off; post scrubs with redact",
       { scrub: 'redact' },
     ],
     [

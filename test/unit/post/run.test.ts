@@ -113,8 +113,8 @@ describe('runPost', () => {
     const env = { ...left.env, INPUT_TIMEOUT: 'soon', INPUT_SCRUB: 'redacted', 'INPUT_TLS-SKIP-VERIFY': 'yes' };
     const { runner, vault } = await post(left.ledger, env);
     expect(runner.warnings).toEqual([
-      "cleanup: input 'timeout': 'soon' must be a whole number from 1 to 3600; post used 30",
-      "cleanup: input 'scrub': 'redacted' is not one of redact, delete, report, off; post scrubbed with redact",
+      "cleanup: input 'timeout': 'soon' must be a whole number from 1 to 3600; post uses 30",
+      "cleanup: input 'scrub': 'redacted' is not one of redact, delete, report, off; post scrubs with redact",
       "cleanup: input 'tls-skip-verify': 'yes' is not a boolean; use true or false; post tries to revoke without the TLS inputs",
     ]);
     expect(vault.tokens.size).toBe(0);
