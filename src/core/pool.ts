@@ -5,6 +5,8 @@
  * the caller closes the connections under it.
  */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  // Below 1 no worker would start and the results would come back empty: a bug in the caller.
+  if (!(limit >= 1)) throw new RangeError(`mapLimit: the limit must be at least 1 (got ${limit})`);
   const results = new Array<R>(items.length);
   let next = 0;
   let failure: { error: unknown } | undefined;

@@ -1,12 +1,12 @@
-// Findings 5-7 at unit level: checkLedger (post's saved state is untrusted), dockerEnv (the docker
-// CLI's allow-listed environment), and docker argv ending options with `--`.
+// Findings 5-7 at unit level: checkLedger (post's saved state is untrusted) and docker argv ending
+// options with `--`.
 import { promises as fs, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPrivateDir, ROOT_MARKER, type PrivateDir } from '../../../src/core/private-dir.ts';
 import { dockerLogin, dockerLogout } from '../../../src/docker/login.ts';
-import { dockerEnv, type Exec } from '../../../src/core/exec.ts';
+import type { Exec } from '../../../src/core/exec.ts';
 import { checkLedger, type Ledger } from '../../../src/core/ledger.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
 import type { Runner } from '../../../src/core/runner.ts';
@@ -119,38 +119,6 @@ describe('checkLedger', () => {
     expect(gone.refused).toEqual([]);
     expect(gone.ledger.files).toEqual([]);
     expect(gone.ledger.tokenFile).toBeUndefined();
-  });
-});
-
-describe('dockerEnv', () => {
-  const env = {
-    PATH: '/bin',
-    HOME: '/home/u',
-    DOCKER_CONFIG: '/c',
-    DOCKER_HOST: 'tcp://d:2376',
-    DOCKER_PASSWORD: 'p',
-    DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE: 'p',
-    INPUT_REGISTRY_PASSWORD: 'p',
-    NPM_TOKEN: 'p',
-    https_proxy: 'http://proxy:3128',
-    SSL_CERT_DIR: '/etc/ssl/certs',
-    ACTIONS_RUNTIME_TOKEN: 'p',
-  };
-  it('passes only the allow-list, then the extras', () => {
-    expect(dockerEnv(env, { DOCKER_CONFIG: '/ours' }, 'linux')).toEqual({
-      PATH: '/bin',
-      HOME: '/home/u',
-      DOCKER_CONFIG: '/ours',
-      DOCKER_HOST: 'tcp://d:2376',
-      https_proxy: 'http://proxy:3128',
-      SSL_CERT_DIR: '/etc/ssl/certs',
-    });
-  });
-  it('matches names case-insensitively on Windows', () => {
-    expect(dockerEnv({ Path: 'C:\\bin', SystemRoot: 'C:\\Windows', NPM_TOKEN: 'p' }, {}, 'win32')).toEqual({
-      Path: 'C:\\bin',
-      SystemRoot: 'C:\\Windows',
-    });
   });
 });
 
