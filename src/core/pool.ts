@@ -1,3 +1,4 @@
+// The bounded pool the Vault reads and mount lookups run in (`concurrency` of them at a time).
 /**
  * Runs `fn` over `items` with at most `limit` in flight; results keep the input order. After the
  * first failure no new item starts, but those in flight are waited for before it is thrown: a read
