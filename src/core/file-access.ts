@@ -29,8 +29,6 @@ export const FILE_MODES: readonly number[] = [0o400, 0o440, 0o600, 0o640];
 export interface AccessOptions {
   /** Whether chown is possible (root); default: this process's uid is 0. */
   readonly root?: boolean;
-  /** Runs setfacl with these arguments (tests); default: the `setfacl` on PATH. */
-  readonly setfacl?: (args: string[]) => Promise<void>;
 }
 
 function isRoot(options: AccessOptions): boolean {
@@ -67,7 +65,7 @@ export function aclSpec(access: FileAccess, kind: 'file' | 'dir'): string {
 /** Adds the uid's (and gid's) ACL entries to files written by accessHandle; nothing as root. */
 export async function aclFiles(files: readonly string[], access: FileAccess, options: AccessOptions = {}): Promise<void> {
   if (access.uid === undefined || isRoot(options) || files.length === 0) return;
-  await (options.setfacl ?? runSetfacl)(['-m', aclSpec(access, 'file'), '--', ...files]);
+  await runSetfacl(['-m', aclSpec(access, 'file'), '--', ...files]);
 }
 
 /** Lets the uid (and gid) search the secrets directory: chown as root, an ACL entry (x only) otherwise. */
@@ -80,10 +78,10 @@ export async function accessDir(dir: string, access: FileAccess, options: Access
     await fsp.chmod(dir, 0o500 | (access.gid !== undefined && (access.mode & 0o070) !== 0 ? 0o050 : 0));
     return;
   }
-  await (options.setfacl ?? runSetfacl)(['-m', aclSpec(access, 'dir'), '--', dir]);
+  await runSetfacl(['-m', aclSpec(access, 'dir'), '--', dir]);
 }
 
-/** Runs setfacl; a missing one is named with the package that has it. Its stderr holds paths, no values. */
+/** Runs the setfacl on PATH; a missing one is named with the package that has it. Its stderr holds paths, no values. */
 function runSetfacl(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     builtin.childProcess().execFile('setfacl', args, { timeout: 30_000 }, (error, _stdout, stderr) => {

@@ -1,3 +1,4 @@
+// The bounded pool the Vault reads and mount lookups run in (`concurrency` of them at a time).
 /**
  * Runs `fn` over `items` with at most `limit` in flight; results keep the input order. After the
  * first failure no new item starts, but those in flight are waited for before it is thrown: a read
@@ -5,6 +6,8 @@
  * the caller closes the connections under it.
  */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  // Below 1 no worker would start and the results would come back empty: a bug in the caller.
+  if (!(limit >= 1)) throw new RangeError(`mapLimit: the limit must be at least 1 (got ${limit})`);
   const results = new Array<R>(items.length);
   let next = 0;
   let failure: { error: unknown } | undefined;

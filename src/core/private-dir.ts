@@ -1,6 +1,6 @@
 // Files first: each secret becomes one 0600 file in a private 0700 directory laid out like Swarm's
-// /run/secrets/<name>, on tmpfs (/dev/shm) when usable so values never touch a disk. Env vars and
-// step outputs are written only when asked for.
+// /run/secrets/<name>, on tmpfs (/dev/shm) when usable so values never touch a disk, with the
+// env-file for `docker run --env-file` and the marker post checks beside them in the private root.
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
@@ -192,10 +192,6 @@ export interface Delivered {
   readonly envFileSkipped: string[];
 }
 
-export function envFileName(root: string): string {
-  return path.join(root, 'secrets.env');
-}
-
 /**
  * Writes one file per secret and the env-file. `onPlan` records every path before the first is
  * written (one state write, not one per file) so post can remove them even if this step dies
@@ -207,7 +203,7 @@ export async function writeSecretFiles(
   onPlan: (files: string[]) => void,
   access?: FileAccess,
 ): Promise<Delivered> {
-  const envFile = envFileName(dir.root);
+  const envFile = path.join(dir.root, 'secrets.env');
   const secretFiles = secrets.map((secret) => path.join(dir.secretsDir, secret.name));
   onPlan([...secretFiles, envFile]);
   await Promise.all(secrets.map((secret, index) => writeExclusive(secretFiles[index] as string, secret.value, access)));

@@ -1,9 +1,8 @@
 // The one rule for outside text on its way to the log: hostile inputs, checked with the harness's
-// own parser of workflow commands (the runner's), and at the runner edge with real @actions/core.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+// own parser of workflow commands (the runner's). The runner edge that applies it is runner.test.ts.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import { inert } from '../../../src/core/log-safe.ts';
-import { actionsRunner } from '../../../src/core/runner.ts';
-import { cell, code } from '../../../src/core/summary-text.ts';
 import { parseCommand, RUNNER_COMMANDS } from '../../support/harness/commands.ts';
 
 const REGISTERED = new Set(RUNNER_COMMANDS);
@@ -50,6 +49,40 @@ describe('inert', () => {
     expect(inert(out)).toBe(out);
   });
 
+  it('holds for any text: one line, no control, no command even after a prefix, unchanged by a second pass', () => {
+    const unit = fc.oneof(
+      fc.constantFrom(
+        ':',
+        '::',
+        '#',
+        '##[',
+        '[',
+        ' ',
+        '\t',
+        '\n',
+        '\r',
+        '\u00a0',
+        '\u001b',
+        '\u0085',
+        '\u2028',
+        '\u202e',
+        'error',
+        'add-mask',
+      ),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+    );
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 30 }), (text) => {
+        const out = inert(text);
+        expect(out).not.toMatch(CONTROLS);
+        expect(commandsIn(out)).toEqual([]);
+        expect(commandsIn(`  ${out}`)).toEqual([]);
+        expect(inert(out)).toBe(out);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('renders controls visibly, as in a JS string literal', () => {
     expect(inert('leak\n::error title=X::forged\n::add-mask::Files removed')).toBe(
       'leak\\n::error title=X::forged\\n::add-mask::Files removed',
@@ -73,67 +106,5 @@ describe('inert', () => {
     expect(inert('données/日本語/😀‍🔥 ok')).toBe('données/日本語/😀‍🔥 ok');
     expect(inert('image::tag a::b C:\\dir\\file')).toBe('image::tag a::b C:\\dir\\file');
     expect(inert('secret/data/ci/app → password')).toBe('secret/data/ci/app → password');
-  });
-});
-
-describe('the markdown cell escape', () => {
-  it('keeps outside text on one line of one cell, with no HTML, link or escape', () => {
-    const out = cell('a|b\n| x | y |\r<img src=x onerror=alert(1)>[link](https://e.example)\u001b[31m&lt;');
-    expect(out).not.toMatch(CONTROLS);
-    expect(out).not.toMatch(/(^|[^\\])[|<>[\]]/);
-    expect(out).toContain('\\\\n');
-    expect(out).toContain('&amp;lt;');
-  });
-
-  it('puts a path in a code span nothing inside can close, readable as it is', () => {
-    expect(code('/home/runner/work/_temp/a*b')).toBe('`/home/runner/work/_temp/a*b`');
-    expect(code('a`b``c\n<x>')).toBe('```a`b``c\\n<x>```');
-    expect(code('`x')).toBe('`` `x ``');
-    expect(code('d\n::error::x\u001b[31m')).toBe('`d\\n::error::x\\x1b[31m`');
-  });
-});
-
-describe('the runner edge (@actions/core, real)', () => {
-  let written: string[];
-  beforeEach(() => {
-    written = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
-    });
-  });
-  afterEach(() => {
-    vi.restoreAllMocks();
-    process.exitCode = undefined;
-  });
-
-  const output = (): string => written.join('');
-  const hostile = 'x\n::error title=X::forged\n  ::add-mask::Files removed ##[add-mask]more \u001b[31m';
-
-  it('info, warning, debug, setFailed and annotate print outside text inert', () => {
-    actionsRunner.info(`scrub: found in ${hostile}`);
-    actionsRunner.info(hostile);
-    actionsRunner.warning(`cleanup: ${hostile}`);
-    actionsRunner.debug(hostile);
-    actionsRunner.setFailed(hostile);
-    actionsRunner.annotate('error', hostile, { file: hostile, line: 3, title: hostile });
-    const lines = output().split(/\r\n|\r|\n/);
-    const commands = lines.map((line) => parseCommand(line, REGISTERED)).filter((c) => c !== undefined);
-    expect(commands.map((c) => c.command)).toEqual(['warning', 'debug', 'error', 'error']);
-    for (const c of commands) {
-      expect(c.data).not.toMatch(CONTROLS);
-      for (const value of Object.values(c.properties)) expect(value).not.toMatch(CONTROLS);
-    }
-    expect(commands.some((c) => c.properties.title === 'X')).toBe(false);
-    expect(output()).not.toContain('\u001b');
-    expect(output()).toContain('scrub: found in x\\n::error title=X::forged\\n  ::add-mask::Files removed ##\\x5badd-mask]more \\x1b[31m');
-  });
-
-  it('keeps setSecret raw, and masks a value whose inert form the runner would not know', () => {
-    actionsRunner.setSecret('pass\u001bword\nline2');
-    expect(output()).toBe('::add-mask::pass\u001bword%0Aline2\n');
-    written.length = 0;
-    actionsRunner.info('value pass\u001bword\nline2 here');
-    expect(output()).toBe('value *** here\n');
   });
 });

@@ -1,24 +1,9 @@
-// Unit checks behind the masking-rules e2e: where the summary says the files are, the export guard
-// at the Runner edge, and the empty name a `*` key can give.
-import { promises as fs, mkdtempSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createPrivateDir } from '../../../src/core/private-dir.ts';
+// Unit checks behind the masking-rules e2e: where the summary says the files are (main/summary.ts)
+// and the empty name a `*` key can give (vault/fetch.ts).
+import { describe, expect, it } from 'vitest';
 import { SecretError } from '../../../src/core/errors.ts';
 import { select } from '../../../src/vault/fetch.ts';
-import { actionsRunner } from '../../../src/core/runner.ts';
 import { deliverySummary, type DeliveryReport } from '../../../src/main/summary.ts';
-
-const made: string[] = [];
-afterEach(async () => {
-  for (const dir of made.splice(0)) await fs.rm(dir, { recursive: true, force: true });
-});
-function tmp(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ps-masking-rules-'));
-  made.push(dir);
-  return dir;
-}
 
 const report = (over: Partial<DeliveryReport>): DeliveryReport => ({
   secrets: [],
@@ -36,23 +21,6 @@ const report = (over: Partial<DeliveryReport>): DeliveryReport => ({
 });
 
 describe('where the files are', () => {
-  it('a user secrets-dir on disk is not on tmpfs, even when the private root is', async () => {
-    const runnerTemp = tmp();
-    const userDir = path.join(tmp(), 'mine');
-    const dir = await createPrivateDir({ RUNNER_TEMP: runnerTemp }, userDir);
-    made.push(dir.root);
-    expect(dir.root.startsWith('/dev/shm/')).toBe(true);
-    expect(dir.secretsDir).toBe(userDir);
-    expect(dir.onTmpfs).toBe(false);
-  });
-
-  it('a user secrets-dir on tmpfs is reported as such', async () => {
-    const userDir = path.join('/dev/shm', `ps-masking-rules-${process.pid}-${Date.now()}`);
-    const dir = await createPrivateDir({ RUNNER_TEMP: tmp() }, userDir);
-    made.push(dir.root, userDir);
-    expect(dir.onTmpfs).toBe(true);
-  });
-
   it('the summary names tmpfs only when the secrets directory is on it', () => {
     expect(deliverySummary(report({ onTmpfs: true }))).toContain('in memory (tmpfs /dev/shm)');
     expect(deliverySummary(report({ onTmpfs: false }))).toContain('under RUNNER_TEMP on disk');
@@ -61,28 +29,6 @@ describe('where the files are', () => {
     expect(userOnDisk).not.toMatch(/tmpfs|RUNNER_TEMP/);
     expect(deliverySummary(report({ onTmpfs: true, userSecretsDir: true }))).toContain('the secrets-dir you gave, in memory');
   });
-});
-
-describe('exports without the runner file commands', () => {
-  for (const [file, call] of [
-    ['GITHUB_ENV', () => actionsRunner.exportVariable('SOME_VAR', 'value-never-printed')],
-    ['GITHUB_OUTPUT', () => actionsRunner.setOutput('some-output', 'value-never-printed')],
-  ] as const) {
-    it(`refuses when ${file} is unset, printing nothing`, () => {
-      const saved = process.env[file];
-      const write = process.stdout.write.bind(process.stdout);
-      const printed: string[] = [];
-      delete process.env[file];
-      process.stdout.write = (chunk: string | Uint8Array) => (printed.push(String(chunk)), true);
-      try {
-        expect(call).toThrow(new RegExp(`file command ${file} is not set`));
-      } finally {
-        process.stdout.write = write;
-        if (saved !== undefined) process.env[file] = saved;
-      }
-      expect(printed.join('')).not.toContain('value-never-printed');
-    });
-  }
 });
 
 describe("a '*' key that gives an empty name", () => {

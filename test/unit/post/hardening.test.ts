@@ -1,11 +1,11 @@
-// The docker CLI as post and verify run it: an allow-listed environment (dockerEnv), and argv
-// that ends options with `--` before every operand. (checkLedger: test/unit/core/ledger.test.ts.)
+// The docker CLI as post and verify run it: argv that ends options with `--` before every
+// operand (dockerEnv, its environment: test/unit/core/exec.test.ts). (checkLedger: test/unit/core/ledger.test.ts.)
 import { promises as fs, mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerLogin, dockerLogout } from '../../../src/docker/login.ts';
-import { dockerEnv, type Exec } from '../../../src/core/exec.ts';
+import type { Exec } from '../../../src/core/exec.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
 import type { Runner } from '../../../src/core/runner.ts';
 import { verifyContainer } from '../../../src/verify/container.ts';
@@ -18,38 +18,6 @@ function tmp(): string {
 }
 afterEach(async () => {
   for (const dir of made.splice(0)) await fs.rm(dir, { recursive: true, force: true });
-});
-
-describe('dockerEnv', () => {
-  const env = {
-    PATH: '/bin',
-    HOME: '/home/u',
-    DOCKER_CONFIG: '/c',
-    DOCKER_HOST: 'tcp://d:2376',
-    DOCKER_PASSWORD: 'p',
-    DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE: 'p',
-    INPUT_REGISTRY_PASSWORD: 'p',
-    NPM_TOKEN: 'p',
-    https_proxy: 'http://proxy:3128',
-    SSL_CERT_DIR: '/etc/ssl/certs',
-    ACTIONS_RUNTIME_TOKEN: 'p',
-  };
-  it('passes only the allow-list, then the extras', () => {
-    expect(dockerEnv(env, { DOCKER_CONFIG: '/ours' }, 'linux')).toEqual({
-      PATH: '/bin',
-      HOME: '/home/u',
-      DOCKER_CONFIG: '/ours',
-      DOCKER_HOST: 'tcp://d:2376',
-      https_proxy: 'http://proxy:3128',
-      SSL_CERT_DIR: '/etc/ssl/certs',
-    });
-  });
-  it('matches names case-insensitively on Windows', () => {
-    expect(dockerEnv({ Path: 'C:\\bin', SystemRoot: 'C:\\Windows', NPM_TOKEN: 'p' }, {}, 'win32')).toEqual({
-      Path: 'C:\\bin',
-      SystemRoot: 'C:\\Windows',
-    });
-  });
 });
 
 describe('docker argv', () => {

@@ -1,29 +1,11 @@
-// Units of the lease and token handling: the pool waits for reads in flight before failing, KV v2
-// path forms, batch tokens, and what the cleanup summary says about leases.
+// Units of the lease and token handling: KV v2 path forms, batch tokens, and what the cleanup
+// summary says about leases.
 import { describe, expect, it } from 'vitest';
-import { mapLimit } from '../../../src/core/pool.ts';
 import { apiPath, isExplicitDataPath } from '../../../src/vault/kv.ts';
 import { isBatchToken } from '../../../src/vault/auth.ts';
 import { cleanupSummary, type CleanupReport } from '../../../src/post/summary.ts';
 import { agentConfig } from '../../../src/agent/launch.ts';
 import { parseInputs } from '../../../src/inputs/main.ts';
-
-describe('mapLimit', () => {
-  it('on a failure starts nothing new but waits for what is in flight before rejecting', async () => {
-    const settled: number[] = [];
-    const started: number[] = [];
-    const run = mapLimit([0, 1, 2, 3], 3, async (i) => {
-      started.push(i);
-      if (i === 1) throw new Error('404');
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      settled.push(i);
-      return i;
-    });
-    await expect(run).rejects.toThrow('404');
-    expect(started).toEqual([0, 1, 2]);
-    expect(settled.sort()).toEqual([0, 2]);
-  });
-});
 
 describe('KV v2 path forms', () => {
   const v2 = { mount: 'secret/', type: 'kv', kvVersion: 2 as const };
