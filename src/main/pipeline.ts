@@ -15,7 +15,7 @@ import type { Exec } from '../core/exec.ts';
 import type { BuildSecretSpec, RegistryConfig } from '../inputs/main.ts';
 import { deliverySummary } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from '../vault/client.ts';
-import type { LeaseSeen } from '../vault/transport.ts';
+import type { LeaseSeen } from '../vault/exchange.ts';
 import { givenTokenExpiryWarning, login, type Session } from '../vault/auth.ts';
 import { agentConfig, launchAgent } from '../agent/launch.ts';
 import { rootLife, sweepStaleRoots } from './stale-roots.ts';
