@@ -2,7 +2,8 @@
 // Nothing is delivered, exported or summarised until every required secret has been fetched.
 import * as path from 'node:path';
 import { runStep } from '../core/run-step.ts';
-import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, type Lease, type Secret, type SourceState } from '../vault/fetch.ts';
+import { fetchVaultSecrets, type Lease, type Secret, type SourceState } from '../vault/fetch.ts';
+import { checkUniqueNames, collectEnvSecrets } from '../vault/env-secrets.ts';
 import { createPrivateDir, PRIVATE_DIR_ENV, writeExclusive, writeSecretFiles } from '../core/private-dir.ts';
 import { parseInputs, type Env } from '../inputs/main.ts';
 import { LedgerWriter } from '../core/ledger.ts';
