@@ -71,7 +71,7 @@ export async function loadVaultClient(): Promise<VaultClientFactory> {
   return (options) => createVaultClient(nodeVault, options);
 }
 
-export function createVaultClient(nodeVault: typeof NodeVault, options: VaultClientOptions): VaultClient {
+function createVaultClient(nodeVault: typeof NodeVault, options: VaultClientOptions): VaultClient {
   const transport = createTransport(options);
   const vault = nodeVault({
     endpoint: options.url,
