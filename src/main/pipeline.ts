@@ -2,7 +2,8 @@
 // Nothing is delivered, exported or summarised until every required secret has been fetched.
 import * as path from 'node:path';
 import { runStep } from '../core/run-step.ts';
-import { checkUniqueNames, collectEnvSecrets, fetchVaultSecrets, type Lease, type Secret, type SourceState } from '../vault/fetch.ts';
+import { fetchVaultSecrets, type Lease, type Secret, type SourceState } from '../vault/fetch.ts';
+import { checkUniqueNames, collectEnvSecrets } from '../vault/env-secrets.ts';
 import { createPrivateDir, PRIVATE_DIR_ENV, writeExclusive, writeSecretFiles } from '../core/private-dir.ts';
 import { parseInputs, type Env } from '../inputs/main.ts';
 import { LedgerWriter } from '../core/ledger.ts';
@@ -15,7 +16,7 @@ import type { Exec } from '../core/exec.ts';
 import type { BuildSecretSpec, RegistryConfig } from '../inputs/main.ts';
 import { deliverySummary } from './summary.ts';
 import { tlsOptions, type VaultClientFactory } from '../vault/client.ts';
-import type { LeaseSeen } from '../vault/transport.ts';
+import type { LeaseSeen } from '../vault/exchange.ts';
 import { givenTokenExpiryWarning, login, type Session } from '../vault/auth.ts';
 import { agentConfig, launchAgent } from '../agent/launch.ts';
 import { rootLife, sweepStaleRoots } from './stale-roots.ts';

@@ -4,7 +4,8 @@
 import type NodeVault from 'node-vault';
 import { VaultError } from '../core/errors.ts';
 import type { TlsConfig } from '../inputs/main.ts';
-import { answeredAfterUncertainTry, createTransport, TransportError, type TransportOptions } from './transport.ts';
+import { TransportError } from './exchange.ts';
+import { answeredAfterUncertainTry, createTransport, type TransportOptions } from './transport.ts';
 
 export interface VaultResponse {
   data?: Record<string, unknown> | null;
@@ -70,7 +71,7 @@ export async function loadVaultClient(): Promise<VaultClientFactory> {
   return (options) => createVaultClient(nodeVault, options);
 }
 
-export function createVaultClient(nodeVault: typeof NodeVault, options: VaultClientOptions): VaultClient {
+function createVaultClient(nodeVault: typeof NodeVault, options: VaultClientOptions): VaultClient {
   const transport = createTransport(options);
   const vault = nodeVault({
     endpoint: options.url,

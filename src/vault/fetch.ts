@@ -3,7 +3,7 @@
 import { SecretError, VaultError } from '../core/errors.ts';
 import { inert } from '../core/log-safe.ts';
 import { mapLimit } from '../core/pool.ts';
-import { normalizeName, type EnvSecretLine, type VaultSecretLine } from '../inputs/secret-spec.ts';
+import { normalizeName, type VaultSecretLine } from '../inputs/secret-spec.ts';
 import type { VaultClient } from './client.ts';
 import {
   deletedVersionText,
@@ -273,7 +273,7 @@ function parseObject(text: string): unknown {
 }
 
 /** Strings as they are; other JSON values as JSON text, as vault-action delivers them. */
-export function render(value: unknown): string {
+function render(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
@@ -283,46 +283,5 @@ function selectedValues(line: VaultSecretLine, result: ReadResult): string[] {
     return select(line, result, []).map((secret) => secret.value);
   } catch {
     return [];
-  }
-}
-
-/** Workflow secrets handed to the step through `env:`; treated exactly like Vault secrets. */
-export function collectEnvSecrets(
-  lines: readonly EnvSecretLine[],
-  env: Readonly<Record<string, string | undefined>>,
-  onValue: (value: string) => void,
-): { secrets: Secret[]; warnings: string[] } {
-  const secrets: Secret[] = [];
-  const warnings: string[] = [];
-  for (const line of lines) {
-    const value = env[line.envVar];
-    if (value === undefined || value === '') {
-      const message = `env-secrets line ${line.line}: environment variable '${line.envVar}' is not set or empty (pass it with env: ${line.envVar}: \${{ secrets.${line.envVar} }})`;
-      if (line.optional) {
-        warnings.push(`${message}; skipped (optional)`);
-        continue;
-      }
-      throw new SecretError(message);
-    }
-    onValue(value);
-    secrets.push({ name: line.name, envName: line.name, value, source: { kind: 'env', line: line.line, envVar: line.envVar } });
-  }
-  return { secrets, warnings };
-}
-
-/** Two secrets may not share a file name or an env name. */
-export function checkUniqueNames(secrets: readonly Secret[]): void {
-  const seen = new Map<string, Secret>();
-  const where = (s: Secret): string => `${s.source.kind === 'vault' ? 'secrets' : 'env-secrets'} line ${s.source.line}`;
-  for (const secret of secrets) {
-    for (const key of [`file:${secret.name.toLowerCase()}`, `env:${secret.envName}`]) {
-      const other = seen.get(key);
-      if (other && other !== secret) {
-        throw new SecretError(
-          `two secrets are named '${key.startsWith('env:') ? secret.envName : secret.name}' (${where(other)} and ${where(secret)}); rename one with '| NAME'`,
-        );
-      }
-      seen.set(key, secret);
-    }
   }
 }

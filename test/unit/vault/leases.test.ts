@@ -1,41 +1,11 @@
-// Units of the lease and token handling: KV v2 path forms, batch tokens, and what the cleanup
-// summary says about leases.
+// Leases and tokens across the steps, beyond the Vault engine's own tests (the path forms and batch
+// tokens are in kv.test.ts and auth.test.ts, the pool in core/pool.test.ts): the agent is not asked to renew a batch token, and what the cleanup summary says about leases.
 import { describe, expect, it } from 'vitest';
-import { apiPath, isExplicitDataPath } from '../../../src/vault/kv.ts';
-import { isBatchToken } from '../../../src/vault/auth.ts';
 import { cleanupSummary, type CleanupReport } from '../../../src/post/summary.ts';
 import { agentConfig } from '../../../src/agent/launch.ts';
 import { parseInputs } from '../../../src/inputs/main.ts';
 
-describe('KV v2 path forms', () => {
-  const v2 = { mount: 'secret/', type: 'kv', kvVersion: 2 as const };
-  it.each([
-    ['secret/data/app', true],
-    ['secret/team/data/creds', false],
-    ['secret/app', false],
-    ['secret/data', false],
-  ])('isExplicitDataPath(%s) = %s', (path, expected) => {
-    expect(isExplicitDataPath(path)).toBe(expected);
-  });
-  it.each([
-    ['secret/team/data/creds', 'secret/data/team/data/creds'],
-    ['secret/data/team/data/creds', 'secret/data/team/data/creds'],
-    ['secret/app', 'secret/data/app'],
-  ])('apiPath(%s) = %s', (path, expected) => {
-    expect(apiPath({ path, version: undefined, line: 1 }, v2)).toBe(expected);
-  });
-});
-
 describe('batch tokens', () => {
-  it.each([
-    ['hvb.AAAA', true],
-    ['b.AAAA', true],
-    ['hvs.AAAA', false],
-    ['s.AAAA', false],
-  ])('isBatchToken(%s) = %s', (token, expected) => {
-    expect(isBatchToken(token)).toBe(expected);
-  });
-
   it('the renewal agent is not asked to renew a batch token', () => {
     const config = parseInputs({
       INPUT_URL: 'https://vault.example:8200',

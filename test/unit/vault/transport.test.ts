@@ -1,71 +1,63 @@
-// The transport's retry, redirect and lease-recording rules, against a tiny local server that
-// counts what reached it: a GET that may mint a credential is retried only when the server
-// provably did not act; a KV read may be retried after anything transient.
-import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createTransport, isIdempotent, leaseIn, type LeaseSeen, TransportError } from '../../../src/vault/transport.ts';
+// The transport's retry loop against a tiny local server that counts what reached it, on a fake
+// clock (now and sleep advance together, so no test really waits): a GET that may mint a
+// credential is retried only when the server provably did not act, a KV read after anything
+// transient; Retry-After in seconds or as a date, capped; the overall deadline; redirects.
+import { describe, expect, it } from 'vitest';
+import { TransportError } from '../../../src/vault/exchange.ts';
+import { answeredAfterUncertainTry, createTransport, type TransportOptions } from '../../../src/vault/transport.ts';
+import { closedPort, json, reset, serve } from './local-server.ts';
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
-let servers: http.Server[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  servers = [];
-});
+const START = Date.parse('2030-01-01T00:00:00Z');
 
-async function serve(handler: Handler): Promise<{ url: string; hits: () => number; headers: http.IncomingHttpHeaders[] }> {
-  let n = 0;
-  const headers: http.IncomingHttpHeaders[] = [];
-  const server = http.createServer((req, res) => {
-    headers.push(req.headers);
-    req.resume();
-    req.on('end', () => handler(req, res, n++));
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits: () => n, headers };
+function fakeClock() {
+  let t = START;
+  const slept: number[] = [];
+  return {
+    now: () => t,
+    sleep: async (ms: number) => {
+      slept.push(ms);
+      t += ms;
+    },
+    slept,
+  };
 }
 
-const reset = (res: http.ServerResponse): void => void (res.socket as Socket).resetAndDestroy();
-const json = (res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void =>
-  void res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
-
-function transport(leases: LeaseSeen[] = []) {
-  return createTransport({
-    deadline: Date.now() + 10_000,
+function transport(over: Partial<TransportOptions> = {}) {
+  const clock = fakeClock();
+  const logs: string[] = [];
+  const t = createTransport({
+    deadline: START + 30_000,
     retries: 3,
     maxSockets: 2,
-    sleep: async () => {},
-    onLease: (lease) => leases.push(lease),
+    now: clock.now,
+    sleep: clock.sleep,
+    random: () => 0,
+    log: (message) => logs.push(message),
+    ...over,
   });
+  return { ...t, slept: clock.slept, logs };
 }
 
-describe('isIdempotent', () => {
-  it.each([
-    ['GET', '/v1/sys/internal/ui/mounts/secret/app', true],
-    ['GET', '/v1/auth/token/lookup-self', true],
-    ['GET', '/v1/database/creds/ci', false],
-    ['GET', '/v1/secret/data/app', false], // a KV read is marked by its caller, not guessed from the path
-    ['LIST', '/v1/secret/metadata/', true],
-    ['POST', '/v1/auth/token/revoke-self', true],
-    ['PUT', '/v1/sys/leases/revoke', true],
-    ['POST', '/v1/auth/approle/login', false],
-    ['POST', '/v1/pki/issue/ci', false],
-  ])('%s %s: %s', (method, path, expected) => {
-    expect(isIdempotent(method, path)).toBe(expected);
-  });
-});
+async function failure(promise: Promise<unknown>): Promise<TransportError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TransportError);
+  return error as TransportError;
+}
 
-describe('retries', () => {
-  it('a GET of database/creds reset after the server read it is not retried', async () => {
+describe('what is retried', () => {
+  it('a GET of database/creds reset after the server read it is not retried, and may have acted', async () => {
     const server = await serve((_req, res) => reset(res));
     const t = transport();
-    await expect(t.rp({ method: 'GET', uri: `${server.url}/v1/database/creds/ci` })).rejects.toBeInstanceOf(TransportError);
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/database/creds/ci` }));
+    expect(error.mayHaveActed).toBe(true);
     expect(server.hits()).toBe(1);
     t.close();
   });
 
-  it.each([503, 429, 412])('a GET of database/creds answered %i (Vault did not act) is retried', async (status) => {
+  it.each([503, 429, 412])('a GET of database/creds answered %i in JSON (Vault did not act) is retried', async (status) => {
     const server = await serve((_req, res, n) => (n === 0 ? json(res, status, { errors: ['not now'] }) : json(res, 200, { data: {} })));
     const t = transport();
     expect((await t.rp({ method: 'GET', uri: `${server.url}/v1/database/creds/ci` })).statusCode).toBe(200);
@@ -81,6 +73,39 @@ describe('retries', () => {
     t.close();
   });
 
+  it('a GET of database/creds answered with an HTML 503 (a proxy in between, which may have forwarded) is not retried', async () => {
+    const server = await serve((_req, res) => void res.writeHead(503, { 'content-type': 'text/html' }).end('<h1>busy</h1>'));
+    const t = transport();
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/database/creds/ci` }));
+    expect([error.code, error.mayHaveActed]).toEqual(['EBADBODY', true]);
+    expect(server.hits()).toBe(1);
+    t.close();
+  });
+
+  it('a login refused at connect (nothing sent) is retried, and succeeds once the server is up', async () => {
+    const port = await closedPort();
+    let up: Promise<unknown> | undefined;
+    const t = transport({
+      sleep: async () => {
+        up ??= serve((_req, res) => json(res, 200, { auth: { client_token: 't' } }), port);
+        await up;
+      },
+    });
+    const response = await t.rp({ method: 'POST', uri: `http://127.0.0.1:${port}/v1/auth/approle/login`, json: {} });
+    expect(response.statusCode).toBe(200);
+    expect(t.logs).toEqual([expect.stringMatching(/^retry 1\/3 of POST auth\/approle\/login after ECONNREFUSED, waiting \d+ ms$/)]);
+    t.close();
+  });
+
+  it('a login refused at connect every time fails after the last retry, not having reached Vault', async () => {
+    const port = await closedPort();
+    const t = transport();
+    const error = await failure(t.rp({ method: 'POST', uri: `http://127.0.0.1:${port}/v1/auth/approle/login`, json: {} }));
+    expect([error.code, error.mayHaveActed]).toEqual(['ECONNREFUSED', false]);
+    expect(t.slept).toHaveLength(3);
+    t.close();
+  });
+
   it('a KV read (retrySafe, also when asked lazily) is retried after a reset', async () => {
     for (const retrySafe of [true, () => Promise.resolve(true)]) {
       const server = await serve((_req, res, n) => (n === 0 ? reset(res) : json(res, 200, { data: { data: {}, metadata: {} } })));
@@ -91,54 +116,182 @@ describe('retries', () => {
     }
   });
 
-  it('sends X-Vault-Request: true on every request', async () => {
+  it('asks a lazy retrySafe only when a retry is in question, and then once', async () => {
+    let asked = 0;
+    const retrySafe = async (): Promise<boolean> => (asked++, true);
+    const ok = await serve((_req, res) => json(res, 200, { data: {} }));
+    const t = transport();
+    await t.rp({ method: 'GET', uri: `${ok.url}/v1/secret/data/app`, retrySafe });
+    expect(asked).toBe(0);
+    const flaky = await serve((_req, res, n) => (n < 2 ? reset(res) : json(res, 200, { data: {} })));
+    await t.rp({ method: 'GET', uri: `${flaky.url}/v1/secret/data/app`, retrySafe });
+    expect([asked, flaky.hits()]).toEqual([1, 3]);
+    t.close();
+  });
+
+  it('a lazy retrySafe that fails counts as not safe', async () => {
+    const server = await serve((_req, res) => reset(res));
+    const t = transport();
+    await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app`, retrySafe: () => Promise.reject(new Error('lookup')) }));
+    expect(server.hits()).toBe(1);
+    t.close();
+  });
+
+  it("gives up after 'retries' retries and returns the last answer", async () => {
+    const server = await serve((_req, res) => json(res, 503, { errors: ['sealed'] }));
+    const t = transport({ retries: 2 });
+    expect((await t.rp({ method: 'GET', uri: `${server.url}/v1/sys/health` })).statusCode).toBe(503);
+    expect(server.hits()).toBe(3);
+    t.close();
+  });
+
+  it('sends X-Vault-Request: true on every request, retries included', async () => {
     const server = await serve((_req, res, n) => (n === 0 ? json(res, 503, { errors: ['sealed'] }) : json(res, 204, {})));
     const t = transport();
     await t.rp({ method: 'POST', uri: `${server.url}/v1/auth/approle/login`, json: {} });
-    expect(server.headers.map((h) => h['x-vault-request'])).toEqual(['true', 'true']);
+    expect(server.requests.map((r) => r.headers['x-vault-request'])).toEqual(['true', 'true']);
     t.close();
   });
 });
 
-describe('leases on answers that are then discarded', () => {
-  it('reports the lease of a body cut off mid-JSON, then fails it as malformed', async () => {
-    const body = JSON.stringify({
-      request_id: 'r',
-      lease_id: 'database/creds/ci/abc',
-      renewable: true,
-      lease_duration: 600,
-      data: { password: 'x'.repeat(40) },
-    });
-    const server = await serve(
-      (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(body.slice(0, body.length - 20)),
-    );
-    const leases: LeaseSeen[] = [];
-    const t = transport(leases);
-    await expect(t.rp({ method: 'GET', uri: `${server.url}/v1/database/creds/ci` })).rejects.toThrow(/not JSON/);
-    expect(leases).toEqual([{ leaseId: 'database/creds/ci/abc', path: 'database/creds/ci', duration: 600, renewable: true }]);
+describe('answers after a try Vault may have acted on', () => {
+  it('a 403 to a revoke-self retried after a reset is marked (the first try revoked the token)', async () => {
+    const server = await serve((_req, res, n) => (n === 0 ? reset(res) : json(res, 403, { errors: ['permission denied'] })));
+    const t = transport();
+    const response = await t.rp({ method: 'POST', uri: `${server.url}/v1/auth/token/revoke-self` });
+    expect(response.statusCode).toBe(403);
+    expect(answeredAfterUncertainTry(response.body)).toBe(true);
     t.close();
   });
 
-  it('takes only the id, duration and renewable out of a body: never a value', () => {
-    expect(leaseIn(undefined, '{"lease_id":"a/b/c","lease_duration":30,"data":{"k":"v"')).toEqual({
-      leaseId: 'a/b/c',
-      duration: 30,
-      renewable: false,
+  it('a 403 after a 503 (Vault did not act) is not marked', async () => {
+    const server = await serve((_req, res, n) =>
+      n === 0 ? json(res, 503, { errors: ['sealed'] }) : json(res, 403, { errors: ['denied'] }),
+    );
+    const t = transport();
+    const response = await t.rp({ method: 'POST', uri: `${server.url}/v1/auth/token/revoke-self` });
+    expect(answeredAfterUncertainTry(response.body)).toBe(false);
+    t.close();
+  });
+
+  it('a KV read reset every time fails as one Vault may have acted on', async () => {
+    const server = await serve((_req, res) => reset(res));
+    const t = transport({ retries: 1 });
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app`, retrySafe: true }));
+    expect([error.code, error.mayHaveActed, server.hits()]).toEqual(['ECONNRESET', true, 2]);
+    t.close();
+  });
+});
+
+describe('waits', () => {
+  it('backs off 25, 50, 100 ms (jitter 0) between tries', async () => {
+    const server = await serve((_req, res, n) => (n < 3 ? json(res, 503, { errors: ['sealed'] }) : json(res, 200, {})));
+    const t = transport();
+    await t.rp({ method: 'GET', uri: `${server.url}/v1/sys/health` });
+    expect(t.slept).toEqual([25, 50, 100]);
+    expect(t.logs[2]).toBe('retry 3/3 of GET sys/health after status 503, waiting 100 ms');
+    t.close();
+  });
+
+  it('jitters each wait over the upper half of its step', async () => {
+    const server = await serve((_req, res, n) => (n < 2 ? json(res, 503, { errors: ['sealed'] }) : json(res, 200, {})));
+    const t = transport({ random: () => 0.5 });
+    await t.rp({ method: 'GET', uri: `${server.url}/v1/sys/health` });
+    expect(t.slept).toEqual([38, 75]);
+    t.close();
+  });
+
+  it.each([
+    ['seconds', '2', 2000],
+    ['an HTTP date', new Date(START + 5000).toUTCString(), 5000],
+    ['seconds past the cap', '3600', 60_000],
+    ['a date past the cap', new Date(START + 3_600_000).toUTCString(), 60_000],
+  ])('honours a Retry-After in %s (%s): waits %i ms', async (_what, header, expected) => {
+    const server = await serve((_req, res, n) =>
+      n === 0 ? json(res, 429, { errors: ['rate limited'] }, { 'retry-after': header }) : json(res, 200, {}),
+    );
+    // The renewal agent's settings: no overall deadline, so only the cap bounds the wait.
+    const t = transport({ deadline: Number.POSITIVE_INFINITY, requestTimeoutMs: 5000 });
+    await t.rp({ method: 'POST', uri: `${server.url}/v1/auth/approle/login`, json: {} });
+    expect(t.slept).toEqual([expected]);
+    t.close();
+  });
+});
+
+describe('the deadline', () => {
+  it('once passed, starts no request and says so, naming the path', async () => {
+    const server = await serve((_req, res) => json(res, 200, {}));
+    const t = transport({ deadline: START });
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` }));
+    expect([error.code, error.message]).toEqual(['ETIMEDOUT', "gave up on GET secret/data/app: the 'timeout' input ran out"]);
+    expect(server.hits()).toBe(0);
+    t.close();
+  });
+
+  it('no retry whose wait would end past it: fails at once, naming the path and the last outcome', async () => {
+    const server = await serve((_req, res) => json(res, 503, { errors: ['sealed'] }));
+    // Waits 50, 100, 200, 400 (750 ms in all); the next, 800, would end at 1550 > 1000.
+    const t = transport({ deadline: START + 1000, retries: 10, random: () => 0.999_999 });
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/database/creds/ci` }));
+    expect(error.message).toBe("gave up on GET database/creds/ci after status 503: the 'timeout' input would run out before the next try");
+    expect(t.slept).toEqual([50, 100, 200, 400]);
+    expect(server.hits()).toBe(5);
+    t.close();
+  });
+
+  it('a Retry-After reaching past it is not waited for', async () => {
+    const server = await serve((_req, res) => json(res, 429, { errors: ['rate limited'] }, { 'retry-after': '10' }));
+    const t = transport({ deadline: START + 5000 });
+    const error = await failure(t.rp({ method: 'POST', uri: `${server.url}/v1/auth/approle/login`, json: {} }));
+    expect(error.message).toMatch(/^gave up on POST auth\/approle\/login after status 429: the 'timeout' input would run out/);
+    expect([t.slept, server.hits()]).toEqual([[], 1]);
+    t.close();
+  });
+
+  it('bounds one answer by requestTimeoutMs when the deadline is open-ended', async () => {
+    const server = await serve(() => {}); // never answers
+    const t = transport({ deadline: Number.POSITIVE_INFINITY, requestTimeoutMs: 30, retries: 0 });
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/sys/health` }));
+    expect(error.code).toBe('ETIMEDOUT');
+    t.close();
+  });
+});
+
+describe('cancel', () => {
+  it('starts no request after it', async () => {
+    const server = await serve((_req, res) => json(res, 200, {}));
+    const t = transport();
+    t.cancel('SIGINT');
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/sys/health` }));
+    expect([error.code, error.message]).toEqual(['ECANCELED', 'GET sys/health not sent: the job was cancelled (SIGINT)']);
+    expect(server.hits()).toBe(0);
+    t.close();
+  });
+
+  it('starts no retry after it either', async () => {
+    const server = await serve((_req, res) => json(res, 503, { errors: ['sealed'] }));
+    const t = transport({
+      sleep: async () => {
+        t.cancel('SIGTERM');
+      },
     });
-    expect(leaseIn({ lease_id: '' }, '')).toBeUndefined();
+    await expect(t.rp({ method: 'GET', uri: `${server.url}/v1/sys/health` })).rejects.toThrow('cancelled (SIGTERM)');
+    expect(server.hits()).toBe(1);
+    t.close();
   });
 });
 
 describe('307 from a standby', () => {
-  it('follows to the same origin, method and body kept', async () => {
-    const server = await serve((req, res) =>
+  it('follows to the same origin, method and body kept, without counting it as a retry', async () => {
+    const server = await serve((req, res, _n, body) =>
       req.url?.startsWith('/active/')
-        ? json(res, 200, { method: req.method })
+        ? json(res, 200, { method: req.method, body })
         : void res.writeHead(307, { location: `/active${req.url}` }).end(),
     );
-    const t = transport();
+    const t = transport({ retries: 0 });
     const response = await t.rp({ method: 'POST', uri: `${server.url}/v1/pki/issue/ci`, json: { common_name: 'a' } });
-    expect(response.body).toEqual({ method: 'POST' });
+    expect(response.body).toEqual({ method: 'POST', body: '{"common_name":"a"}' });
+    expect(t.slept).toEqual([]);
     t.close();
   });
 
@@ -150,6 +303,18 @@ describe('307 from a standby', () => {
       `redirected GET secret/data/app to ${other.url}/v1/secret/data/app`,
     );
     expect(other.hits()).toBe(0);
+    t.close();
+  });
+
+  it('stops after 3 redirects, and on one with no Location', async () => {
+    const loop = await serve((req, res) => void res.writeHead(307, { location: req.url ?? '/' }).end());
+    const t = transport();
+    await expect(t.rp({ method: 'GET', uri: `${loop.url}/v1/sys/health` })).rejects.toThrow('redirected GET sys/health more than 3 times');
+    expect(loop.hits()).toBe(4);
+    const bare = await serve((_req, res) => void res.writeHead(307).end());
+    await expect(t.rp({ method: 'GET', uri: `${bare.url}/v1/sys/health` })).rejects.toThrow(
+      'answered GET sys/health with 307 but no usable Location',
+    );
     t.close();
   });
 });

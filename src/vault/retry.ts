@@ -1,0 +1,84 @@
+// When the transport (transport.ts) tries a failed Vault request again, and how long it waits
+// first: pure functions of the method and path, the status or error code, the attempt number and
+// the Retry-After header. The rule throughout: a request Vault provably did not act on may be
+// retried whatever it is; one it may have acted on only if doing it twice is harmless.
+
+/**
+ * What a try's outcome says: 'final' is returned or thrown as it is; 'not-acted' proves Vault did
+ * nothing, so any call may be retried; 'maybe-acted' leaves that open, so only an idempotent call is.
+ */
+export type TryOutcome = 'final' | 'not-acted' | 'maybe-acted';
+
+/**
+ * An answer's status. Vault answers these when the request may succeed later: 412 a performance
+ * standby not caught up (https://developer.hashicorp.com/vault/docs/enterprise/consistency), 429
+ * rate limited, 5xx transient (sealed, standby forwarding, upstream proxy). Of them 412 (also an
+ * Agent or Proxy refusing a request without X-Vault-Request), 429 (quotas are checked before
+ * routing) and 503 (sealed or standby unavailable, refused before routing) prove Vault did not act;
+ * a 500/502/504 does not. Only a JSON answer gets here: an HTML or plain-text 503 from a proxy in
+ * between fails as a malformed answer (exchange.ts), since that proxy may have forwarded first.
+ */
+export function statusOutcome(status: number): TryOutcome {
+  if (status === 412 || status === 429 || status === 503) return 'not-acted';
+  if (status === 500 || status === 502 || status === 504) return 'maybe-acted';
+  return 'final';
+}
+
+/** A failed exchange's code (exchange.ts): refusals before a byte of the request left prove nothing was acted on. */
+export function errorOutcome(code: string): TryOutcome {
+  // A refused redirect and an https server spoken to in plain http fail the same way every time.
+  if (code === 'EREDIRECT' || code === 'EHTTPTOHTTPS') return 'final';
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return 'not-acted';
+  return 'maybe-acted';
+}
+
+// GETs known to be plain reads. Any other GET may issue something (database/creds/ROLE mints a
+// database user per call), so like a login it is retried only when Vault provably did not act.
+const READ_ONLY_GET = /^\/v1\/([^?]+\/)?(sys\/internal\/ui\/mounts(\/.*)?|auth\/token\/lookup-self|sys\/health|sys\/seal-status)$/;
+
+/**
+ * Whether a call may be retried after a failure that leaves open whether Vault acted on it.
+ * Renewals and revocations are idempotent; of the GETs only known reads (and those the caller
+ * marks as KV reads) are: a second GET of database/creds/ROLE mints a second credential.
+ */
+export function isIdempotent(method: string, path: string): boolean {
+  if (method === 'LIST' || method === 'HEAD') return true;
+  if (method === 'GET') return READ_ONLY_GET.test(path);
+  return /\/(auth\/token\/(renew-self|revoke-self)|sys\/leases\/(renew|revoke)(\/.*)?)$/.test(path);
+}
+
+/**
+ * The longest wait a Retry-After is granted. Main and post give up sooner anyway (their deadline
+ * is checked before each wait); the renewal agent has no overall deadline, and a rate limiter's
+ * "come back in an hour" must not park it for an hour while its leases run out.
+ */
+const MAX_RETRY_AFTER_MS = 60_000;
+const BACKOFF_BASE_MS = 50;
+const MAX_BACKOFF_MS = 2000;
+
+/**
+ * A Retry-After header (RFC 9110, section 10.2.3) in ms from `now`: seconds, or an HTTP date (a
+ * date already past is 0), capped at MAX_RETRY_AFTER_MS. Undefined when absent or unreadable.
+ */
+export function retryAfterMs(header: string | undefined, now: number): number | undefined {
+  const text = header?.trim() ?? '';
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.min(Math.round(Number(text) * 1000), MAX_RETRY_AFTER_MS);
+  // A date names its day and month (IMF-fixdate, RFC 850, asctime): Date.parse alone takes "1,5"
+  // too. asctime carries no zone and means GMT; Date.parse would read it as local time.
+  if (!/[a-z]/i.test(text)) return undefined;
+  const date = Date.parse(/\b(GMT|UTC)\b/i.test(text) ? text : `${text} GMT`);
+  if (Number.isNaN(date)) return undefined;
+  return Math.min(Math.max(0, date - now), MAX_RETRY_AFTER_MS);
+}
+
+/**
+ * The wait before the try after `attempt` (0 for the first): the server's Retry-After when it
+ * gives one, else exponential backoff from 50 ms up to 2 s, jittered over the upper half of each
+ * step: many matrix jobs retrying at once spread out instead of stampeding Vault together.
+ */
+export function backoffMs(attempt: number, retryAfter: string | undefined, now: number, random: () => number): number {
+  const asked = retryAfterMs(retryAfter, now);
+  if (asked !== undefined) return asked;
+  const cap = Math.min(MAX_BACKOFF_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return Math.round(cap / 2 + (random() * cap) / 2);
+}

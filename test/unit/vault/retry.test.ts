@@ -1,0 +1,110 @@
+// The retry policy as tables: which outcomes prove Vault did not act, which calls may be repeated
+// when that is left open, and the waits (Retry-After in seconds or as a date, capped; backoff).
+import { afterEach, describe, expect, it } from 'vitest';
+import { backoffMs, errorOutcome, isIdempotent, retryAfterMs, statusOutcome } from '../../../src/vault/retry.ts';
+
+describe('statusOutcome', () => {
+  it.each([
+    [200, 'final'],
+    [204, 'final'],
+    [400, 'final'],
+    [403, 'final'],
+    [404, 'final'],
+    [412, 'not-acted'],
+    [429, 'not-acted'],
+    [503, 'not-acted'],
+    [500, 'maybe-acted'],
+    [502, 'maybe-acted'],
+    [504, 'maybe-acted'],
+  ])('%i: %s', (status, expected) => {
+    expect(statusOutcome(status)).toBe(expected);
+  });
+});
+
+describe('errorOutcome', () => {
+  it.each([
+    ['ECONNREFUSED', 'not-acted'],
+    ['ENOTFOUND', 'not-acted'],
+    ['EAI_AGAIN', 'not-acted'],
+    ['EHOSTUNREACH', 'not-acted'],
+    ['ENETUNREACH', 'not-acted'],
+    ['ECONNRESET', 'maybe-acted'],
+    ['ETIMEDOUT', 'maybe-acted'],
+    ['EBADBODY', 'maybe-acted'],
+    ['EREDIRECT', 'final'],
+    ['EHTTPTOHTTPS', 'final'],
+  ])('%s: %s', (code, expected) => {
+    expect(errorOutcome(code)).toBe(expected);
+  });
+});
+
+describe('isIdempotent', () => {
+  it.each([
+    ['GET', '/v1/sys/internal/ui/mounts/secret/app', true],
+    ['GET', '/v1/ns1/sys/internal/ui/mounts/secret/app', true], // a namespace prefix in the path
+    ['GET', '/v1/auth/token/lookup-self', true],
+    ['GET', '/v1/sys/health', true],
+    ['GET', '/v1/database/creds/ci', false],
+    ['GET', '/v1/secret/data/app', false], // a KV read is marked by its caller, not guessed from the path
+    ['LIST', '/v1/secret/metadata/', true],
+    ['POST', '/v1/auth/token/revoke-self', true],
+    ['POST', '/v1/auth/token/renew-self', true],
+    ['PUT', '/v1/sys/leases/revoke', true],
+    ['PUT', '/v1/sys/leases/renew', true],
+    ['POST', '/v1/auth/approle/login', false],
+    ['POST', '/v1/pki/issue/ci', false],
+    ['POST', '/v1/auth/token/create', false],
+  ])('%s %s: %s', (method, path, expected) => {
+    expect(isIdempotent(method, path)).toBe(expected);
+  });
+});
+
+describe('retryAfterMs', () => {
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  it.each([
+    ['3', 3000],
+    [' 2 ', 2000],
+    ['0', 0],
+    ['1.5', 1500],
+    ['60', 60_000],
+    ['3600', 60_000], // capped
+    ['Tue, 01 Jan 2030 00:00:05 GMT', 5000], // IMF-fixdate
+    ['Tuesday, 01-Jan-30 00:00:07 GMT', 7000], // RFC 850
+    ['Tue Jan  1 00:00:09 2030', 9000], // asctime, GMT by definition
+    ['Mon, 31 Dec 2029 23:59:00 GMT', 0], // already past
+    ['Wed, 01 Jan 2031 00:00:00 GMT', 60_000], // capped
+  ])('%j: %i ms', (header, expected) => {
+    expect(retryAfterMs(header, now)).toBe(expected);
+  });
+
+  it.each([[undefined], [''], ['-1'], ['1,5'], ['soon'], ['Tomorrow']])('%j: none (the backoff applies)', (header) => {
+    expect(retryAfterMs(header, now)).toBeUndefined();
+  });
+
+  const tz = process.env.TZ;
+  afterEach(() => {
+    if (tz === undefined) delete process.env.TZ;
+    else process.env.TZ = tz;
+  });
+  it('reads an asctime date as GMT whatever the machine zone', () => {
+    process.env.TZ = 'America/New_York';
+    expect(retryAfterMs('Tue Jan  1 00:00:09 2030', now)).toBe(9000);
+  });
+});
+
+describe('backoffMs', () => {
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  const waits = (random: () => number): number[] => Array.from({ length: 8 }, (_, attempt) => backoffMs(attempt, undefined, now, random));
+  it('doubles from 50 ms to at most 2 s, jittered over the upper half of each step', () => {
+    expect(waits(() => 0)).toEqual([25, 50, 100, 200, 400, 800, 1000, 1000]);
+    expect(waits(() => 0.5)).toEqual([38, 75, 150, 300, 600, 1200, 1500, 1500]);
+    expect(waits(() => 0.999_999)).toEqual([50, 100, 200, 400, 800, 1600, 2000, 2000]);
+  });
+
+  it("takes the server's Retry-After instead, and the backoff when it is unreadable", () => {
+    expect(backoffMs(0, '4', now, () => 0)).toBe(4000);
+    expect(backoffMs(5, '0', now, () => 0)).toBe(0);
+    expect(backoffMs(0, 'Tue, 01 Jan 2030 00:00:03 GMT', now, () => 0)).toBe(3000);
+    expect(backoffMs(2, 'later', now, () => 0)).toBe(100);
+  });
+});
