@@ -48,22 +48,22 @@ interface Event {
 }
 
 function recording(): { runner: FakeRunner; events: Event[] } {
-  const runner = fakeRunner();
+  const inner = fakeRunner();
   const events: Event[] = [];
-  const wrap = <A extends unknown[], R>(kind: Event['kind'], fn: (...args: A) => R, text: (...args: A) => string) =>
-    ((...args: A): R => {
-      events.push({ kind, text: text(...args) });
-      return fn(...args);
-    }) as (...args: A) => R;
-  runner.setSecret = wrap('mask', runner.setSecret, (v) => v);
-  runner.info = wrap('info', runner.info, (m) => m);
-  runner.warning = wrap('warning', runner.warning, (m) => m);
-  runner.debug = wrap('debug', runner.debug, (m) => m);
-  runner.exportVariable = wrap('export', runner.exportVariable, (n, v) => `${n}=${v}`);
-  runner.setOutput = wrap('output', runner.setOutput, (n, v) => `${n}=${v}`);
-  runner.saveState = wrap('state', runner.saveState, (n, v) => `${n}=${v}`);
-  runner.appendSummary = wrap('summary', runner.appendSummary, (m) => m);
-  runner.setFailed = wrap('failed', runner.setFailed, (m) => m);
+  const log = (kind: Event['kind'], text: string): void => void events.push({ kind, text });
+  // The same recorded arrays and maps as `inner`, with every call also logged in order.
+  const runner: FakeRunner = {
+    ...inner,
+    setSecret: (value) => (log('mask', value), inner.setSecret(value)),
+    info: (message) => (log('info', message), inner.info(message)),
+    warning: (message) => (log('warning', message), inner.warning(message)),
+    debug: (message) => (log('debug', message), inner.debug(message)),
+    exportVariable: (name, value) => (log('export', `${name}=${value}`), inner.exportVariable(name, value)),
+    setOutput: (name, value) => (log('output', `${name}=${value}`), inner.setOutput(name, value)),
+    saveState: (name, value) => (log('state', `${name}=${value}`), inner.saveState(name, value)),
+    appendSummary: (markdown) => (log('summary', markdown), inner.appendSummary(markdown)),
+    setFailed: (message) => (log('failed', message), inner.setFailed(message)),
+  };
   return { runner, events };
 }
 
