@@ -2,6 +2,8 @@
 // factory, a fake docker CLI behind exec, tmpfs looked for in a temporary directory and a fixed
 // clock. What is asserted is what a job would see: the saved state (ledger), the 0600 files, what
 // was masked before anything could print it, the env vars and outputs, and the failure line.
+// Longer than most test files: each test drives the whole step, so the shared set-up (an ordered
+// recording runner, a fake docker CLI, `run`) sits at the top, and the per-module tests live beside it.
 import { promises as fs, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
