@@ -1,0 +1,63 @@
+// Main's delivery: the private directory (made before any credential arrives), the 0600 secret
+// files and env-file (each path in the ledger before it is written), and, once every other step
+// has succeeded, the paths and the values asked for handed to later steps as env vars and outputs.
+import type { LedgerWriter } from '../core/ledger.ts';
+import { createPrivateDir, PRIVATE_DIR_ENV, writeSecretFiles, type Delivered, type PrivateDir } from '../core/private-dir.ts';
+import type { Runner } from '../core/runner.ts';
+import type { Config, Env } from '../inputs/main.ts';
+import type { Secret } from '../vault/fetch.ts';
+import { rootLife } from './stale-roots.ts';
+
+/** Creates the private directory and records it, so a token has a safe place to wait. */
+export async function createRoot(
+  deps: { readonly env: Env; readonly shm?: string | undefined; readonly now: () => number },
+  config: Config,
+  ledger: LedgerWriter,
+): Promise<PrivateDir> {
+  const dir = await createPrivateDir(deps.env, config.secretsDir, deps.shm, rootLife(config, deps.now()));
+  ledger.update((l) => {
+    l.root = dir.root;
+    l.secretsDir = dir.secretsDir;
+    l.userSecretsDir = dir.userSecretsDir;
+    l.marker = dir.marker;
+  });
+  return dir;
+}
+
+/** Writes one 0600 file per secret and the env-file; every path is recorded before the first is written. */
+export async function writeFiles(
+  runner: Runner,
+  ledger: LedgerWriter,
+  dir: PrivateDir,
+  secrets: readonly Secret[],
+  config: Pick<Config, 'fileAccess'>,
+): Promise<Delivered> {
+  const delivered = await writeSecretFiles(dir, secrets, (files) => ledger.update((l) => l.files.push(...files)), config.fileAccess);
+  for (const name of delivered.envFileSkipped) {
+    runner.warning(
+      `secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`,
+    );
+  }
+  return delivered;
+}
+
+export interface Handover {
+  readonly dir: PrivateDir;
+  readonly envFile: string;
+  readonly secrets: readonly Secret[];
+  /** The Vault token, set only when `export-token` asks for it. */
+  readonly vaultToken: string | undefined;
+}
+
+/**
+ * Called once everything else has succeeded: only now do paths, and values when asked for, reach
+ * later steps (every value was masked when it arrived).
+ */
+export function handOver(runner: Runner, config: Pick<Config, 'exportEnv' | 'exportOutputs'>, what: Handover): void {
+  if (what.vaultToken !== undefined) runner.setOutput('vault-token', what.vaultToken);
+  runner.setOutput('secrets-dir', what.dir.secretsDir);
+  runner.setOutput('env-file', what.envFile);
+  runner.exportVariable(PRIVATE_DIR_ENV, what.dir.secretsDir);
+  if (config.exportEnv) for (const s of what.secrets) runner.exportVariable(s.envName, s.value);
+  if (config.exportOutputs) for (const s of what.secrets) runner.setOutput(s.name, s.value);
+}

@@ -1,0 +1,107 @@
+// Main's delivery steps: the private root recorded in state the moment it exists, every file path
+// in state before a file is written (so post removes them after a failure half-way), and values
+// handed to later steps only as asked.
+import { promises as fs, statSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LedgerWriter, type Ledger } from '../../../src/core/ledger.ts';
+import { ROOT_MARKER } from '../../../src/core/private-dir.ts';
+import type { Config } from '../../../src/inputs/main.ts';
+import { createRoot, handOver, writeFiles } from '../../../src/main/deliver.ts';
+import type { Secret } from '../../../src/vault/fetch.ts';
+import { fakeRunner } from '../../support/fake-runner.ts';
+
+const T0 = Date.parse('2030-01-02T03:04:05.000Z');
+const made: string[] = [];
+afterEach(async () => {
+  for (const dir of made.splice(0)) await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function temp(): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ps-unit-deliver-'));
+  made.push(dir);
+  return dir;
+}
+
+const config = { vault: undefined, renew: undefined, secretsDir: undefined, exportEnv: false, exportOutputs: false } as unknown as Config;
+const secret = (name: string, value: string, envName = name): Secret => ({
+  name,
+  envName,
+  value,
+  source: { kind: 'env', line: 1, envVar: name },
+});
+const saved = (runner: ReturnType<typeof fakeRunner>): Ledger => JSON.parse(runner.state.get('ledger') ?? '{}') as Ledger;
+
+async function root(): Promise<{
+  runner: ReturnType<typeof fakeRunner>;
+  ledger: LedgerWriter;
+  dir: Awaited<ReturnType<typeof createRoot>>;
+}> {
+  const runner = fakeRunner();
+  const ledger = new LedgerWriter(runner);
+  // A base that is no tmpfs: the root goes under RUNNER_TEMP.
+  const dir = await createRoot({ env: { RUNNER_TEMP: await temp() }, shm: '/nonexistent', now: () => T0 }, config, ledger);
+  return { runner, ledger, dir };
+}
+
+describe('createRoot', () => {
+  it('records the root, its secrets directory and marker in state, with an end of life from the clock', async () => {
+    const { runner, dir } = await root();
+    expect(saved(runner)).toMatchObject({ root: dir.root, secretsDir: dir.secretsDir, userSecretsDir: false, marker: dir.marker });
+    expect(dir.onTmpfs).toBe(false);
+    const marker = JSON.parse(await fs.readFile(path.join(dir.root, ROOT_MARKER), 'utf8')) as { expires: string };
+    expect(marker.expires).toBe(new Date(T0 + 6 * 3600_000).toISOString());
+  });
+});
+
+describe('writeFiles', () => {
+  it('writes 0600 files and the env-file, warns by name for a multi-line value left out of the env-file', async () => {
+    const { runner, ledger, dir } = await root();
+    const delivered = await writeFiles(runner, ledger, dir, [secret('ONE', 'first-value'), secret('PEM', 'line-1\nline-2')], config);
+    expect(await fs.readFile(path.join(dir.secretsDir, 'PEM'), 'utf8')).toBe('line-1\nline-2');
+    expect(statSync(path.join(dir.secretsDir, 'ONE')).mode & 0o777).toBe(0o600);
+    expect(await fs.readFile(delivered.envFile, 'utf8')).toBe('ONE=first-value\n');
+    expect(delivered.envFileSkipped).toEqual(['PEM']);
+    expect(runner.warnings).toEqual([
+      "secret 'PEM' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file",
+    ]);
+    expect(saved(runner).files).toEqual([path.join(dir.secretsDir, 'ONE'), path.join(dir.secretsDir, 'PEM'), delivered.envFile]);
+    expect(runner.visible()).not.toContain('first-value');
+  });
+
+  it('a write that fails half-way still leaves every path in state for post', async () => {
+    const { runner, ledger, dir } = await root();
+    // Something planted where a file goes: refused (never followed), and the step fails.
+    await fs.symlink('/etc/passwd', path.join(dir.secretsDir, 'TWO'));
+    await expect(writeFiles(runner, ledger, dir, [secret('ONE', 'first-value'), secret('TWO', 'second-value')], config)).rejects.toThrow(
+      /already exists \(file or symlink\); refusing to overwrite or follow it/,
+    );
+    expect(saved(runner).files).toEqual([
+      path.join(dir.secretsDir, 'ONE'),
+      path.join(dir.secretsDir, 'TWO'),
+      path.join(dir.root, 'secrets.env'),
+    ]);
+  });
+});
+
+describe('handOver', () => {
+  const dir = { root: '/r', secretsDir: '/r/secrets', userSecretsDir: false, onTmpfs: true, marker: '' };
+  const secrets = [secret('app.key', 'value-one-1234', 'APP_KEY')];
+
+  it('paths only, unless asked: no value as an env var or output', () => {
+    const runner = fakeRunner();
+    handOver(runner, config, { dir, envFile: '/r/secrets.env', secrets, vaultToken: undefined });
+    expect(Object.fromEntries(runner.outputs)).toEqual({ 'secrets-dir': '/r/secrets', 'env-file': '/r/secrets.env' });
+    expect(Object.fromEntries(runner.exported)).toEqual({ PIPELINE_SECRETS_DIR: '/r/secrets' });
+  });
+
+  it('export-env by env name, export-outputs by name, the token when given', () => {
+    const runner = fakeRunner();
+    handOver(runner, { exportEnv: true, exportOutputs: true }, { dir, envFile: '/r/secrets.env', secrets, vaultToken: 'hvs.token-1234' });
+    expect(runner.exported.get('APP_KEY')).toBe('value-one-1234');
+    expect(runner.outputs.get('app.key')).toBe('value-one-1234');
+    expect(runner.outputs.get('vault-token')).toBe('hvs.token-1234');
+    expect(runner.exported.has('app.key')).toBe(false);
+  });
+});

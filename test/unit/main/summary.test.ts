@@ -1,0 +1,66 @@
+// Main's job summary: where each secret went and its byte count, leases and what post will do;
+// never a value.
+import { describe, expect, it } from 'vitest';
+import { deliverySummary, type DeliveryReport } from '../../../src/main/summary.ts';
+
+const VALUE = 'summary-secret-value-Kq8!';
+const report: DeliveryReport = {
+  secrets: [
+    {
+      name: 'DB_PASSWORD',
+      envName: 'DB_PASSWORD',
+      value: VALUE,
+      source: {
+        kind: 'vault',
+        line: 1,
+        requestKey: 'database/creds/app',
+        path: 'database/creds/app',
+        readPath: 'database/creds/app',
+        key: 'password',
+        kvVersion: undefined,
+        version: undefined,
+        leaseId: 'database/creds/app/l1',
+      },
+    },
+    { name: 'PEM', envName: 'PEM', value: 'a\nb', source: { kind: 'env', line: 1, envVar: 'PEM' } },
+  ],
+  secretsDir: '/dev/shm/pipeline-secrets-x/secrets',
+  onTmpfs: true,
+  exportEnv: true,
+  exportOutputs: false,
+  envFileSkipped: ['PEM'],
+  leases: [{ leaseId: 'database/creds/app/l1', path: 'database/creds/app', duration: 600, renewable: true }],
+  tokenRevocable: true,
+  registries: [],
+  dockerConfig: undefined,
+  buildSecrets: [],
+};
+
+describe('deliverySummary', () => {
+  // Table cells escape Markdown: `_` reads `\_`.
+  it('rows of name, source, kind, delivery and bytes; the leases; what post will do; no value', () => {
+    const text = deliverySummary(report);
+    expect(text).toContain('2 secret(s) delivered as 0600 files in `/dev/shm/pipeline-secrets-x/secrets`, in memory (tmpfs /dev/shm).');
+    expect(text).toContain(
+      `| DB\\_PASSWORD | database/creds/app → password | engine, lease | file, env-file, env DB\\_PASSWORD | ${VALUE.length} |`,
+    );
+    expect(text).toContain('| PEM | env PEM | workflow secret | file, env PEM | 3 |');
+    expect(text).toContain('| database/creds/app/l1 | database/creds/app | 600 | yes |');
+    expect(text).toContain('Post will revoke the Vault token, revoke 1 lease(s), delete these files and the directory.');
+    expect(text).not.toContain(VALUE);
+  });
+
+  it('a batch token: not revoked, its end named; a secrets-dir of the user on disk is said so', () => {
+    const text = deliverySummary({
+      ...report,
+      leases: [],
+      tokenRevocable: false,
+      batchTokenExpires: '2030-01-02T03:19:05.000Z',
+      userSecretsDir: true,
+      onTmpfs: false,
+    });
+    expect(text).toContain('the secrets-dir you gave, on disk');
+    expect(text).toContain('Post will delete these files and the directory.');
+    expect(text).toContain('batch token: it cannot be revoked and expires by its TTL at 2030-01-02T03:19:05.000Z');
+  });
+});
