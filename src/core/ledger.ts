@@ -6,7 +6,7 @@
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileId, markerHash, ROOT_MARKER, ROOT_PREFIX, type RootMarker } from './private-dir.ts';
-import { getInput, type Env } from '../inputs/main.ts';
+import { getInput, type Env } from '../inputs/common.ts';
 import type { Runner } from './runner.ts';
 
 export interface Ledger {
