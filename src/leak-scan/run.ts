@@ -53,9 +53,7 @@ async function scanStep(deps: ScanDeps, masks: MaskRegistry, files: ReportFiles)
   const { env, runner } = deps;
   const { workspace } = files;
   const config = parseScanInputs(env);
-  const { values, sources } = await collectValues(config, env);
-  // Masked in this step too: a finding message could otherwise be made to echo a value.
-  for (const v of values) masks.add(v.value);
+  const { values, sources } = await collectValues(config, env, masks);
   const { paths, images } = config;
   const dockerfiles = config.dockerfiles?.map((f) => path.resolve(workspace, f)) ?? (await findDockerfiles(workspace));
   const dir = config.secretsDir;
@@ -108,7 +106,12 @@ async function scanStep(deps: ScanDeps, masks: MaskRegistry, files: ReportFiles)
 }
 
 /** Lints each Dockerfile; one that cannot be read is a problem (it was not checked). */
-async function lintAll(dockerfiles: readonly string[], workspace: string, names: string[], problems: ScanProblem[]): Promise<LintFinding[]> {
+async function lintAll(
+  dockerfiles: readonly string[],
+  workspace: string,
+  names: string[],
+  problems: ScanProblem[],
+): Promise<LintFinding[]> {
   const lint = await Promise.all(
     dockerfiles.map(async (file) => {
       const text = await fs.readFile(file, 'utf8').catch(() => undefined);
