@@ -47,7 +47,8 @@ export async function verifyContainer(
   // A container name or id never starts with '-'; such a value would be read by docker as one of
   // its own options (`--env-file=/some/file` prints a line of that host file in its error). It is
   // refused here, and `--` below ends docker's options before the operand all the same.
-  if (container.startsWith('-')) throw new InputError(input, `'${container}' starts with '-', so it is not a container name or id; refused`);
+  if (container.startsWith('-'))
+    throw new InputError(input, `'${container}' starts with '-', so it is not a container name or id; refused`);
   // Names are checked (our own file names) and passed as positional arguments, never spliced into
   // the script, so nothing a name holds can become shell code.
   const names = expected.map((e) => e.name).filter(isSafeName);
