@@ -2,11 +2,10 @@
 // the runner sets them, strict booleans, fixed choices, bounded whole numbers, lists, the one rule
 // for a secret's name, and the defaults more than one step states. Only src/inputs/ reads INPUT_*.
 import { InputError } from '../core/errors.ts';
-import { PRIVATE_DIR_ENV } from '../core/private-dir.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Where a container mounts the secrets directory (verify's `path`, main's `verify-path`; action.yml says the same). */
+/** Where a container mounts the secrets directory: verify's `path` and the main action's `verify-path` (as both action.yml files say). */
 export const DEFAULT_SECRETS_MOUNT = '/run/secrets';
 /** Seconds one Vault operation may take (`timeout`: main parses it, post's revocations use it too). */
 export const DEFAULT_TIMEOUT_SECONDS = 30;
@@ -78,30 +77,4 @@ export function isSafeName(name: string): boolean {
 /** An environment variable name as a workflow's `env:` gives one to a step. */
 export function isEnvVarName(name: string): boolean {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
-}
-
-/** The host secrets directory of an earlier Pipeline Secrets step, and where it was named. */
-export interface SecretsDir {
-  readonly path: string;
-  readonly from: 'secrets-dir' | typeof PRIVATE_DIR_ENV;
-}
-
-/** `secrets-dir`, else PIPELINE_SECRETS_DIR as main exports it for later steps; undefined when neither is set. */
-export function getSecretsDir(env: Env): SecretsDir | undefined {
-  const input = getInput(env, 'secrets-dir');
-  if (input !== '') return { path: input, from: 'secrets-dir' };
-  const exported = (env[PRIVATE_DIR_ENV] ?? '').trim();
-  return exported === '' ? undefined : { path: exported, from: PRIVATE_DIR_ENV };
-}
-
-/** The error for a secrets directory (or a file in it) that cannot be read, saying where its path came from. */
-export function unreadableSecretsDir(dir: SecretsDir, error: unknown, file = dir.path): InputError {
-  const reason = (error as NodeJS.ErrnoException | undefined)?.code ?? 'unreadable';
-  return new InputError(
-    'secrets-dir',
-    dir.from === 'secrets-dir'
-      ? `cannot read ${file} (${reason})`
-      : `not given, and ${file} (from ${PRIVATE_DIR_ENV}, set by an earlier Pipeline Secrets step) cannot be read (${reason})`,
-    { cause: error },
-  );
 }

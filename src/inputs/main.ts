@@ -10,7 +10,8 @@ import { parseBuildSecrets, parseRegistries, type BuildSecretSpec, type Registry
 import { parseEnvSecretsInput, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
 import { parseVault, type VaultConfig } from './vault.ts';
 
-// Parts of Config, and what post reads with main's meaning, exported where they always were.
+// Config's parts, and the Vault connection settings post reuses to revoke what main created: main's
+// inputs read as one module to the code that uses them.
 export type { BuildSecretSpec, RegistryConfig } from './docker.ts';
 export { parseTls, proxyFor, type AuthConfig, type TlsConfig, type VaultConfig } from './vault.ts';
 

@@ -3,7 +3,8 @@
 // Errors name the input; secret-env-names holds names, and an entry that is not one is not echoed.
 import { InputError } from '../core/errors.ts';
 import { PRIVATE_DIR_ENV } from '../core/private-dir.ts';
-import { getBoolean, getInput, getList, getSecretsDir, isEnvVarName, type Env, type SecretsDir } from './common.ts';
+import { getBoolean, getInput, getList, isEnvVarName, type Env } from './common.ts';
+import { getSecretsDir, type SecretsDir } from './secrets-dir.ts';
 
 export interface ScanConfig {
   /** Files, directories and globs, relative to the workspace. */

@@ -2,7 +2,8 @@
 // Errors name the input; `container` and `path` are names, never values.
 import { InputError } from '../core/errors.ts';
 import { PRIVATE_DIR_ENV } from '../core/private-dir.ts';
-import { DEFAULT_SECRETS_MOUNT, getBoolean, getInput, getSecretsDir, requireInput, type Env, type SecretsDir } from './common.ts';
+import { DEFAULT_SECRETS_MOUNT, getBoolean, getInput, requireInput, type Env } from './common.ts';
+import { getSecretsDir, type SecretsDir } from './secrets-dir.ts';
 
 export interface VerifyConfig {
   /** The name or id of a running container (checked against docker's options in verify/container.ts). */

@@ -6,7 +6,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../core/errors.ts';
 import type { MaskRegistry } from '../core/mask.ts';
-import { unreadableSecretsDir, type Env } from '../inputs/common.ts';
+import type { Env } from '../inputs/common.ts';
+import { unreadableSecretsDir } from '../inputs/secrets-dir.ts';
 import type { ScanConfig } from '../inputs/scan.ts';
 
 export interface ScanValue {

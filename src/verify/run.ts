@@ -3,7 +3,8 @@
 import type { Exec } from '../core/exec.ts';
 import { runStep } from '../core/run-step.ts';
 import type { Runner } from '../core/runner.ts';
-import { unreadableSecretsDir, type Env } from '../inputs/common.ts';
+import type { Env } from '../inputs/common.ts';
+import { unreadableSecretsDir } from '../inputs/secrets-dir.ts';
 import { parseVerifyInputs } from '../inputs/verify.ts';
 import { expectedFromDir, verifyContainer, verifySummary } from './container.ts';
 

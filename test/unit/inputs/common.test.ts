@@ -1,6 +1,6 @@
 // What every step's input parser shares: strict booleans, fixed choices, whole numbers, lists, the
-// one secret-name rule (and every parser that checks a name keeping to it), the secrets directory,
-// and the defaults, which must agree with what the action.yml files declare.
+// one secret-name rule (and every parser that checks a name keeping to it), and the defaults,
+// which must agree with what the action.yml files declare.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -13,10 +13,8 @@ import {
   getInput,
   getInteger,
   getList,
-  getSecretsDir,
   isEnvVarName,
   isSafeName,
-  unreadableSecretsDir,
   type Env,
 } from '../../../src/inputs/common.ts';
 import { parseBuildSecrets, parseRegistries } from '../../../src/inputs/docker.ts';
@@ -143,24 +141,6 @@ describe('the one secret-name rule', () => {
   it('environment variable names: letters, digits and _, not starting with a digit', () => {
     expect(['PATH', '_X', 'a1'].every(isEnvVarName)).toBe(true);
     expect(['1A', 'A-B', 'A.B', '', 'A B'].some(isEnvVarName)).toBe(false);
-  });
-});
-
-describe('the secrets directory', () => {
-  it('is secrets-dir when given, else PIPELINE_SECRETS_DIR from an earlier step', () => {
-    expect(getSecretsDir({ 'INPUT_SECRETS-DIR': '/a', PIPELINE_SECRETS_DIR: '/b' })).toEqual({ path: '/a', from: 'secrets-dir' });
-    expect(getSecretsDir({ PIPELINE_SECRETS_DIR: '/b' })).toEqual({ path: '/b', from: 'PIPELINE_SECRETS_DIR' });
-    expect(getSecretsDir({ PIPELINE_SECRETS_DIR: ' ' })).toBeUndefined();
-  });
-
-  it('one that cannot be read is an input error saying where its path came from', () => {
-    const enoent = Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
-    expect(unreadableSecretsDir({ path: '/a', from: 'secrets-dir' }, enoent).message).toBe("input 'secrets-dir': cannot read /a (ENOENT)");
-    const fromEnv = unreadableSecretsDir({ path: '/b', from: 'PIPELINE_SECRETS_DIR' }, enoent, '/b/X');
-    expect(fromEnv.message).toBe(
-      "input 'secrets-dir': not given, and /b/X (from PIPELINE_SECRETS_DIR, set by an earlier Pipeline Secrets step) cannot be read (ENOENT)",
-    );
-    expect(fromEnv.cause).toBe(enoent);
   });
 });
 
