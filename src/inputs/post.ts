@@ -3,16 +3,17 @@
 // becomes a problem naming the input (a warning in post) and post goes on with the default: a
 // typo must never leave a token alive or a secret file on the runner. Main has already refused the
 // same typo with an error; post only has to stay safe. A problem never echoes a credential.
-import { errorText, InputError } from '../core/errors.ts';
-import { getChoice, getInput, parseTls, proxyFor, SCRUB_MODES, type Env, type ScrubMode, type TlsConfig } from './main.ts';
+import { errorText } from '../core/errors.ts';
+import { DEFAULT_SECRETS_MOUNT, DEFAULT_TIMEOUT_SECONDS, getChoice, getInput, getInteger, type Env } from './common.ts';
+import { SCRUB_MODES, type ScrubMode } from './main.ts';
+import { parseTls, proxyFor, type TlsConfig } from './vault.ts';
 
-/** action.yml `timeout`: seconds the Vault exchange may take (post: its revocations). */
-export const DEFAULT_TIMEOUT_SECONDS = 30;
+/** The most `timeout` may be, as main takes it. */
 const MAX_TIMEOUT_SECONDS = 3600;
 /** action.yml `scrub`. */
 export const DEFAULT_SCRUB: ScrubMode = 'redact';
 /** action.yml `verify-path`: where `verify-container` mounts the secrets directory. */
-export const DEFAULT_VERIFY_PATH = '/run/secrets';
+export const DEFAULT_VERIFY_PATH = DEFAULT_SECRETS_MOUNT;
 
 /** No CA, no client certificate, certificates checked: what post tries with when the TLS inputs do not parse. */
 const NO_TLS: TlsConfig = { ca: undefined, cert: undefined, key: undefined, skipVerify: false };
@@ -70,13 +71,7 @@ export function parsePostInputs(env: Env): PostInputs {
 
 /** `timeout`, a whole number of seconds as main takes it (1 to 3600); the default when empty. */
 function timeoutSeconds(env: Env): number {
-  const name = 'timeout';
-  const raw = getInput(env, name);
-  if (raw === '') return DEFAULT_TIMEOUT_SECONDS;
-  if (!/^[0-9]+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_TIMEOUT_SECONDS) {
-    throw new InputError(name, `'${raw}' must be a whole number from 1 to ${MAX_TIMEOUT_SECONDS}`);
-  }
-  return Number(raw);
+  return getInteger(env, 'timeout', DEFAULT_TIMEOUT_SECONDS, 1, MAX_TIMEOUT_SECONDS);
 }
 
 /**

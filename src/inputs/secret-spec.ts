@@ -3,6 +3,7 @@
 // so users switch by changing `uses:`. Additions: `?version=N` on a path, a trailing ` ?` marking an
 // entry optional, and KV v2 paths written without `/data/`.
 import { InputError } from '../core/errors.ts';
+import { isEnvVarName, isSafeName, SAFE_NAME_RULE } from './common.ts';
 
 export type Selector =
   | { kind: 'key'; key: string } // a key, or a dotted path into a JSON object (vault-action's plain selector)
@@ -29,14 +30,7 @@ export interface EnvSecretLine {
   optional: boolean;
 }
 
-// A safe name for a file in the secrets directory and for an output: no path separators, no
-// leading dot (dot names are reserved), nothing a shell or docker would split.
-const SAFE_NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u;
 const PLAIN_KEY = /^[^\s$()[\]{}&|,;:<>=!?*'"`~^%]+$/u;
-
-export function isSafeName(name: string): boolean {
-  return SAFE_NAME.test(name) && name.length <= 200;
-}
 
 /** vault-action's default name for a key: `.` -> `__`, drop all but letters, digits, `_` and `-`. */
 export function normalizeName(key: string, upperCase = false): string {
@@ -164,9 +158,9 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
     let selector: Selector;
     if (rawSelector === '*' || rawSelector === '**') {
       const prefix = name ?? '';
-      if (prefix !== '' && !/^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u.test(prefix)) {
+      if (prefix !== '' && !isSafeName(prefix)) {
         // Never echoed: a value pasted here by mistake must not reach the log.
-        throw new InputError('secrets', `${where}: the prefix after '|' may hold only letters, digits, '_', '-' and '.'`);
+        throw new InputError('secrets', `${where}: the prefix after '|' may hold only ${SAFE_NAME_RULE}`);
       }
       selector = { kind: 'all', keepCase: rawSelector === '**', prefix };
       name = undefined;
@@ -185,7 +179,7 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
         throw new InputError(
           'secrets',
           // Never echoed: a value pasted in place of a name must not reach the log.
-          `${where}: the name after '|' may hold only letters, digits, '_', '-' and '.', and must not start with '.' or '-'`,
+          `${where}: the name after '|' may hold only ${SAFE_NAME_RULE}`,
         );
       }
       if (name === undefined && normalizeName(key) === '') {
@@ -233,10 +227,10 @@ export function parseEnvSecretsInput(input: string): EnvSecretLine[] {
         // Not echoed: this input holds names, and a value pasted here by mistake must not reach the log.
         throw new InputError(
           'env-secrets',
-          `line ${line}: a name may hold only letters, digits, '_', '-' and '.' (give names here; pass values through env:)`,
+          `line ${line}: a name may hold only ${SAFE_NAME_RULE} (give names here; pass values through env:)`,
         );
       }
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envVar)) {
+      if (!isEnvVarName(envVar)) {
         throw new InputError(
           'env-secrets',
           `line ${line}: the part after '=' is not an environment variable name (give its name; pass the value through env:)`,

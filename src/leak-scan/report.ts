@@ -4,7 +4,7 @@
 // What was not scanned, and a step that failed before scanning, are tool execution notifications
 // of the run's invocation (executionSuccessful false): a SARIF with no result is not a clean bill.
 import * as path from 'node:path';
-import type { ScanOutcome } from './run.ts';
+import type { ScanOutcome } from './scan-targets.ts';
 
 const RULES = [
   {

@@ -4,7 +4,8 @@
 import type { LedgerWriter } from '../core/ledger.ts';
 import { createPrivateDir, PRIVATE_DIR_ENV, writeSecretFiles, type Delivered, type PrivateDir } from '../core/private-dir.ts';
 import type { Runner } from '../core/runner.ts';
-import type { Config, Env } from '../inputs/main.ts';
+import type { Env } from '../inputs/common.ts';
+import type { Config } from '../inputs/main.ts';
 import type { Secret } from '../vault/fetch.ts';
 import { rootLife } from './stale-roots.ts';
 

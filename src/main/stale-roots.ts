@@ -10,7 +10,8 @@ import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileId, ROOT_MARKER, ROOT_PREFIX, type RootLife, type RootMarker } from '../core/private-dir.ts';
 import { errorText, VaultError } from '../core/errors.ts';
-import { proxyFor, type Config, type Env } from '../inputs/main.ts';
+import type { Env } from '../inputs/common.ts';
+import { proxyFor, type Config } from '../inputs/main.ts';
 import type { Runner } from '../core/runner.ts';
 import { tlsOptions, type VaultClientFactory } from '../vault/client.ts';
 

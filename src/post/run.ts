@@ -9,7 +9,7 @@ import type { Exec } from '../core/exec.ts';
 import { checkLedger, loadLedger, type Ledger } from '../core/ledger.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import { runStep } from '../core/run-step.ts';
-import type { Env } from '../inputs/main.ts';
+import type { Env } from '../inputs/common.ts';
 import { parsePostInputs } from '../inputs/post.ts';
 import { stopRenewalAgent } from './agent-stop.ts';
 import { logoutRegistries } from './logout.ts';

@@ -7,7 +7,7 @@ import type { MaskRegistry } from '../core/mask.ts';
 import type { Runner } from '../core/runner.ts';
 import type { PostInputs } from '../inputs/post.ts';
 import { verifyContainer, verifySummary } from '../verify/container.ts';
-import { expectedFromDir } from '../verify/run.ts';
+import { expectedFromDir } from '../verify/container.ts';
 import type { CleanupReport } from './summary.ts';
 
 export async function verifyBeforeCleanup(

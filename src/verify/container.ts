@@ -1,7 +1,11 @@
 // Verification without exposure: inside a container, each secret file is
 // checked for presence and byte count only (`[ -s FILE ] && wc -c < FILE`); no value is read
-// back, printed or compared as text.
+// back, printed or compared as text. Used by the verify step and by post's `verify-container`.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { DeliveryError, errorText, InputError } from '../core/errors.ts';
 import type { Exec } from '../core/exec.ts';
+import { isSafeName } from '../inputs/common.ts';
 
 export interface Expected {
   readonly name: string;
@@ -15,7 +19,15 @@ export interface Verified {
   readonly seen: number | undefined;
 }
 
-const NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u;
+/** Expected byte counts from the delivered files on the host (names and sizes only, never a value). */
+export async function expectedFromDir(dir: string): Promise<Expected[]> {
+  const out: Expected[] = [];
+  for (const name of (await fs.readdir(dir)).sort()) {
+    const stat = await fs.lstat(path.join(dir, name));
+    if (stat.isFile()) out.push({ name, bytes: stat.size });
+  }
+  return out;
+}
 
 export interface VerifyOptions {
   /** The input the container came from, for messages (`container`, `verify-container`). */
@@ -36,20 +48,26 @@ export async function verifyContainer(
   // its own options (`--env-file=/some/file` prints a line of that host file in its error). It is
   // refused here, and `--` below ends docker's options before the operand all the same.
   if (container.startsWith('-'))
-    throw new Error(`input '${input}': '${container}' starts with '-', so it is not a container name or id; refused`);
+    throw new InputError(input, `'${container}' starts with '-', so it is not a container name or id; refused`);
   // Names are checked (our own file names) and passed as positional arguments, never spliced into
   // the script, so nothing a name holds can become shell code.
-  const names = expected.map((e) => e.name).filter((n) => NAME.test(n));
+  const names = expected.map((e) => e.name).filter(isSafeName);
   const script =
     'cd "$1" || exit 3; shift; for n in "$@"; do if [ -s "$n" ]; then printf "%s %s\\n" "$n" "$(wc -c < "$n" | tr -d " ")"; else printf "%s -\\n" "$n"; fi; done';
-  const result = await exec('docker', ['exec', '--', container, 'sh', '-c', script, 'verify', mountPath, ...names]);
+  const scrub = options.scrub ?? ((text: string): string => text);
+  // Docker's failures are the user's to act on (no such container, no shell in it, no daemon):
+  // DeliveryError, so they read as one line naming the input, with no stack.
+  const result = await exec('docker', ['exec', '--', container, 'sh', '-c', script, 'verify', mountPath, ...names]).catch(
+    (error: unknown) => {
+      throw new DeliveryError(`${input} '${container}': ${scrub(errorText(error))}`, { cause: error });
+    },
+  );
   if (result.exitCode !== 0) {
-    const scrub = options.scrub ?? ((text: string): string => text);
     const reason =
       result.exitCode === 3
         ? `${mountPath} does not exist in the container`
         : scrub(result.stderr).replace(/\s+/g, ' ').trim() || `exit code ${result.exitCode}`;
-    throw new Error(`${input} '${container}': ${reason}`);
+    throw new DeliveryError(`${input} '${container}': ${reason}`);
   }
   const seen = new Map<string, number | undefined>();
   for (const line of result.stdout.split('\n')) {

@@ -1,14 +1,12 @@
 // The verify sub-action (verify/action.yml): checks a running container for each delivered secret
 // by presence and byte count, reports it in the job summary, and fails on a mismatch.
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
-import { errorText } from '../core/errors.ts';
 import type { Exec } from '../core/exec.ts';
-import { getBoolean, getInput, type Env } from '../inputs/main.ts';
-import { PRIVATE_DIR_ENV } from '../core/private-dir.ts';
+import { runStep } from '../core/run-step.ts';
 import type { Runner } from '../core/runner.ts';
-import { failureSummary } from '../core/summary-text.ts';
-import { verifyContainer, verifySummary, type Expected } from './container.ts';
+import type { Env } from '../inputs/common.ts';
+import { unreadableSecretsDir } from '../inputs/secrets-dir.ts';
+import { parseVerifyInputs } from '../inputs/verify.ts';
+import { expectedFromDir, verifyContainer, verifySummary } from './container.ts';
 
 export interface VerifyDeps {
   readonly env: Env;
@@ -16,44 +14,28 @@ export interface VerifyDeps {
   readonly exec: Exec;
 }
 
-/** Expected byte counts from the delivered files (names and sizes only). */
-export async function expectedFromDir(dir: string): Promise<Expected[]> {
-  const out: Expected[] = [];
-  for (const name of (await fs.readdir(dir)).sort()) {
-    const stat = await fs.lstat(path.join(dir, name));
-    if (stat.isFile()) out.push({ name, bytes: stat.size });
-  }
-  return out;
-}
-
 export async function runVerify(deps: VerifyDeps): Promise<void> {
-  const { env, runner } = deps;
-  try {
-    const failOnMismatch = getBoolean(env, 'fail-on-mismatch', true);
-    const container = getInput(env, 'container');
-    if (container === '') throw new Error("input 'container': is required (the name or id of a running container)");
-    const mountPath = getInput(env, 'path') || '/run/secrets';
-    const dir = getInput(env, 'secrets-dir') || env[PRIVATE_DIR_ENV] || '';
-    if (dir === '')
-      throw new Error(`input 'secrets-dir': not given and ${PRIVATE_DIR_ENV} is not set; run Pipeline Secrets in an earlier step`);
-    const expected = await expectedFromDir(dir).catch((error: unknown) => {
-      throw new Error(`input 'secrets-dir': cannot read ${dir} (${(error as NodeJS.ErrnoException).code ?? errorText(error)})`);
+  const { runner } = deps;
+  // This step never reads a value (sizes only), so it has none to mask; runStep still gives it the
+  // one failure path: one line, the reason in the summary, a stack in debug output for a bug only.
+  await runStep(runner, { fail: 'Pipeline Secrets verify' }, async () => {
+    const config = parseVerifyInputs(deps.env);
+    const { container, mountPath, secretsDir } = config;
+    const expected = await expectedFromDir(secretsDir.path).catch((error: unknown) => {
+      throw unreadableSecretsDir(secretsDir, error);
     });
     const results = await verifyContainer(deps.exec, container, mountPath, expected, { input: 'container' });
     await runner.appendSummary(verifySummary(container, mountPath, results));
-    const bad = results.filter((r) => r.seen !== r.expected);
     for (const r of results)
       runner.info(
         `${r.name}: expected ${r.expected} bytes, ${r.seen === undefined ? 'missing or empty' : `${r.seen} bytes`} in ${container}:${mountPath}`,
       );
-    if (bad.length > 0 && failOnMismatch) {
+    const bad = results.filter((r) => r.seen !== r.expected);
+    // A mismatch is the verdict, not an error: the summary above already holds the table.
+    if (bad.length > 0 && config.failOnMismatch) {
       runner.setFailed(
         `verify: ${bad.length} secret(s) missing or of another size in container '${container}': ${bad.map((b) => b.name).join(', ')}`,
       );
     }
-  } catch (error) {
-    const message = errorText(error);
-    runner.setFailed(message);
-    await runner.appendSummary(failureSummary('Pipeline Secrets verify', message)).catch(() => {});
-  }
+  });
 }

@@ -136,7 +136,7 @@ describe('leak scan sub-action', () => {
     const scan = await job.runMain(SCAN, { paths: job.workspace }, { actionYml: SCAN_YML });
     expect(scan.exitCode).toBe(1);
     expect(scan.annotations.find((a) => a.level === 'error')?.message).toMatch(
-      /^no values to look for: run Pipeline Secrets in an earlier step/,
+      /^input 'secrets-dir': not given and PIPELINE_SECRETS_DIR is not set, so there are no values to look for: run Pipeline Secrets in an earlier step/,
     );
   });
 

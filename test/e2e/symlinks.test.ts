@@ -160,7 +160,7 @@ describe('leak scan and symlinks', () => {
 
     const nothing = await job.runMain(SCAN, {}, { actionYml: SCAN_YML });
     expect(nothing.exitCode).toBe(1);
-    expect(messages(nothing, 'error').at(-1)).toMatch(/^nothing to scan: give 'paths' \(.*\) or 'images' \(.*\)/);
+    expect(messages(nothing, 'error').at(-1)).toMatch(/^input 'paths': nothing to scan \(.*\): give 'paths' \(.*\) or 'images' \(.*\)/);
     expect(nothing.summary).not.toContain('No leak found');
 
     // Dockerfile lint alone still runs and passes, but never claims a leak scan.

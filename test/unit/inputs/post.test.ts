@@ -1,7 +1,8 @@
 // parsePostInputs: post's inputs read once, each bad one a problem naming it with the default used
 // instead (post never stops on an input), and the defaults those of action.yml.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SCRUB, DEFAULT_TIMEOUT_SECONDS, DEFAULT_VERIFY_PATH, parsePostInputs } from '../../../src/inputs/post.ts';
+import { DEFAULT_TIMEOUT_SECONDS } from '../../../src/inputs/common.ts';
+import { DEFAULT_SCRUB, DEFAULT_VERIFY_PATH, parsePostInputs } from '../../../src/inputs/post.ts';
 import { loadActionInputs } from '../../support/harness/action-yml.ts';
 
 const NO_TLS = { ca: undefined, cert: undefined, key: undefined, skipVerify: false };

@@ -1,10 +1,13 @@
+// The Vault inputs (src/inputs/vault.ts), through main's parseInputs: auth methods, TLS material,
+// the proxy from the environment.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
-import { parseInputs, proxyFor } from '../../../src/inputs/main.ts';
+import { parseInputs } from '../../../src/inputs/main.ts';
+import { proxyFor } from '../../../src/inputs/vault.ts';
 
 const base = { INPUT_SECRETS: 'secret/data/app password', INPUT_URL: 'https://vault.example.com:8200', INPUT_TOKEN: 'hvs.x' };
 let certPem = '';

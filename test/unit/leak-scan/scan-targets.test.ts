@@ -1,0 +1,70 @@
+// scanTargets and findDockerfiles: paths and images (through fake docker commands) scanned into
+// one outcome; a stream that fails and a glob that matches nothing are problems, never clean.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { findDockerfiles, rate, scanTargets } from '../../../src/leak-scan/scan-targets.ts';
+import { buildPatterns } from '../../../src/scan/patterns.ts';
+import { fakeRunner } from '../../support/fake-runner.ts';
+
+const VALUE = 'value-for-scan-targets-42';
+
+describe('findDockerfiles', () => {
+  it('finds Dockerfiles and Containerfiles, not in dependency or build output folders', async () => {
+    const ws = mkdtempSync(path.join(os.tmpdir(), 'ps-dockerfiles-'));
+    for (const file of [
+      'Dockerfile',
+      'app/Containerfile',
+      'app/Dockerfile.dev',
+      'svc/api.dockerfile',
+      'node_modules/x/Dockerfile',
+      'dist/Dockerfile',
+      'README.md',
+    ]) {
+      mkdirSync(path.dirname(path.join(ws, file)), { recursive: true });
+      writeFileSync(path.join(ws, file), 'FROM x\n');
+    }
+    expect((await findDockerfiles(ws)).map((f) => path.relative(ws, f))).toEqual([
+      'Dockerfile',
+      'app/Containerfile',
+      'app/Dockerfile.dev',
+      'svc/api.dockerfile',
+    ]);
+  });
+});
+
+describe('scanTargets', () => {
+  it('finds a value in a file and an image, and reports a failed docker command and an unmatched glob', async () => {
+    const ws = mkdtempSync(path.join(os.tmpdir(), 'ps-targets-'));
+    writeFileSync(path.join(ws, 'a.txt'), `x ${VALUE}`);
+    const outcome = await scanTargets(
+      {
+        runner: fakeRunner(),
+        exec: async (_file, args) =>
+          args[0] === 'history' ? { exitCode: 0, stdout: VALUE, stderr: '' } : { exitCode: 1, stdout: '', stderr: 'daemon down' },
+        dockerSave: async function* () {
+          yield Buffer.from('nothing here');
+        },
+      },
+      ws,
+      ['a.txt', 'missing/*.zip'],
+      ['app:1'],
+      buildPatterns([{ name: 'TOKEN', value: VALUE }]),
+    );
+    expect(outcome.findings.map((f) => [f.name, f.path])).toEqual([
+      ['TOKEN', 'a.txt'],
+      ['TOKEN', 'image:app:1!history'],
+    ]);
+    expect(outcome.problems).toEqual([
+      { kind: 'error', path: 'image:app:1!config', message: 'read failed (docker image app:1 failed: daemon down)' },
+      { kind: 'error', path: 'missing/*.zip', message: 'matched no file: not scanned (check the glob, relative to GITHUB_WORKSPACE)' },
+    ]);
+    expect(outcome.files).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rate', () => {
+    expect(rate(5e6, 1000)).toBe('5 MB/s');
+    expect(rate(5e6, 0)).toBe('n/a');
+  });
+});
