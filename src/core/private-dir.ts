@@ -6,7 +6,6 @@ import { constants, promises as fs, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import { DeliveryError } from './errors.ts';
 import { accessDir, accessHandle, aclFiles, type FileAccess } from './file-access.ts';
-import type { Secret } from '../vault/fetch.ts';
 
 /** Env var naming the secrets directory for later steps (a path, never a value). */
 export const PRIVATE_DIR_ENV = 'PIPELINE_SECRETS_DIR';
@@ -199,7 +198,8 @@ export interface Delivered {
  */
 export async function writeSecretFiles(
   dir: PrivateDir,
-  secrets: readonly Secret[],
+  /** The delivered secrets: file name, env name and value (vault/fetch.ts Secret fits). */
+  secrets: ReadonlyArray<{ readonly name: string; readonly envName: string; readonly value: string }>,
   onPlan: (files: string[]) => void,
   access?: FileAccess,
 ): Promise<Delivered> {
