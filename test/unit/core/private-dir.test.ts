@@ -1,6 +1,7 @@
 // The private directory and the secret files: where they go (tmpfs or RUNNER_TEMP), their modes
 // (0700 directories, 0600 files whatever the umask), the marker post trusts, and the exclusive
 // create that refuses anything planted at a path (file, directory, symlink, dangling symlink).
+import { execFileSync } from 'node:child_process';
 import { promises as fs, mkdtempSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -109,13 +110,28 @@ describe('chooseBase', () => {
     expect(await chooseBase({ RUNNER_TEMP: runnerTemp }, tmp())).toEqual({ base: runnerTemp, onTmpfs: false });
   });
 
-  // Root may write anywhere, so a tmpfs directory closed to this user exists only for another user.
-  it.runIf(SHM && !ROOT)('falls back to RUNNER_TEMP when the tmpfs is not writable by this user', async () => {
+  // Root may write anywhere, so as root the check runs in a child as nobody (setpriv), on a copy
+  // of src/core that nobody can read wherever the checkout sits.
+  it.runIf(SHM)('falls back to RUNNER_TEMP when the tmpfs is not writable by this user', async () => {
     const closed = await fs.mkdtemp(path.join('/dev/shm', 'ps-private-dir-test-'));
     made.push(closed);
     await fs.chmod(closed, 0o500);
     const runnerTemp = tmp();
-    expect(await chooseBase({ RUNNER_TEMP: runnerTemp }, closed)).toEqual({ base: runnerTemp, onTmpfs: false });
+    if (!ROOT) {
+      expect(await chooseBase({ RUNNER_TEMP: runnerTemp }, closed)).toEqual({ base: runnerTemp, onTmpfs: false });
+      return;
+    }
+    const copy = tmp();
+    await fs.cp(path.resolve('src/core'), path.join(copy, 'core'), { recursive: true });
+    await fs.chmod(copy, 0o755);
+    const script = `const { chooseBase } = await import(${JSON.stringify(path.join(copy, 'core/private-dir.ts'))});
+process.stdout.write(JSON.stringify(await chooseBase({ RUNNER_TEMP: ${JSON.stringify(runnerTemp)} }, ${JSON.stringify(closed)})));`;
+    const out = execFileSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script],
+      { encoding: 'utf8', cwd: '/' },
+    );
+    expect(JSON.parse(out)).toEqual({ base: runnerTemp, onTmpfs: false });
   });
 
   it('with neither, says there is nowhere private to write', async () => {
