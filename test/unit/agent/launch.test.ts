@@ -209,7 +209,7 @@ describe('stopAgent', () => {
 
 /** Until the stand-in with `pid` has recorded what it got (it handles SIGTERM from then on). */
 async function waitForFile(file: string, pid: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 250; i++) {
     const text = await fs.readFile(file, 'utf8').catch(() => '');
     if (text.includes(`"argv"`) && (await fs.readFile(path.join(path.dirname(file), 'agent.pid'), 'utf8').catch(() => '')) === String(pid))
       return;
