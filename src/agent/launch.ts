@@ -6,7 +6,8 @@ import { builtin } from '../core/builtin.ts';
 import { openSync, closeSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGENT_LOG, type AgentConfig } from './agent.ts';
+import type { AgentConfig } from './config.ts';
+import { AGENT_LOG } from './status.ts';
 import type { PrivateDir } from '../core/private-dir.ts';
 import { DeliveryError } from '../core/errors.ts';
 import { readKey, type Secret, type SourceState } from '../vault/fetch.ts';
@@ -72,7 +73,7 @@ export function agentConfig(
   };
 }
 
-export function agentScript(): string {
+function agentScript(): string {
   return path.join(path.dirname(fileURLToPath(import.meta.url)), 'agent.js');
 }
 

@@ -1,0 +1,104 @@
+// The delivered files as the renewal agent keeps them: only files main delivered, only when the
+// value changed, the env-file after them, on-change once with names (never values); and the
+// private root removed only while it carries the marker the agent was started for.
+import { promises as fs, symlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { removeRootIfOurs, SecretFiles } from '../../../src/agent/files.ts';
+import { StatusBook } from '../../../src/agent/status.ts';
+import type { ReadResult } from '../../../src/vault/kv.ts';
+import { config, fakeExec, kvSource, line, T0, tempRoot, type TempRoot } from './fakes.ts';
+
+const dirs: TempRoot[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await dir.remove();
+});
+async function root(values: Record<string, string>): Promise<TempRoot> {
+  const dir = await tempRoot(values);
+  dirs.push(dir);
+  return dir;
+}
+
+const result = (data: Record<string, unknown>): ReadResult => ({
+  readPath: 'secret/data/app',
+  kvVersion: 2,
+  data,
+  version: 2,
+  leaseId: undefined,
+  leaseDuration: undefined,
+  renewable: false,
+});
+
+async function setup(onChange: string | undefined) {
+  const dir = await root({ USER: 'app', PASSWORD: 'pw-1' });
+  const lines: [ReturnType<typeof line>, ...Array<ReturnType<typeof line>>] = [
+    line('secret/app', 'user', 'USER'),
+    line('secret/app', 'password', 'PASSWORD'),
+  ];
+  const cfg = config(dir, [kvSource(lines, 'secret/data/app', 1)], { onChange });
+  const status = new StatusBook(cfg, T0, () => 0);
+  const exec = fakeExec(dir);
+  const logged: string[] = [];
+  const files = new SecretFiles(cfg, { exec, now: () => T0, log: async (m) => void logged.push(m), status });
+  await files.load();
+  return { dir, lines, files, exec, status, logged };
+}
+
+describe('SecretFiles', () => {
+  it('rewrites only the changed file, then the env-file, then runs on-change once for it', async () => {
+    const { dir, lines, files, exec } = await setup('reload');
+    expect(files.bytes('PASSWORD')).toBe(4);
+    await files.apply(lines, result({ user: 'app', password: 'pw-second' }), 'secret/data/app changed');
+    expect(await dir.snapshot()).toEqual({ USER: 'app', PASSWORD: 'pw-second', 'secrets.env': 'USER=app\nPASSWORD=pw-second\n' });
+    expect(files.bytes('PASSWORD')).toBe(9);
+    expect(exec.calls.map((c) => c.env.PIPELINE_SECRETS_CHANGED)).toEqual(['PASSWORD']);
+    expect(exec.calls[0]?.files.PASSWORD).toBe('pw-second');
+  });
+
+  it('with nothing changed writes nothing and runs nothing', async () => {
+    const { dir, lines, files, exec } = await setup('reload');
+    const before = (await fs.stat(path.join(dir.secretsDir, 'PASSWORD'))).ino;
+    await files.apply(lines, result({ user: 'app', password: 'pw-1' }), 'secret/data/app changed');
+    expect((await fs.stat(path.join(dir.secretsDir, 'PASSWORD'))).ino).toBe(before);
+    expect(exec.calls).toEqual([]);
+  });
+
+  it('creates no file for a secret main did not deliver', async () => {
+    const { dir, files } = await setup(undefined);
+    await files.apply([line('secret/app', 'extra', 'EXTRA')], result({ extra: 'new-value' }), 'secret/data/app changed');
+    expect(Object.keys(await dir.snapshot()).sort()).toEqual(['PASSWORD', 'USER', 'secrets.env']);
+  });
+
+  it('a key gone from the secret fails the apply and leaves the files as they were', async () => {
+    const { dir, lines, files } = await setup(undefined);
+    await expect(files.apply(lines, result({ user: 'app' }), 'secret/data/app changed')).rejects.toThrow(/key 'password' not found/);
+    expect((await dir.snapshot()).PASSWORD).toBe('pw-1');
+  });
+});
+
+describe('removeRootIfOurs', () => {
+  it('removes the root that carries the marker', async () => {
+    const dir = await root({ A: 'a' });
+    await removeRootIfOurs(dir.root, dir.marker);
+    await expect(fs.access(dir.root)).rejects.toThrow();
+  });
+
+  it.each([
+    ['no marker hash was given', async (dir: TempRoot) => ({ root: dir.root, hash: undefined })],
+    ['the marker is another', async (dir: TempRoot) => ({ root: dir.root, hash: '0'.repeat(64) })],
+    [
+      'the root is a symlink to it',
+      async (dir: TempRoot) => {
+        const link = `${dir.root}-link`;
+        symlinkSync(dir.root, link);
+        dirs.push({ ...dir, remove: () => fs.rm(link, { force: true }) });
+        return { root: link, hash: dir.marker };
+      },
+    ],
+  ])('leaves it alone when %s', async (_what, target) => {
+    const dir = await root({ A: 'a' });
+    const { root: where, hash } = await target(dir);
+    await removeRootIfOurs(where, hash);
+    expect(await fs.readFile(path.join(dir.secretsDir, 'A'), 'utf8')).toBe('a');
+  });
+});
