@@ -7,6 +7,8 @@
 // Its log (agent.log in the private root) holds names, paths, versions, byte counts and exit codes
 // only; post prints it. Its config is config.ts; when things are due, schedule.ts; the files it
 // leaves for post, status.ts; the delivered files it rewrites, files.ts.
+// About 300 lines: the loop and the Vault tasks it runs share the agent's state (the token, the
+// leases, the last versions), and read best together.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errorText, VaultError } from '../core/errors.ts';

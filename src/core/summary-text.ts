@@ -21,7 +21,10 @@ export function cell(text: string): string {
 export function code(text: string): string {
   const safe = inert(text);
   const fence = '`'.repeat(Math.max(0, ...(safe.match(/`+/g) ?? []).map((run) => run.length)) + 1);
-  const pad = safe.startsWith('`') || safe.endsWith('`') ? ' ' : '';
+  // CommonMark strips one space from each side when both sides have one (and removes none from a
+  // backtick-edged span's padding): pad so that what shows is exactly the text.
+  const spaced = safe.startsWith(' ') && safe.endsWith(' ') && safe.trim() !== '';
+  const pad = safe.startsWith('`') || safe.endsWith('`') || spaced ? ' ' : '';
   return `${fence}${pad}${safe}${pad}${fence}`;
 }
 /** A failed step's reason, the same text as its error annotation (a code span: shown verbatim, never markup). */

@@ -93,6 +93,8 @@ describe('code', () => {
     expect(code('/home/runner/work/_temp/a*b')).toBe('`/home/runner/work/_temp/a*b`');
     expect(code('a`b``c\n<x>')).toBe('```a`b``c\\n<x>```');
     expect(code('`x')).toBe('`` `x ``');
+    // Spaces on both sides survive CommonMark's stripping of one from each side.
+    expect(code(' | ')).toBe('`  |  `');
     expect(code('d\n::error::x\u001b[31m')).toBe('`d\\n::error::x\\x1b[31m`');
   });
 });
