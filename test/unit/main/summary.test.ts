@@ -64,3 +64,17 @@ describe('deliverySummary', () => {
     expect(text).toContain('batch token: it cannot be revoked and expires by its TTL at 2030-01-02T03:19:05.000Z');
   });
 });
+
+/** A report with no secrets, for where the summary says the files are. */
+const at = (over: Partial<DeliveryReport>): DeliveryReport => ({ ...report, secrets: [], ...over });
+
+describe('where the files are', () => {
+  it('the summary names tmpfs only when the secrets directory is on it', () => {
+    expect(deliverySummary(at({ onTmpfs: true }))).toContain('in memory (tmpfs /dev/shm)');
+    expect(deliverySummary(at({ onTmpfs: false }))).toContain('under RUNNER_TEMP on disk');
+    const userOnDisk = deliverySummary(at({ onTmpfs: false, userSecretsDir: true }));
+    expect(userOnDisk).toContain('the secrets-dir you gave, on disk');
+    expect(userOnDisk).not.toMatch(/tmpfs|RUNNER_TEMP/);
+    expect(deliverySummary(at({ onTmpfs: true, userSecretsDir: true }))).toContain('the secrets-dir you gave, in memory');
+  });
+});

@@ -119,3 +119,37 @@ describe('reportCleanup', () => {
     expect(none.summaries[0]).not.toContain('Vault token');
   });
 });
+
+describe('cleanup summary: leases and the token', () => {
+  const base: CleanupReport = {
+    agent: undefined,
+    scrubbed: undefined,
+    tokenRevoked: undefined,
+    tokenBatchExpires: undefined,
+    leasesRevoked: 0,
+    leasesWithToken: 0,
+    leasesLeft: [],
+    filesRemoved: 0,
+    dirsRemoved: [],
+    loggedOut: [],
+    problems: [],
+  };
+  it('names each lease left alive and when it expires', () => {
+    const text = cleanupSummary({
+      ...base,
+      leasesLeft: [{ leaseId: 'pki/issue/ci/abc', expires: '2030-01-01T00:00:00.000Z', reason: 'refused' }],
+    });
+    expect(text).toContain('- Leases: 0 revoked, 1 left alive');
+    expect(text).toContain('pki/issue/ci/abc` left alive until 2030-01-01T00:00:00.000Z: refused');
+  });
+  it('says a batch token is left to its TTL, not that it was or was not revoked', () => {
+    const text = cleanupSummary({ ...base, tokenBatchExpires: '2030-01-01T00:00:00.000Z' });
+    expect(text).toContain('a batch token, which cannot be revoked; it expires by its TTL at 2030-01-01T00:00:00.000Z');
+    expect(text).not.toContain('NOT revoked');
+  });
+  it('counts the leases revoked with the token apart from those revoked by id', () => {
+    expect(cleanupSummary({ ...base, tokenRevoked: true, leasesWithToken: 2 })).toContain(
+      '- Leases: 0 revoked, 2 revoked with the Vault token, 0 left alive',
+    );
+  });
+});

@@ -287,3 +287,31 @@ describe('readKey', () => {
     ]);
   });
 });
+
+describe("a '*' key that gives an empty name", () => {
+  it('is refused with one line naming the line, path and key', () => {
+    const line = {
+      line: 3,
+      path: 'secret/data/ci/odd',
+      version: undefined,
+      selector: { kind: 'all', keepCase: false, prefix: 'P_' },
+      optional: false,
+      name: undefined,
+      body: undefined,
+    } as const;
+    const result = { data: { '@@\n': 'value-of-odd-key', ok: 'v' }, readPath: 'secret/data/ci/odd' } as unknown as Parameters<
+      typeof select
+    >[1];
+    let error: unknown;
+    try {
+      select(line, result, []);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SecretError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/^secrets line 3: key "@@\\n" at 'secret\/data\/ci\/odd' gives an empty name under '\*'/);
+    expect(message).not.toContain('\n');
+    expect(message).not.toContain('value-of-odd-key');
+  });
+});
