@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as zlib from 'node:zlib';
-import { sniff } from '../../../src/scan/containers.ts';
+import { sniff } from '../../../src/scan/containers/index.ts';
 import { buildPatterns } from '../../../src/scan/patterns.ts';
 import { scanAll, type ScanEvent, type ScanOptions } from '../../../src/scan/scanner.ts';
 import { gzip, tar, tempDir, zip } from './fixtures.ts';

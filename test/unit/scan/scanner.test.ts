@@ -1,7 +1,8 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPatterns } from '../../../src/scan/patterns.ts';
-import { globToRegExp, scanAll, type Finding, type ScanEvent } from '../../../src/scan/scanner.ts';
+import { scanAll, type Finding, type ScanEvent } from '../../../src/scan/scanner.ts';
+import { globToRegExp } from '../../../src/scan/walk.ts';
 import { tempDir } from './fixtures.ts';
 
 const SECRET = { name: 'DEPLOY_KEY', value: 'S3cr3t/V+lue ü"x>?y=1??>' };
