@@ -1,7 +1,7 @@
 // Which files a scan reads, in order, once each: inputs are files, directories (walked recursively,
 // in name order) and globs (fs.glob, relative to cwd; a glob that matches nothing is not an error, it
-// is listed in `unmatched` for the caller to judge). Paths are reported as given. A path that does
-// not exist is an `error` event and the walk goes on.
+// is listed in `unmatched` for the caller to judge; what it matches counts as named inputs). Paths
+// are reported as given. A path that does not exist is an `error` event and the walk goes on.
 //
 // Symlinks are not followed by default: met while walking they are skipped and counted (as are
 // fifos, sockets and devices, which could block a read or never end) and passed to onSkip; named as
@@ -236,7 +236,10 @@ async function* globFiles(pattern: string, cwd: string): AsyncGenerator<string> 
   yield* walkDir(base);
 }
 
-/** A small glob: `**` (any depth), `*`, `?`, `[...]`, `{a,b}`; `/` separates. */
+/**
+ * A small glob: `**` (any depth), `*`, `?`, `[...]`, `{a,b}`; `/` separates. Used only where
+ * fs.glob is missing (Node before 22); the action's Node 24 always has it.
+ */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
   let braces = 0;
