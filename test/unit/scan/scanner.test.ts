@@ -1,7 +1,8 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPatterns } from '../../../src/scan/patterns.ts';
-import { globToRegExp, scanAll, type Finding, type ScanEvent } from '../../../src/scan/scanner.ts';
+import { scanAll, type Finding, type ScanEvent } from '../../../src/scan/scanner.ts';
 import { tempDir } from './fixtures.ts';
 
 const SECRET = { name: 'DEPLOY_KEY', value: 'S3cr3t/V+lue ü"x>?y=1??>' };
@@ -182,14 +183,65 @@ describe('scan: inputs', () => {
     expect((events[0] as { message: string }).message).toMatch(/^(cannot open|read failed) \((EACCES|EIO)\)$/);
     expect(findings(events)).toHaveLength(1);
   });
+});
 
-  it.each([
-    ['**/*.tgz', ['a.tgz', 'x/y/a.tgz'], ['a.tgz.txt', 'x/a.tar']],
-    ['dist/*.{zip,jar}', ['dist/a.zip', 'dist/b.jar'], ['dist/x/a.zip', 'dist/a.whl']],
-    ['a?c/[!x]*.log', ['abc/y.log'], ['abc/x.log', 'ac/y.log']],
-  ])('globToRegExp(%s)', (glob, yes, no) => {
-    const re = globToRegExp(glob);
-    for (const p of yes) expect(re.test(p), p).toBe(true);
-    for (const p of no) expect(re.test(p), p).toBe(false);
+describe('scan: byte streams', () => {
+  const stream = (path: string, ...chunks: Array<Buffer | Error>): { path: string; open: () => AsyncIterable<Buffer> } => ({
+    path,
+    open: async function* () {
+      for (const c of chunks) {
+        if (c instanceof Error) throw c;
+        yield c;
+      }
+    },
+  });
+
+  it('scans streams after the paths, under the name given, and reports one that fails after what it held', async () => {
+    const text = Buffer.from(`a ${SECRET.value}\n`);
+    const events = await scanAll([tmp.file('tree/a/top.cfg')], patterns, {
+      streams: [
+        stream('image:app', text.subarray(0, 5), text.subarray(5)),
+        stream('image:broken', Buffer.concat([text, Buffer.alloc(1000, 0x20)]), new Error('docker save app failed: no such image')),
+        stream('image:next', text),
+      ],
+    });
+    expect(events.filter((e) => e.kind !== 'done' && (e.kind !== 'finding' || e.encoding === 'raw'))).toEqual([
+      { kind: 'finding', path: tmp.file('tree/a/top.cfg'), offset: 6, line: 1, name: 'DEPLOY_KEY', encoding: 'raw' },
+      { kind: 'finding', path: 'image:app', offset: 2, line: 1, name: 'DEPLOY_KEY', encoding: 'raw' },
+      { kind: 'finding', path: 'image:broken', offset: 2, line: 1, name: 'DEPLOY_KEY', encoding: 'raw' },
+      { kind: 'error', path: 'image:broken', message: 'read failed (docker save app failed: no such image)' },
+      { kind: 'finding', path: 'image:next', offset: 2, line: 1, name: 'DEPLOY_KEY', encoding: 'raw' },
+    ]);
+    expect(events.at(-1)).toMatchObject({ kind: 'done', files: 4 });
+  });
+
+  it('reports anything else that stops an input as an internal error under its path, and goes on', async () => {
+    const notBytes = {
+      path: 'image:odd',
+      open: async function* () {
+        yield 'not a buffer' as unknown as Buffer;
+      },
+    };
+    const events = await scanAll([], patterns, { streams: [notBytes, stream('image:next', Buffer.from(SECRET.value))] });
+    expect(events[0]).toEqual({ kind: 'error', path: 'image:odd', message: expect.stringMatching(/^internal error \(TypeError: /) });
+    expect(findings(events).map((f) => f.path)).toContain('image:next');
+  });
+
+  it('closes a stream it gives up on (a bomb stopped by the ratio bound)', async () => {
+    let closed = false;
+    const bomb = gzipSync(Buffer.alloc(64 * 2 ** 20));
+    const endless = {
+      path: 'image:bomb',
+      open: async function* () {
+        try {
+          for (let at = 0; at < bomb.length; at += 4096) yield bomb.subarray(at, at + 4096);
+        } finally {
+          closed = true;
+        }
+      },
+    };
+    const events = await scanAll([], patterns, { streams: [endless] });
+    expect(events[0]).toEqual({ kind: 'limit', path: 'image:bomb', message: 'gzip decompression ratio above 200:1 (max ratio)' });
+    expect(closed).toBe(true);
   });
 });
