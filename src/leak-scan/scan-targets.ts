@@ -100,7 +100,7 @@ export async function scanTargets(
     deps.runner.info(`scanning: ${p.files} input(s), ${(p.bytes / 1e6).toFixed(0)} MB, ${rate(p.bytes, p.elapsedMs)}`);
   // Symlinks are followed here: an artifact directory holding a link still uploads what it points to.
   // Bounded (each real file and directory once, a loop reported, limits on links and bytes: see
-  // scan/scanner.ts) and reported (a link that cannot be followed is not scanned, and fails the step).
+  // scan/walk.ts) and reported (a link that cannot be followed is not scanned, and fails the step).
   const opts = { cwd: workspace, streams, onProgress: progress, progressIntervalMs: 5000, followSymlinks: true };
   for await (const event of scan(paths, patterns, opts)) {
     if (event.kind === 'finding') findings.push(event);
