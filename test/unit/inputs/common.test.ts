@@ -22,17 +22,10 @@ import { parseInputs } from '../../../src/inputs/main.ts';
 import { parseScanInputs } from '../../../src/inputs/scan.ts';
 import { parseEnvSecretsInput, parseSecretsInput } from '../../../src/inputs/secret-spec.ts';
 import { parseVerifyInputs } from '../../../src/inputs/verify.ts';
+import { thrown } from '../../support/errors.ts';
 
 /** The InputError a call throws (fails the test when it throws anything else, or nothing). */
-function inputError(fn: () => unknown): InputError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof InputError) return error;
-    throw error;
-  }
-  throw new Error('no error thrown');
-}
+const inputError = (fn: () => unknown): InputError => thrown(fn, InputError);
 
 describe('getInput', () => {
   it('reads INPUT_<NAME> as the runner sets it: upper-cased, spaces as _, trimmed', () => {

@@ -3,18 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
 import { parseBuildSecrets, parseRegistries } from '../../../src/inputs/docker.ts';
+import { thrown } from '../../support/errors.ts';
 
 const PASTED = 'hunter2-Pasted-Password';
 
-function inputError(fn: () => unknown): InputError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof InputError) return error;
-    throw error;
-  }
-  throw new Error('no error thrown');
-}
+const inputError = (fn: () => unknown): InputError => thrown(fn, InputError);
 
 describe('parseRegistries', () => {
   it('reads the single registry inputs and registries lines', () => {

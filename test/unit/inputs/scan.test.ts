@@ -3,18 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
 import { parseScanInputs } from '../../../src/inputs/scan.ts';
+import { thrown } from '../../support/errors.ts';
 
 const base = { INPUT_PATHS: 'dist/\nbuild/*.tar.gz, out.zip', 'INPUT_SECRETS-DIR': '/tmp/s' };
 
-function inputError(env: Record<string, string>): InputError {
-  try {
-    parseScanInputs(env);
-  } catch (error) {
-    if (error instanceof InputError) return error;
-    throw error;
-  }
-  throw new Error('no error thrown');
-}
+const inputError = (env: Record<string, string>): InputError => thrown(() => parseScanInputs(env), InputError);
 
 describe('parseScanInputs', () => {
   it('reads lists, the directory and the booleans with their defaults (fail-on-leak true, fail-on-lint false)', () => {

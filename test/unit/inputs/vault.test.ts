@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
 import { parseInputs } from '../../../src/inputs/main.ts';
 import { proxyFor } from '../../../src/inputs/vault.ts';
+import { thrown } from '../../support/errors.ts';
 
 const base = { INPUT_SECRETS: 'secret/data/app password', INPUT_URL: 'https://vault.example.com:8200', INPUT_TOKEN: 'hvs.x' };
 let certPem = '';
@@ -24,15 +25,7 @@ beforeAll(() => {
   keyPem = readFileSync(`${dir}/k.pem`, 'utf8');
 });
 
-function inputError(env: Record<string, string>): InputError {
-  try {
-    parseInputs({ ...base, ...env });
-  } catch (error) {
-    if (error instanceof InputError) return error;
-    throw error;
-  }
-  throw new Error('no error');
-}
+const inputError = (env: Record<string, string>): InputError => thrown(() => parseInputs({ ...base, ...env }), InputError);
 
 describe('auth methods', () => {
   it.each([

@@ -4,19 +4,13 @@
 import { describe, expect, it } from 'vitest';
 import { createExchange, leaseIn, type LeaseSeen, TransportError } from '../../../src/vault/exchange.ts';
 import { closedPort, json, serve } from './local-server.ts';
+import { rejected } from '../../support/errors.ts';
 
 function exchange(leases: LeaseSeen[] = []) {
   return createExchange({ maxSockets: 2, onLease: (lease) => leases.push(lease) });
 }
 
-async function failure(promise: Promise<unknown>): Promise<TransportError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TransportError);
-  return error as TransportError;
-}
+const failure = (promise: Promise<unknown>): Promise<TransportError> => rejected(promise, TransportError);
 
 describe('the request', () => {
   it('carries X-Vault-Request: true (whatever the caller set), accept JSON, and a JSON body with its length', async () => {

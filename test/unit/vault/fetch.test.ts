@@ -7,6 +7,7 @@ import { parseSecretsInput } from '../../../src/inputs/secret-spec.ts';
 import { fetchVaultSecrets, readKey, select } from '../../../src/vault/fetch.ts';
 import type { ReadResult } from '../../../src/vault/kv.ts';
 import { fakeVault, vaultError, type FakeVaultOptions } from './fake-vault.ts';
+import { rejected } from '../../support/errors.ts';
 
 const KV2 = { 'secret/': { type: 'kv', version: '2' } };
 const kv2 = (data: Record<string, unknown>, version = 1) => ({
@@ -24,14 +25,7 @@ async function fetch(secrets: string, options: FakeVaultOptions, concurrency = 4
   return { client, values, debug, run };
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(Error);
-  return error as Error;
-}
+const failure = (promise: Promise<unknown>): Promise<Error> => rejected(promise, Error);
 
 describe('reads', () => {
   it('finds the mount, reads the KV v2 API path, and hands over only the selected values', async () => {

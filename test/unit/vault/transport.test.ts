@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../../src/vault/exchange.ts';
 import { answeredAfterUncertainTry, createTransport, type TransportOptions } from '../../../src/vault/transport.ts';
 import { closedPort, json, reset, serve } from './local-server.ts';
+import { rejected } from '../../support/errors.ts';
 
 const START = Date.parse('2030-01-01T00:00:00Z');
 
@@ -38,14 +39,7 @@ function transport(over: Partial<TransportOptions> = {}) {
   return { ...t, slept: clock.slept, logs };
 }
 
-async function failure(promise: Promise<unknown>): Promise<TransportError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TransportError);
-  return error as TransportError;
-}
+const failure = (promise: Promise<unknown>): Promise<TransportError> => rejected(promise, TransportError);
 
 describe('what is retried', () => {
   it('a GET of database/creds reset after the server read it is not retried, and may have acted', async () => {
