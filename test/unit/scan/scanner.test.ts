@@ -58,6 +58,13 @@ const others = (events: ScanEvent[]): ScanEvent[] => events.filter((e) => e.kind
 beforeAll(() => {
   writeFileSync(tmp.file('planted.txt'), planted(false).data);
   writeFileSync(tmp.file('planted.bin'), planted(true).data);
+  // The tree the input and stream tests share (any describe may run first).
+  mkdirSync(tmp.file('tree/a/b'), { recursive: true });
+  writeFileSync(tmp.file('tree/a/b/deep.log'), `x ${SECRET.value} y\n`);
+  writeFileSync(tmp.file('tree/a/top.cfg'), `token=${SECRET.value}\n`);
+  writeFileSync(tmp.file('tree/skip.tgz.txt'), 'nothing\n');
+  symlinkSync(tmp.file('planted.txt'), tmp.file('tree/link-to-planted'));
+  symlinkSync(tmp.file('tree/a'), tmp.file('tree/link-to-dir'));
   writeFileSync(tmp.file('clean.txt'), filler(200_000, 7));
   writeFileSync(tmp.file('clean.bin'), filler(200_000, 8, true));
 });
@@ -123,15 +130,6 @@ describe('scan: every encoding, exact offsets', () => {
 });
 
 describe('scan: inputs', () => {
-  beforeAll(() => {
-    mkdirSync(tmp.file('tree/a/b'), { recursive: true });
-    writeFileSync(tmp.file('tree/a/b/deep.log'), `x ${SECRET.value} y\n`);
-    writeFileSync(tmp.file('tree/a/top.cfg'), `token=${SECRET.value}\n`);
-    writeFileSync(tmp.file('tree/skip.tgz.txt'), 'nothing\n');
-    symlinkSync(tmp.file('planted.txt'), tmp.file('tree/link-to-planted'));
-    symlinkSync(tmp.file('tree/a'), tmp.file('tree/link-to-dir'));
-  });
-
   it('walks directories recursively in name order, never follows symlinks, counts them', async () => {
     const events = await scanAll(['tree'], patterns, { cwd: tmp.dir });
     expect(findings(events).map((f) => [f.path, f.offset, f.line])).toEqual([
