@@ -18,6 +18,14 @@ export function dockerdPath(): string | undefined {
   return ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find((p) => existsSync(p));
 }
 
+/**
+ * kubectl: any on the usual paths counts (GitHub's hosted images and Google's packages ship their
+ * own); only a machine with none gets Debian's kubernetes-client.
+ */
+export function kubectlPath(): string | undefined {
+  return ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+}
+
 /** runc: /usr/sbin (Debian's runc) or /usr/bin (Docker's containerd.io). */
 export function runcPath(): string | undefined {
   return ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => existsSync(p));
@@ -99,6 +107,12 @@ export const PACKAGES: readonly PackageProbe[] = [
     present: files('/usr/sbin/slapd', ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `/etc/ldap/schema/${s}.ldif`)),
   },
   { name: 'ldap-utils', present: files('/usr/bin/ldapadd', '/usr/bin/ldapwhoami', '/usr/bin/ldapsearch') },
+  // the consumers of rendered templates (test/e2e/templates-*.test.ts): nginx with auth_basic for a
+  // .netrc (test/support/services/nginx.ts), curl and git as its clients, kubectl for a kubeconfig
+  { name: 'nginx', present: files('/usr/sbin/nginx') },
+  { name: 'curl', present: files('/usr/bin/curl') },
+  { name: 'git', present: files('/usr/bin/git') },
+  { name: 'kubernetes-client', present: () => kubectlPath() !== undefined },
 ];
 
 /** Missing packages, among `only` when given (names from PACKAGES). */
