@@ -9,7 +9,7 @@
 // The presence check only looks at files.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const VERDACCIO_VERSION = '6.8.0';
@@ -34,19 +34,32 @@ export interface RegistryTools {
   readonly verdaccio: string;
   /** npm's CLI entry (bin/npm-cli.js). */
   readonly npmCli: string;
-  /** npm's bin dir (npm, npx): put on a step's PATH, ahead of the pinned node's dir. */
+  /**
+   * A dir holding only `npm`, a link to npm-cli.js (`#!/usr/bin/env node`): put on a step's PATH
+   * ahead of the pinned Node's dir. (npm's own bin/npm script looks for npm next to the node binary.)
+   */
   readonly npmBinDir: string;
 }
 
 const TOOLS: RegistryTools = {
   verdaccio: join(VERDACCIO_PREFIX, 'node_modules', 'verdaccio', 'bin', 'verdaccio'),
   npmCli: join(VERDACCIO_PREFIX, 'node_modules', 'npm', 'bin', 'npm-cli.js'),
-  npmBinDir: join(VERDACCIO_PREFIX, 'node_modules', 'npm', 'bin'),
+  npmBinDir: join(VERDACCIO_PREFIX, 'bin'),
 };
+const NPM_LINK = join(TOOLS.npmBinDir, 'npm');
+const NPM_LINK_TARGET = join('..', 'node_modules', 'npm', 'bin', 'npm-cli.js');
 
 function versionOf(pkg: string): string | undefined {
   try {
     return (JSON.parse(readFileSync(join(VERDACCIO_PREFIX, 'node_modules', pkg, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function linkTarget(link: string): string | undefined {
+  try {
+    return readlinkSync(link);
   } catch {
     return undefined;
   }
@@ -64,12 +77,13 @@ function installed(): boolean {
     versionOf('verdaccio') === VERDACCIO_VERSION &&
     versionOf('npm') === NPM_VERSION &&
     existsSync(TOOLS.verdaccio) &&
-    existsSync(TOOLS.npmCli)
+    existsSync(TOOLS.npmCli) &&
+    linkTarget(NPM_LINK) === NPM_LINK_TARGET
   );
 }
 
 export function installHint(): string {
-  return `mkdir -p ${VERDACCIO_PREFIX} && write its package.json with dependencies verdaccio@${VERDACCIO_VERSION}, npm@${NPM_VERSION} and overrides {"node-fetch": "2.7.0"}, then npm install --prefix ${VERDACCIO_PREFIX}`;
+  return `mkdir -p ${VERDACCIO_PREFIX} && write its package.json with dependencies verdaccio@${VERDACCIO_VERSION}, npm@${NPM_VERSION} and overrides {"node-fetch": "2.7.0"}, then npm install --prefix ${VERDACCIO_PREFIX} and ln -s ${NPM_LINK_TARGET} ${NPM_LINK}`;
 }
 
 /** The installed tools; throws with what to run when they are missing. */
@@ -105,6 +119,8 @@ export async function ensureVerdaccio(): Promise<RegistryTools> {
   try {
     // The npm that runs `npm test` (any npm of Node 20 or later) installs the pinned one.
     await run('npm', ['install', '--prefix', VERDACCIO_PREFIX, '--no-audit', '--no-fund', '--ignore-scripts']);
+    mkdirSync(TOOLS.npmBinDir);
+    symlinkSync(NPM_LINK_TARGET, NPM_LINK);
   } catch (e) {
     rmSync(VERDACCIO_PREFIX, { recursive: true, force: true });
     throw new Error(
