@@ -282,7 +282,7 @@ describe('Kubernetes API stand-in (kubeconfig for kubectl)', () => {
   it('refuses a wrong token and no credentials (401), and kubectl refuses a server its CA did not sign', async () => {
     const wrong = await kubectl(kubeconfig('wrong', ['token: not-the-token']), ['get', 'pods', '-o', 'name']);
     expect(wrong.code).not.toBe(0);
-    expect(wrong.stderr).toMatch(/Unauthorized/);
+    expect(wrong.stderr).toMatch(/You must be logged in to the server/);
     // no credentials at all (kubectl would ask for a user name at a terminal): the API answers 401
     expect(await anonymousGet('/api/v1/namespaces/default/pods')).toMatchObject({ status: 401, body: { reason: 'Unauthorized' } });
     const otherCa = await kubectl(kubeconfig('other-ca', [`token: ${TOKEN}`], pki.otherCaPem), ['get', 'pods', '-o', 'name']);
