@@ -1,6 +1,6 @@
 // The main step as a pipeline of named steps: read inputs -> workflow secrets -> private directory
-// -> Vault (login, concurrent fetch) -> check -> files -> docker logins -> renewal agent -> hand
-// over -> summary. Every value is masked the moment it is read, before any step can print it; nothing
+// -> Vault (login, concurrent fetch) -> check -> files -> compose override -> docker logins ->
+// renewal agent -> hand over -> summary. Every value is masked the moment it is read, before any step can print it; nothing
 // is delivered, exported or summarised until every required secret has been fetched; whatever main
 // creates is in the ledger (state) the moment it exists, so post can clean up after any failure.
 import { LedgerWriter } from '../core/ledger.ts';
@@ -15,6 +15,7 @@ import { parseInputs, type Config } from '../inputs/main.ts';
 import type { VaultClientFactory } from '../vault/client.ts';
 import { checkUniqueNames, collectEnvSecrets } from '../vault/env-secrets.ts';
 import type { Secret } from '../vault/fetch.ts';
+import { resolveCompose, writeComposeFile } from './compose.ts';
 import { createRoot, handOver, writeFiles } from './deliver.ts';
 import { dockerLogins, publishBuildSecrets, resolveBuildSecrets, resolveLogins } from './docker-steps.ts';
 import { sweepStaleRoots } from './stale-roots.ts';
@@ -66,11 +67,13 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
     : NO_VAULT;
 
   const secrets = checkSecrets(runner, [...fromVault.secrets, ...fromEnv.secrets], [...fromEnv.warnings, ...fromVault.warnings]);
-  // Every name docker logins and build secrets refer to must exist before anything is delivered.
+  // Every name docker logins, build secrets and compose services refer to must exist before anything is delivered.
   const logins = resolveLogins(config.registries, secrets);
   const builds = resolveBuildSecrets(config.buildSecrets, secrets);
+  const compose = resolveCompose(config.composeServices, secrets);
 
   const delivered = await writeFiles(runner, ledger, dir, secrets, config);
+  const composeFile = compose && (await writeComposeFile(runner, ledger, dir, compose));
   const dockerConfig = await dockerLogins({ runner, exec: deps.exec, home: env.HOME }, ledger, dir.root, logins, masks);
   await startAgent(deps, ledger, config, { dir, envFile: delivered.envFile, secrets, fromVault, started: now() });
 
@@ -78,6 +81,7 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
   const token = config.vault?.exportToken ? fromVault.auth?.session.token : undefined;
   handOver(runner, config, { dir, envFile: delivered.envFile, secrets, vaultToken: token });
   publishBuildSecrets(runner, builds, dir.secretsDir, secrets, config.exportEnv);
+  if (composeFile !== undefined) runner.setOutput('compose-file', composeFile);
 
   await writeSummary(runner, {
     config,
@@ -88,6 +92,7 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
     registries: logins.map((l) => l.registry),
     dockerConfig,
     buildSecrets: builds.map((b) => b.id),
+    compose: composeFile !== undefined ? { file: composeFile, services: config.composeServices.map((s) => s.service) } : undefined,
   });
 }
 
@@ -157,6 +162,7 @@ async function writeSummary(
     registries: readonly string[];
     dockerConfig: string | undefined;
     buildSecrets: readonly string[];
+    compose: { file: string; services: readonly string[] } | undefined;
   },
 ): Promise<void> {
   const { dir, config, fromVault } = run;
@@ -176,6 +182,7 @@ async function writeSummary(
       registries: run.registries,
       dockerConfig: run.dockerConfig,
       buildSecrets: run.buildSecrets,
+      ...(run.compose ? { compose: run.compose } : {}),
     }),
   );
 }

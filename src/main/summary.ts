@@ -20,6 +20,8 @@ export interface DeliveryReport {
   readonly registries: readonly string[];
   readonly dockerConfig: string | undefined;
   readonly buildSecrets: readonly string[];
+  /** The compose override (`compose-file`) and the services it gives secrets to, when one was written. */
+  readonly compose?: { readonly file: string; readonly services: readonly string[] };
 }
 export function deliverySummary(report: DeliveryReport): string {
   const rows = report.secrets.map((s) => {
@@ -80,6 +82,12 @@ export function deliverySummary(report: DeliveryReport): string {
     ...(report.buildSecrets.length > 0
       ? [
           `BuildKit secrets ready: ${report.buildSecrets.map((id) => code(id)).join(', ')} (outputs build-secret-files, build-secret-args).`,
+          '',
+        ]
+      : []),
+    ...(report.compose
+      ? [
+          `Compose override ${code(report.compose.file)} (output compose-file): file secrets at /run/secrets/NAME for ${report.compose.services.map((s) => code(s)).join(', ')}.`,
           '',
         ]
       : []),
