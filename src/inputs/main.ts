@@ -1,8 +1,8 @@
 // The main step's inputs (action.yml), read and checked once, into a readonly typed config:
 // parseInputs performs every check, including those between inputs. The Vault inputs are parsed in
 // vault.ts, the registry and BuildKit ones in docker.ts, the `secrets` lines in secret-spec.ts,
-// `compose-services` in compose.ts; the other steps have their own parsers beside this one. Errors name the input (and the line) and
-// never echo a credential.
+// `compose-services` in compose.ts; the other steps have their own parsers beside this one. Errors
+// name the input (and the line) and never echo a credential.
 import { InputError } from '../core/errors.ts';
 import { FILE_MODES, type FileAccess } from '../core/file-access.ts';
 import { DEFAULT_TIMEOUT_SECONDS, getBoolean, getChoice, getInput, getInteger, type Env } from './common.ts';

@@ -1,8 +1,9 @@
 // The main step as a pipeline of named steps: read inputs -> workflow secrets -> private directory
 // -> Vault (login, concurrent fetch) -> check -> files -> compose override -> docker logins ->
-// renewal agent -> hand over -> summary. Every value is masked the moment it is read, before any step can print it; nothing
-// is delivered, exported or summarised until every required secret has been fetched; whatever main
-// creates is in the ledger (state) the moment it exists, so post can clean up after any failure.
+// renewal agent -> hand over -> summary. Every value is masked the moment it is read, before any
+// step can print it; nothing is delivered, exported or summarised until every required secret has
+// been fetched; whatever main creates is in the ledger (state) the moment it exists, so post can
+// clean up after any failure.
 import { LedgerWriter } from '../core/ledger.ts';
 import { isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
 import type { Exec } from '../core/exec.ts';
@@ -67,7 +68,8 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
     : NO_VAULT;
 
   const secrets = checkSecrets(runner, [...fromVault.secrets, ...fromEnv.secrets], [...fromEnv.warnings, ...fromVault.warnings]);
-  // Every name docker logins, build secrets and compose services refer to must exist before anything is delivered.
+  // Every name docker logins, build secrets and compose services refer to must exist before
+  // anything is delivered.
   const logins = resolveLogins(config.registries, secrets);
   const builds = resolveBuildSecrets(config.buildSecrets, secrets);
   const compose = resolveCompose(config.composeServices, secrets);

@@ -4,7 +4,8 @@
 // job step. Each service reads exactly its own secrets at /run/secrets/NAME (byte counts only, never
 // a value), a service given none sees none, a non-root service user reads its file through
 // `file-owner` (compose bind-mounts the host file, so its owner and mode are what the container
-// sees) and another uid cannot; post removes the override and the files. The engine has no bridge
+// sees: chowned by a root runner, an ACL entry from one that is not) and another uid cannot; post
+// removes the override and the files. The engine has no bridge
 // network, so every service runs with `network_mode: none`, on the local busybox image.
 import { randomBytes } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
@@ -157,6 +158,36 @@ describe('compose-services: a compose override with each service`s secrets', () 
     expect(await exists(composeFile), 'post removed the override').toBe(false);
     for (const name of NAMES) expect(await exists(path.join(ledger.secretsDir, name))).toBe(false);
     expect(await exists(ledger.root)).toBe(false);
+    const steps = [main, up, down, post];
+    assertNoLeak(job, steps, [DB_PASSWORD, API_KEY, VALUES.roleSecretId], { privateDirs: privateDirsOf(steps) });
+  }, 180_000);
+
+  it('not root: main and post as uid 2000, the uid-1000 service reads its file through the ACL, uid 1001 cannot', async () => {
+    await ensurePackages(['acl']);
+    job = await newJob();
+    // The harness creates each step's files as root: hand the job to the runner user, then drop to it
+    // (bash, not sh: dash drops env names with '-', and every INPUT_ROLE-ID is one). The compose
+    // steps stay root: the test engine's socket is root's.
+    const wrap = ['bash', '-c', 'chown -R 2000:2000 "$0" && exec setpriv --reuid=2000 --regid=2000 --clear-groups -- "$@"', job.root];
+    const main = await job.runMain(
+      MAIN,
+      { ...approle(), secrets, 'file-owner': '1000', 'compose-services': 'worker: API_KEY\nstranger: API_KEY' },
+      { env: stepEnv(), wrap },
+    );
+    mains.push(main);
+    expect(main.exitCode, main.log).toBe(0);
+    const composeFile = main.outputs['compose-file'] ?? '';
+    expect(statSync(composeFile).uid, 'the runner user owns the override').toBe(2000);
+    expect(statSync(path.join(ledgerOf(main).secretsDir, 'API_KEY')).uid, 'no chown without root').toBe(2000);
+    const { up, down } = await upAndDown(composeFile, composeYml({ worker: { user: '1000:1000' }, stranger: { user: '1001:1001' } }));
+    expect(up.exitCode, up.log).toBe(0);
+    expect(results(up)).toEqual({
+      worker: { DB_PASSWORD: 'missing', API_KEY: `bytes=${API_KEY.length}` },
+      stranger: { DB_PASSWORD: 'missing', API_KEY: 'unreadable' },
+    });
+    const post = await job.runPost(POST, main, { env: stepEnv(), wrap });
+    expect(post.exitCode, post.log).toBe(0);
+    expect(await exists(ledgerOf(main).root)).toBe(false);
     const steps = [main, up, down, post];
     assertNoLeak(job, steps, [DB_PASSWORD, API_KEY, VALUES.roleSecretId], { privateDirs: privateDirsOf(steps) });
   }, 180_000);
