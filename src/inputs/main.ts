@@ -8,11 +8,13 @@ import { FILE_MODES, type FileAccess } from '../core/file-access.ts';
 import { DEFAULT_TIMEOUT_SECONDS, getBoolean, getChoice, getInput, getInteger, type Env } from './common.ts';
 import { parseBuildSecrets, parseRegistries, type BuildSecretSpec, type RegistryConfig } from './docker.ts';
 import { parseEnvSecretsInput, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
+import { parseTemplatesInput, type TemplateEntry } from './templates.ts';
 import { parseVault, type VaultConfig } from './vault.ts';
 
 // Config's parts, and the Vault connection settings post reuses to revoke what main created: main's
 // inputs read as one module to the code that uses them.
 export type { BuildSecretSpec, RegistryConfig } from './docker.ts';
+export type { TemplateEntry } from './templates.ts';
 export { parseTls, proxyFor, type AuthConfig, type TlsConfig, type VaultConfig } from './vault.ts';
 
 export interface RenewConfig {
@@ -35,6 +37,8 @@ export interface Config {
   readonly fileAccess?: FileAccess;
   readonly registries: readonly RegistryConfig[];
   readonly buildSecrets: readonly BuildSecretSpec[];
+  /** `templates`: config files rendered from the secrets (src/templates/), in input order. */
+  readonly templates: readonly TemplateEntry[];
   /** The renewal agent, when `renew` is true. */
   readonly renew: RenewConfig | undefined;
   readonly timeoutMs: number;
@@ -111,6 +115,7 @@ export function parseInputs(env: Env): Config {
 
   const secretsDir = getInput(env, 'secrets-dir') || undefined;
   const fileAccess = parseFileAccess(env);
+  const templates = parseTemplatesInput(getInput(env, 'templates'), { exportEnv, fileAccess });
   let renew: RenewConfig | undefined;
   if (getBoolean(env, 'renew', false)) {
     if (!vault) throw new InputError('renew', 'needs Vault `secrets` entries: there is nothing to renew or re-read otherwise');
@@ -133,6 +138,7 @@ export function parseInputs(env: Env): Config {
     ...(fileAccess ? { fileAccess } : {}),
     registries,
     buildSecrets,
+    templates,
     renew,
     timeoutMs,
     concurrency,

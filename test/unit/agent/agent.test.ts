@@ -307,7 +307,11 @@ describe('on-change', () => {
     const call = exec.calls[0];
     expect([call?.file, call?.args]).toEqual(['sh', ['-c', 'kill -HUP "$(cat app.pid)"']]);
     // Only the name that changed, and where the files are; no value.
-    expect(call?.env).toEqual({ PIPELINE_SECRETS_DIR: dir.secretsDir, PIPELINE_SECRETS_CHANGED: 'APP_PASSWORD' });
+    expect(call?.env).toEqual({
+      PIPELINE_SECRETS_DIR: dir.secretsDir,
+      PIPELINE_SECRETS_CHANGED: 'APP_PASSWORD',
+      PIPELINE_SECRETS_RENDERED: '',
+    });
     expect(call?.files).toEqual({ APP_PASSWORD: 'pw-two', APP_USER: 'app', 'secrets.env': 'APP_PASSWORD=pw-two\nAPP_USER=app\n' });
     await agent.until('the status saved', async () => (await dir.status()).onChangeTotal === 1, 0);
     const status = await dir.status();
