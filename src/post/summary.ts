@@ -70,7 +70,7 @@ function agentSection(outcome: string, status: AgentStatus | undefined): string[
   lines.push(`- on-change runs: ${status.onChangeTotal}${failedRuns > 0 ? ` (${failedRuns} with a non-zero exit code)` : ''}`);
   for (const r of status.onChange)
     lines.push(
-      `  - ${r.exitCode !== 0 ? '⚠️ ' : ''}${cell(r.names.join(', '))}: exit code ${r.exitCode} after ${r.ms} ms at ${cell(r.at)}`,
+      `  - ${r.exitCode !== 0 ? '⚠️ ' : ''}${cell(r.names.join(', '))}${r.rendered?.length ? ` (rendered ${cell(r.rendered.join(', '))})` : ''}: exit code ${r.exitCode} after ${r.ms} ms at ${cell(r.at)}`,
     );
   if (status.secrets.length > 0) {
     lines.push(
