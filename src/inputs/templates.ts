@@ -46,7 +46,7 @@ export function parseTemplatesInput(
     const text = (lines[i] ?? '').trim();
     if (text === '' || text.startsWith('#')) continue;
     const inline = /^([^\s<]+)\s*<<\s*(\S+)(.*)$/.exec(text);
-    const file = inline ? null : /^([^\s<]+)\s*<\s*(\S+)(.*)$/.exec(text);
+    const file = inline ? null : /^([^\s<]+)\s*<(?!<)\s*(\S+)(.*)$/.exec(text);
     const match = inline ?? file;
     if (!match) {
       bad(

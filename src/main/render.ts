@@ -147,6 +147,17 @@ export async function writeRendered(
       deps.ledger.update((l) => l.files.push(file));
       await writeExclusive(file, rendered.text, access);
     } else {
+      // A file already there (a checked-in .npmrc) is the user's: refused before it is recorded as ours.
+      if (
+        await fs.lstat(file).then(
+          () => true,
+          () => false,
+        )
+      ) {
+        throw new DeliveryError(
+          `input 'templates': line ${entry.line}: template '${entry.name}': ${file} already exists; path= must name a file that does not exist yet (it is never overwritten)`,
+        );
+      }
       deps.ledger.update((l) => (l.workspaceFiles = [...(l.workspaceFiles ?? []), { path: file }]));
       try {
         await writeExclusive(file, rendered.text, access);

@@ -66,6 +66,7 @@ export async function removeWorkspaceFiles(
     if (typeof stat === 'string') left(`cannot inspect it (${stat})`);
     else if (!stat.isFile() || (process.getuid !== undefined && stat.uid !== BigInt(process.getuid())))
       left('not a regular file of this user');
+    else if (ids.every((id) => id === undefined)) left("main recorded no identity for it (it stopped while writing it): not proven main's");
     else if (!ids.includes(fileId(stat))) left('not the file main wrote (replaced since)');
     else if (await removeFile(entry.path, problems)) removed.push(entry.path);
   }

@@ -74,6 +74,7 @@ describe('parseTemplatesInput', () => {
 
   it.each([
     ['npmrc', "line 1: 'npmrc' is not a template entry: write `NAME < path/in/repo.tmpl` or `NAME <<EOF`"],
+    ['npmrc <<', "line 1: 'npmrc <<' is not a template entry"],
     ['.hidden < a.tmpl', "line 1: template name '.hidden' is not valid: use letters, digits"],
     ['a < x.tmpl\na < y.tmpl', "line 2: template name 'a' is used twice; give each template its own name"],
     ['a <<EOF\nx\n', "line 1: template 'a' has no closing line 'EOF': end its lines with a line that is exactly EOF"],

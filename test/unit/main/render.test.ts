@@ -74,7 +74,12 @@ describe('loadTemplates', () => {
   });
 
   it.each([
-    ['a missing file', async () => {}, 'missing.tmpl', "line 4: template 'a': missing.tmpl does not exist in the repository (check the path, and that the repository is checked out)"],
+    [
+      'a missing file',
+      async () => {},
+      'missing.tmpl',
+      "line 4: template 'a': missing.tmpl does not exist in the repository (check the path, and that the repository is checked out)",
+    ],
     [
       'a symlink out of the repository',
       async (ws: string) => {
@@ -203,7 +208,7 @@ describe('writeRendered', () => {
     expect(statSync(path.join(s.dir.root, 'rendered'), { throwIfNoEntry: false })).toBeUndefined();
   });
 
-  it('refuses a path= file that exists (a checked-in .npmrc), recorded but never overwritten', async () => {
+  it("refuses a path= file that exists (a checked-in .npmrc): never overwritten, never recorded as main's", async () => {
     const s = await setup();
     await fs.writeFile(path.join(s.ws, '.npmrc'), 'registry=https://npm.example/\n');
     const loaded = await loadTemplates([entry('npmrc', '{{NPM_TOKEN}}', { destination: '.npmrc', line: 2 })], undefined);
@@ -211,12 +216,21 @@ describe('writeRendered', () => {
       writeRendered({ ledger: s.ledger, masks: s.masks, workspace: s.ws }, s.dir, loaded, SECRETS, undefined),
       DeliveryError,
     );
-    expect(e.message).toMatch(
-      /^input 'templates': line 2: template 'npmrc': .*\.npmrc already exists .*; path= must name a file that does not exist yet$/,
+    expect(e.message).toBe(
+      `input 'templates': line 2: template 'npmrc': ${path.join(s.ws, '.npmrc')} already exists; path= must name a file that does not exist yet (it is never overwritten)`,
     );
     expect(await fs.readFile(path.join(s.ws, '.npmrc'), 'utf8')).toBe('registry=https://npm.example/\n');
-    // Recorded without an id: post cannot prove it is ours, so it leaves it.
-    expect(ledgerOf(s).workspaceFiles).toEqual([{ path: path.join(s.ws, '.npmrc') }]);
+    // Not recorded: it is not a file main wrote, so post never looks at it.
+    expect(ledgerOf(s).workspaceFiles).toBeUndefined();
+  });
+
+  it('refuses a dangling symlink at the path= destination, never writing through it', async () => {
+    const s = await setup();
+    const outside = path.join(await temp(), 'target');
+    symlinkSync(outside, path.join(s.ws, '.netrc'));
+    const loaded = await loadTemplates([entry('netrc', '{{PASS}}', { destination: '.netrc' })], undefined);
+    await rejected(writeRendered({ ledger: s.ledger, masks: s.masks, workspace: s.ws }, s.dir, loaded, SECRETS, undefined), DeliveryError);
+    expect(statSync(outside, { throwIfNoEntry: false })).toBeUndefined();
   });
 
   it('refuses a path= through a symlinked directory out of the workspace', async () => {

@@ -62,7 +62,7 @@ describe('removeWorkspaceFiles', () => {
       workspaceFilesRemoved: [],
       problems: [
         `rendered file ${replaced}: not the file main wrote (replaced since); left in place`,
-        `rendered file ${unproven}: not the file main wrote (replaced since); left in place`,
+        `rendered file ${unproven}: main recorded no identity for it (it stopped while writing it): not proven main's; left in place`,
         `rendered file ${outside}: not in the workspace; left in place`,
         `rendered file ${link}: not a regular file of this user; left in place`,
       ],
