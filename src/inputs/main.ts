@@ -9,12 +9,14 @@ import { DEFAULT_TIMEOUT_SECONDS, getBoolean, getChoice, getInput, getInteger, t
 import { parseComposeServices, type ComposeService } from './compose.ts';
 import { parseBuildSecrets, parseRegistries, type BuildSecretSpec, type RegistryConfig } from './docker.ts';
 import { parseEnvSecretsInput, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
+import { parseTemplatesInput, type TemplateEntry } from './templates.ts';
 import { parseVault, type VaultConfig } from './vault.ts';
 
 // Config's parts, and the Vault connection settings post reuses to revoke what main created: main's
 // inputs read as one module to the code that uses them.
 export type { BuildSecretSpec, RegistryConfig } from './docker.ts';
 export type { ComposeService } from './compose.ts';
+export type { TemplateEntry } from './templates.ts';
 export { parseTls, proxyFor, type AuthConfig, type TlsConfig, type VaultConfig } from './vault.ts';
 
 export interface RenewConfig {
@@ -39,6 +41,8 @@ export interface Config {
   readonly buildSecrets: readonly BuildSecretSpec[];
   /** `compose-services`: the secrets each compose service gets; empty: no compose override is written. */
   readonly composeServices: readonly ComposeService[];
+  /** `templates`: config files rendered from the secrets (src/templates/), in input order. */
+  readonly templates: readonly TemplateEntry[];
   /** The renewal agent, when `renew` is true. */
   readonly renew: RenewConfig | undefined;
   readonly timeoutMs: number;
@@ -116,6 +120,7 @@ export function parseInputs(env: Env): Config {
 
   const secretsDir = getInput(env, 'secrets-dir') || undefined;
   const fileAccess = parseFileAccess(env);
+  const templates = parseTemplatesInput(getInput(env, 'templates'), { exportEnv, fileAccess });
   let renew: RenewConfig | undefined;
   if (getBoolean(env, 'renew', false)) {
     if (!vault) throw new InputError('renew', 'needs Vault `secrets` entries: there is nothing to renew or re-read otherwise');
@@ -139,6 +144,7 @@ export function parseInputs(env: Env): Config {
     registries,
     buildSecrets,
     composeServices,
+    templates,
     renew,
     timeoutMs,
     concurrency,
