@@ -2,12 +2,13 @@
 // that keeps a long job's credentials alive and its files current until post stops it. It renews
 // the token it was given (when this run created it) and every renewable lease at about two thirds
 // of their TTL, replaces a credential whose lease cannot be renewed any more, re-reads KV secrets
-// every refresh interval, rewrites changed files atomically, and runs `on-change`.
+// every refresh interval, rewrites changed files atomically, renders again the config files
+// (`templates`) that use a changed secret, and runs `on-change` once per round.
 // Its config, token included, arrives on stdin: nothing with a value is in its argv or env.
 // Its log (agent.log in the private root) holds names, paths, versions, byte counts and exit codes
 // only; post prints it. Its config is config.ts; when things are due, schedule.ts; the files it
 // leaves for post, status.ts; the delivered files it rewrites, files.ts.
-// About 300 lines: the loop and the Vault tasks it runs share the agent's state (the token, the
+// About 320 lines: the loop and the Vault tasks it runs share the agent's state (the token, the
 // leases, the last versions), and read best together.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -43,6 +44,8 @@ export class Agent {
   private readonly stopped = new AbortController();
   private client: VaultClient | undefined;
   private readonly revoked: string[] = [];
+  /** Leases of credentials replaced this round: revoked after the round's files and on-change. */
+  private readonly replaced: string[] = [];
   /** Every lease an answer carried, even one whose response was then discarded: post revokes them. */
   private readonly seen = new Set<string>();
 
@@ -170,6 +173,16 @@ export class Agent {
     } catch (error) {
       await this.log(`error: ${errorText(error)}`);
       this.failed('agent round', error);
+      ok = false;
+    }
+    try {
+      // Once per round, after every file of the round is written: the env-file, the rendered files
+      // and on-change; only then are the credentials replaced this round revoked (the app has reloaded).
+      await this.files.flush();
+      await this.revokeReplaced();
+    } catch (error) {
+      await this.log(`error: ${errorText(error)}`);
+      this.failed('agent round', error);
       return false;
     }
     return ok;
@@ -264,19 +277,24 @@ export class Agent {
       result,
       `new credential from ${source.readPath}${source.lease ? ` (lease ${source.lease.id}, ttl ${source.lease.duration} s)` : ''}`,
     );
-    if (old) {
+    if (old) this.replaced.push(old.id);
+    return true;
+  }
+
+  /** The leases of credentials replaced this round, revoked once the round's files and on-change are done. */
+  private async revokeReplaced(): Promise<void> {
+    for (const id of this.replaced.splice(0)) {
       try {
-        await client.write('sys/leases/revoke', { lease_id: old.id });
-        this.revoked.push(old.id);
+        await (await this.vault()).write('sys/leases/revoke', { lease_id: id });
+        this.revoked.push(id);
         // Saved at once: post revokes what the file lists as not revoked, and counts it.
         await this.saveLeases();
-        await this.log(`old lease ${old.id} revoked`);
+        await this.log(`old lease ${id} revoked`);
       } catch (error) {
         this.failed('old lease revocation', error);
-        await this.log(`old lease ${old.id} not revoked (post revokes the token it belongs to): ${errorText(error)}`);
+        await this.log(`old lease ${id} not revoked (post revokes the token it belongs to): ${errorText(error)}`);
       }
     }
-    return true;
   }
 
   private async refresh(source: AgentSource): Promise<boolean> {

@@ -16,6 +16,18 @@ export interface AgentSource {
   lease: { id: string; duration: number; renewable: boolean; obtainedAt: number; expiresAt: number } | undefined;
 }
 
+/** A rendered config file (`templates`) the agent renders again when a secret it uses changes. */
+export interface AgentTemplate {
+  readonly name: string;
+  /** The template's text, parsed again by the agent (src/templates/), and where it came from, for messages. */
+  readonly text: string;
+  readonly source: { readonly file?: string; readonly inputLine?: number };
+  /** The rendered file: in the private root's rendered/, or the workspace file `path=` named. */
+  readonly path: string;
+  readonly mode: number;
+  readonly inWorkspace: boolean;
+}
+
 export interface AgentConfig {
   readonly url: string;
   readonly namespace: string | undefined;
@@ -36,6 +48,8 @@ export interface AgentConfig {
   /** Every delivered secret: name, env name, and the request key it came from (undefined: env-secrets). */
   readonly secrets: ReadonlyArray<{ name: string; envName: string; key: string | undefined }>;
   readonly sources: AgentSource[];
+  /** The rendered files, each re-rendered (atomically, same owner and mode) when a secret it uses changes. */
+  readonly templates?: readonly AgentTemplate[];
   readonly refreshMs: number;
   readonly onChange: string | undefined;
   readonly onChangeTimeoutMs: number;

@@ -1,16 +1,19 @@
 // The delivered files as the renewal agent keeps them current: the value behind each secret file
-// (compared, never logged), a changed file rewritten atomically with main's owner and mode, then
-// the env-file, then the user's on-change command once; and the private root removed when the job
-// that made it is gone.
+// (compared, never logged), a changed file rewritten atomically with main's owner and mode; at the
+// end of the round (flush) the env-file, each rendered file (`templates`) that uses a changed
+// secret, then the user's on-change command once for the whole round; and the private root
+// removed when the job that made it is gone.
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errorText } from '../core/errors.ts';
 import type { Exec } from '../core/exec.ts';
 import type { FileAccess } from '../core/file-access.ts';
-import { envFileText, markerHash, ROOT_MARKER } from '../core/private-dir.ts';
+import { envFileText, fileId, markerHash, ROOT_MARKER } from '../core/private-dir.ts';
 import type { VaultSecretLine } from '../inputs/secret-spec.ts';
 import { select, type Secret } from '../vault/fetch.ts';
 import type { ReadResult } from '../vault/kv.ts';
+import { parseTemplate, renderTemplate, type Template } from '../templates/template.ts';
+import type { AgentTemplate } from './config.ts';
 import { writeAtomic, type StatusBook } from './status.ts';
 
 /** What of the agent's config the files need (AgentConfig has it all). */
@@ -21,6 +24,15 @@ export interface FilesConfig {
   readonly secrets: ReadonlyArray<{ name: string; envName: string }>;
   readonly onChange: string | undefined;
   readonly onChangeTimeoutMs: number;
+  readonly templates?: readonly AgentTemplate[];
+}
+
+/** A rendered file as the agent keeps it: its parsed template, what it last wrote, where its directory really is. */
+interface Kept {
+  readonly config: AgentTemplate;
+  readonly template: Template;
+  text: string | undefined;
+  realDir: string | undefined;
 }
 
 export interface FilesDeps {
@@ -35,6 +47,11 @@ export class SecretFiles {
   private readonly deps: FilesDeps;
   /** Current values by secret name: the agent compares, it never logs them. */
   private readonly values = new Map<string, string>();
+  /** Secrets rewritten this round, not yet followed by the env-file, the rendered files and on-change. */
+  private readonly pending = new Set<string>();
+  /** Rendered files rewritten since on-change last ran. */
+  private readonly pendingRendered = new Set<string>();
+  private readonly rendered: Kept[] = [];
 
   constructor(config: FilesConfig, deps: FilesDeps) {
     this.config = config;
@@ -46,13 +63,21 @@ export class SecretFiles {
     for (const s of this.config.secrets) {
       this.values.set(s.name, await fs.readFile(path.join(this.config.secretsDir, s.name), 'utf8').catch(() => ''));
     }
+    for (const t of this.config.templates ?? []) {
+      // Parsed and checked by main already: a failure here is a bug, and ends the agent at its start.
+      const template = parseTemplate({ name: t.name, file: t.source.file, inputLine: t.source.inputLine }, t.text);
+      const text = await fs.readFile(t.path, 'utf8').catch(() => undefined);
+      // Where main wrote it, resolved: a directory swapped for a symlink since is not written through.
+      const realDir = await fs.realpath(path.dirname(t.path)).catch(() => undefined);
+      this.rendered.push({ config: t, template, text, realDir });
+    }
   }
 
   bytes(name: string): number {
     return Buffer.byteLength(this.values.get(name) ?? '');
   }
 
-  /** Rewrites the files whose value changed, then the env-file, then runs on-change once. */
+  /** Rewrites the files whose value changed; flush() follows them up at the end of the round. */
   async apply(lines: readonly VaultSecretLine[], result: ReadResult, what: string): Promise<void> {
     const fresh: Secret[] = [];
     const warnings: string[] = [];
@@ -63,6 +88,7 @@ export class SecretFiles {
       if (!this.values.has(secret.name) || this.values.get(secret.name) === secret.value) continue;
       await writeAtomic(path.join(this.config.secretsDir, secret.name), secret.value, this.config.fileAccess);
       this.values.set(secret.name, secret.value);
+      this.pending.add(secret.name);
       changed.push(secret);
     }
     for (const warning of warnings) await this.deps.log(`warning: ${warning}`);
@@ -70,28 +96,83 @@ export class SecretFiles {
       await this.deps.log(`${what}: no delivered value changed`);
       return;
     }
+    await this.deps.log(`${what}: rewrote ${changed.map((s) => `${s.name} (${Buffer.byteLength(s.value)} bytes)`).join(', ')}`);
+  }
+
+  /**
+   * The end of a round in which secrets changed: the env-file, each rendered file that uses one of
+   * them, then on-change once with every name. What fails stays pending for the next round.
+   */
+  async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const changed = [...this.pending];
     await writeAtomic(
       this.config.envFile,
       envFileText(this.config.secrets.map((s) => ({ envName: s.envName, value: this.values.get(s.name) ?? '' }))).text,
     );
-    await this.deps.log(`${what}: rewrote ${changed.map((s) => `${s.name} (${Buffer.byteLength(s.value)} bytes)`).join(', ')}`);
-    await this.runOnChange(changed.map((s) => s.name));
+    for (const kept of this.rendered) {
+      if (!kept.template.secrets.some((name) => this.pending.has(name))) continue;
+      try {
+        if (await this.render(kept)) this.pendingRendered.add(kept.config.name);
+      } catch (error) {
+        // One file that cannot be written keeps its last content; the others and on-change go on.
+        this.deps.status.failed(`re-render (${kept.config.name})`, error, this.deps.now());
+        await this.deps.log(`rendered file ${kept.config.name} not rewritten, keeping its last content: ${errorText(error)}`);
+      }
+    }
+    const rendered = [...this.pendingRendered];
+    this.pending.clear();
+    this.pendingRendered.clear();
+    await this.runOnChange(changed, rendered);
   }
 
-  private async runOnChange(names: string[]): Promise<void> {
+  /** Renders one template again; writes it (atomically, main's owner and mode) only when its text changed. */
+  private async render(kept: Kept): Promise<boolean> {
+    const { config } = kept;
+    // No mask is registered here: the agent is not a step and has no log masker; its log holds names only.
+    const text = renderTemplate(kept.template, (name) => this.values.get(name)).text;
+    if (text === kept.text) return false;
+    const realDir = await fs.realpath(path.dirname(config.path)).catch(() => undefined);
+    if (realDir === undefined || realDir !== kept.realDir) {
+      throw new Error(
+        `rendered file ${config.name}: ${path.dirname(config.path)} is not the directory main wrote it in any more; not rewritten`,
+      );
+    }
+    const owner = this.config.fileAccess;
+    const access: FileAccess = {
+      ...(owner?.uid !== undefined ? { uid: owner.uid } : {}),
+      ...(owner?.gid !== undefined ? { gid: owner.gid } : {}),
+      mode: config.mode,
+    };
+    await writeAtomic(config.path, text, access);
+    kept.text = text;
+    const bytes = Buffer.byteLength(text, 'utf8');
+    // Its new device:inode: post proves a workspace file by it before deleting it (post/remove.ts).
+    const id = fileId(await fs.lstat(config.path, { bigint: true }));
+    this.deps.status.renderedAgain(config.name, config.path, bytes, id);
+    await this.deps.log(`rendered ${config.name} again (${bytes} bytes)${config.inWorkspace ? ` at ${config.path}` : ''}`);
+    return true;
+  }
+
+  private async runOnChange(names: string[], rendered: string[]): Promise<void> {
     if (!this.config.onChange) return;
     const started = this.deps.now();
     // The user's own command, run by a shell (it may be `kill -HUP $(cat app.pid)`); it learns what
     // changed through names in env, never values.
     const result = await this.deps
       .exec('sh', ['-c', this.config.onChange], {
-        env: { PIPELINE_SECRETS_DIR: this.config.secretsDir, PIPELINE_SECRETS_CHANGED: names.join(',') },
+        env: {
+          PIPELINE_SECRETS_DIR: this.config.secretsDir,
+          PIPELINE_SECRETS_CHANGED: names.join(','),
+          PIPELINE_SECRETS_RENDERED: rendered.join(','),
+        },
         timeoutMs: this.config.onChangeTimeoutMs,
       })
       .catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: errorText(error) }));
     const ms = this.deps.now() - started;
-    this.deps.status.onChangeRan(names, result.exitCode, ms, this.deps.now());
-    await this.deps.log(`on-change ran for ${names.join(', ')}: exit code ${result.exitCode} after ${ms} ms`);
+    this.deps.status.onChangeRan(names, result.exitCode, ms, this.deps.now(), rendered);
+    const files = rendered.length > 0 ? ` (rendered files ${rendered.join(', ')})` : '';
+    await this.deps.log(`on-change ran for ${names.join(', ')}${files}: exit code ${result.exitCode} after ${ms} ms`);
   }
 }
 

@@ -6,7 +6,7 @@ import { builtin } from '../core/builtin.ts';
 import { openSync, closeSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AgentConfig } from './config.ts';
+import type { AgentConfig, AgentTemplate } from './config.ts';
 import { AGENT_LOG } from './status.ts';
 import type { PrivateDir } from '../core/private-dir.ts';
 import { DeliveryError } from '../core/errors.ts';
@@ -29,6 +29,7 @@ export function agentConfig(
   secrets: readonly Secret[],
   sources: readonly SourceState[],
   started: number,
+  templates: readonly AgentTemplate[] = [],
 ): AgentConfig {
   const vault = config.vault;
   const renew = config.renew;
@@ -65,6 +66,18 @@ export function agentConfig(
           }
         : undefined,
     })),
+    ...(templates.length > 0
+      ? {
+          templates: templates.map((t) => ({
+            name: t.name,
+            text: t.text,
+            source: t.source,
+            path: t.path,
+            mode: t.mode,
+            inWorkspace: t.inWorkspace,
+          })),
+        }
+      : {}),
     refreshMs: renew.refreshMs,
     onChange: renew.onChange,
     onChangeTimeoutMs: renew.onChangeTimeoutMs,

@@ -45,11 +45,24 @@ export interface AgentStatus {
   /** on-change runs (the latest STATUS_KEEP; onChangeTotal counts all): exit code -1 when it could not run. */
   readonly onChange: ReadonlyArray<{
     readonly names: readonly string[];
+    /** The rendered files (`templates`) that changed with them: PIPELINE_SECRETS_RENDERED. */
+    readonly rendered?: readonly string[];
     readonly exitCode: number;
     readonly ms: number;
     readonly at: string;
   }>;
   readonly onChangeTotal: number;
+  /**
+   * Each rendered file the agent wrote again: where, its byte count, how often, and its device:inode
+   * now (post proves a workspace file by it before deleting it).
+   */
+  readonly rendered?: ReadonlyArray<{
+    readonly name: string;
+    readonly path: string;
+    readonly bytes: number;
+    readonly renders: number;
+    readonly id: string;
+  }>;
   /** Every delivered secret as it is now: the version it came from (null: none) and its byte count. */
   readonly secrets: ReadonlyArray<{
     readonly name: string;
@@ -82,6 +95,7 @@ export class StatusBook {
   private replaced = 0;
   private kvChangesTotal = 0;
   private onChangeTotal = 0;
+  private readonly rendered = new Map<string, { name: string; path: string; bytes: number; renders: number; id: string }>();
   /** Something changed since the last successful save. */
   dirty = true;
 
@@ -129,9 +143,15 @@ export class StatusBook {
     this.dirty = true;
   }
 
-  onChangeRan(names: readonly string[], exitCode: number, ms: number, at: number): void {
-    keep(this.kept.onChange, { names, exitCode, ms, at: new Date(at).toISOString() });
+  onChangeRan(names: readonly string[], exitCode: number, ms: number, at: number, rendered: readonly string[] = []): void {
+    keep(this.kept.onChange, { names, ...(rendered.length > 0 ? { rendered } : {}), exitCode, ms, at: new Date(at).toISOString() });
     this.onChangeTotal++;
+    this.dirty = true;
+  }
+
+  renderedAgain(name: string, file: string, bytes: number, id: string): void {
+    const renders = (this.rendered.get(name)?.renders ?? 0) + 1;
+    this.rendered.set(name, { name, path: file, bytes, renders, id });
     this.dirty = true;
   }
 
@@ -152,6 +172,7 @@ export class StatusBook {
       onChange: this.kept.onChange,
       onChangeTotal: this.onChangeTotal,
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
+      ...(this.rendered.size > 0 ? { rendered: [...this.rendered.values()] } : {}),
       // Each secret as it is now: the version of the source it came from, its current size.
       secrets: this.config.secrets.map((s) => {
         const source = s.key !== undefined ? byKey.get(s.key) : undefined;

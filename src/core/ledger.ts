@@ -3,7 +3,7 @@
 // revoke waits in a 0600 file of the private directory instead.
 // Post treats the ledger as untrusted input (checkLedger): it acts only on paths under the private
 // root it can prove main created, and sends a token only to the Vault address main was given.
-// About 300 lines: checkLedger's proof is one chain of checks, each leaning on the one before, and
+// About 340 lines: checkLedger's proof is one chain of checks, each leaning on the one before, and
 // reads best in one place.
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -16,8 +16,13 @@ export interface Ledger {
   marker?: string;
   secretsDir?: string;
   userSecretsDir?: boolean;
-  /** Every file main wrote or was about to write. */
+  /** Every file main wrote or was about to write (in the root, secrets/ and rendered/). */
   files: string[];
+  /**
+   * Rendered files main wrote in the workspace (`templates` with `path=`), each recorded before it
+   * was written and its device:inode once it exists: post deletes only the file that still has it.
+   */
+  workspaceFiles?: Array<{ path: string; id?: string }>;
   /** File holding a token this run created; post revokes it (unless it is a batch token). */
   tokenFile?: string;
   /** The created token is a batch token: not revocable, it ends at tokenExpires. */
@@ -131,6 +136,11 @@ export async function checkLedger(raw: Ledger, expected: LedgerExpected): Promis
 
   const proven = await provenRoot(raw, expected.runnerTemp);
   const paths = pathEntries(raw);
+  // Workspace files are proven one by one by their device:inode (post/remove.ts), but only for a
+  // root that is main's or already gone (a post that ran before may not have reached them all).
+  const workspaceFiles = workspaceEntries(raw.workspaceFiles);
+  if (workspaceFiles.length > 0 && (proven === GONE || (typeof proven === 'object' && proven !== null)))
+    out.workspaceFiles = workspaceFiles;
   if (proven === GONE) return { ledger: out, refused };
   if (typeof proven === 'string') {
     refused.push(`the private directory ${String(raw.root)}: ${proven}; nothing in it or named by the saved state was touched`);
@@ -150,6 +160,8 @@ export async function checkLedger(raw: Ledger, expected: LedgerExpected): Promis
   // Each directory of ours by its real path (what a path must resolve into) and as main named it
   // (how post names it on: the files it removes, and what scrub reads, keep main's spelling).
   const dirs: Dir[] = [{ real: realRoot, named: marker.root }];
+  // rendered/ (main/render.ts): a directory main made in the root, by its real path (no symlink).
+  dirs.push({ real: path.join(realRoot, 'rendered'), named: path.join(marker.root, 'rendered') });
   if (raw.secretsDir !== undefined && raw.secretsDir !== marker.secretsDir) {
     refused.push(`the secrets directory ${String(raw.secretsDir)}: not the one main created (${marker.secretsDir}); that one is used`);
   }
@@ -163,7 +175,7 @@ export async function checkLedger(raw: Ledger, expected: LedgerExpected): Promis
 
   const outside: string[] = [];
   for (const file of Array.isArray(raw.files) ? raw.files : []) {
-    const resolved = await inside(file, dirs, [marker.root, marker.secretsDir]);
+    const resolved = await inside(file, dirs, [marker.root, marker.secretsDir, path.join(marker.root, 'rendered')]);
     if (resolved === undefined) outside.push(String(file));
     else if (resolved !== GONE && !out.files.includes(resolved)) out.files.push(resolved);
   }
@@ -298,6 +310,16 @@ async function inside(
   return dir === undefined ? undefined : path.join(dir.named, name);
 }
 
+/** The well-formed workspace entries: an absolute path, and the device:inode when main recorded one. */
+function workspaceEntries(value: unknown): Array<{ path: string; id?: string }> {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((e: unknown) => {
+    const entry = (typeof e === 'object' && e !== null ? e : {}) as { path?: unknown; id?: unknown };
+    if (typeof entry.path !== 'string' || !path.isAbsolute(entry.path)) return [];
+    return [{ path: entry.path, ...(typeof entry.id === 'string' ? { id: entry.id } : {}) }];
+  });
+}
+
 function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
@@ -305,6 +327,7 @@ function strings(value: unknown): string[] {
 /** Every path the ledger names besides the root, for a refusal that covers them all. */
 function pathEntries(raw: Ledger): string[] {
   const out = Array.isArray(raw.files) ? raw.files.map(String) : [];
+  for (const w of workspaceEntries(raw.workspaceFiles)) out.push(w.path);
   for (const entry of [raw.tokenFile, raw.dockerConfig, raw.userSecretsDir ? raw.secretsDir : undefined]) {
     if (entry !== undefined) out.push(String(entry));
   }

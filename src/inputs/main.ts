@@ -1,18 +1,22 @@
 // The main step's inputs (action.yml), read and checked once, into a readonly typed config:
 // parseInputs performs every check, including those between inputs. The Vault inputs are parsed in
-// vault.ts, the registry and BuildKit ones in docker.ts, the `secrets` lines in secret-spec.ts; the
-// other steps have their own parsers beside this one. Errors name the input (and the line) and
-// never echo a credential.
+// vault.ts, the registry and BuildKit ones in docker.ts, the `secrets` lines in secret-spec.ts,
+// `compose-services` in compose.ts; the other steps have their own parsers beside this one. Errors
+// name the input (and the line) and never echo a credential.
 import { InputError } from '../core/errors.ts';
 import { FILE_MODES, type FileAccess } from '../core/file-access.ts';
 import { DEFAULT_TIMEOUT_SECONDS, getBoolean, getChoice, getInput, getInteger, type Env } from './common.ts';
+import { parseComposeServices, type ComposeService } from './compose.ts';
 import { parseBuildSecrets, parseRegistries, type BuildSecretSpec, type RegistryConfig } from './docker.ts';
 import { parseEnvSecretsInput, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
+import { parseTemplatesInput, type TemplateEntry } from './templates.ts';
 import { parseVault, type VaultConfig } from './vault.ts';
 
 // Config's parts, and the Vault connection settings post reuses to revoke what main created: main's
 // inputs read as one module to the code that uses them.
 export type { BuildSecretSpec, RegistryConfig } from './docker.ts';
+export type { ComposeService } from './compose.ts';
+export type { TemplateEntry } from './templates.ts';
 export { parseTls, proxyFor, type AuthConfig, type TlsConfig, type VaultConfig } from './vault.ts';
 
 export interface RenewConfig {
@@ -35,6 +39,10 @@ export interface Config {
   readonly fileAccess?: FileAccess;
   readonly registries: readonly RegistryConfig[];
   readonly buildSecrets: readonly BuildSecretSpec[];
+  /** `compose-services`: the secrets each compose service gets; empty: no compose override is written. */
+  readonly composeServices: readonly ComposeService[];
+  /** `templates`: config files rendered from the secrets (src/templates/), in input order. */
+  readonly templates: readonly TemplateEntry[];
   /** The renewal agent, when `renew` is true. */
   readonly renew: RenewConfig | undefined;
   readonly timeoutMs: number;
@@ -102,6 +110,7 @@ export function parseInputs(env: Env): Config {
   const vault: VaultConfig | undefined = secrets.length > 0 ? parseVault(env) : undefined;
   const registries = parseRegistries(env);
   const buildSecrets = parseBuildSecrets(env);
+  const composeServices = parseComposeServices(env);
   if (secrets.length === 0 && envSecrets.length === 0 && registries.length === 0) {
     throw new InputError(
       'secrets',
@@ -111,6 +120,7 @@ export function parseInputs(env: Env): Config {
 
   const secretsDir = getInput(env, 'secrets-dir') || undefined;
   const fileAccess = parseFileAccess(env);
+  const templates = parseTemplatesInput(getInput(env, 'templates'), { exportEnv, fileAccess });
   let renew: RenewConfig | undefined;
   if (getBoolean(env, 'renew', false)) {
     if (!vault) throw new InputError('renew', 'needs Vault `secrets` entries: there is nothing to renew or re-read otherwise');
@@ -133,6 +143,8 @@ export function parseInputs(env: Env): Config {
     ...(fileAccess ? { fileAccess } : {}),
     registries,
     buildSecrets,
+    composeServices,
+    templates,
     renew,
     timeoutMs,
     concurrency,

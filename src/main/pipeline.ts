@@ -1,8 +1,9 @@
-// The main step as a pipeline of named steps: read inputs -> workflow secrets -> private directory
-// -> Vault (login, concurrent fetch) -> check -> files -> docker logins -> renewal agent -> hand
-// over -> summary. Every value is masked the moment it is read, before any step can print it; nothing
-// is delivered, exported or summarised until every required secret has been fetched; whatever main
-// creates is in the ledger (state) the moment it exists, so post can clean up after any failure.
+// The main step as a pipeline of named steps: read inputs (and templates) -> workflow secrets ->
+// private directory -> Vault (login, concurrent fetch) -> check -> files -> rendered files -> compose
+// override -> docker logins -> renewal agent -> hand over -> summary. Every value is masked the moment
+// it is read, before any step can print it; nothing is delivered, exported or summarised until every
+// required secret has been fetched; whatever main creates is in the ledger (state) the moment it
+// exists, so post can clean up after any failure.
 import { LedgerWriter } from '../core/ledger.ts';
 import { isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
 import type { Exec } from '../core/exec.ts';
@@ -15,8 +16,10 @@ import { parseInputs, type Config } from '../inputs/main.ts';
 import type { VaultClientFactory } from '../vault/client.ts';
 import { checkUniqueNames, collectEnvSecrets } from '../vault/env-secrets.ts';
 import type { Secret } from '../vault/fetch.ts';
+import { resolveCompose, writeComposeFile } from './compose.ts';
 import { createRoot, handOver, writeFiles } from './deliver.ts';
 import { dockerLogins, publishBuildSecrets, resolveBuildSecrets, resolveLogins } from './docker-steps.ts';
+import { checkTemplates, handOverRendered, loadTemplates, writeRendered, type RenderedFile } from './render.ts';
 import { sweepStaleRoots } from './stale-roots.ts';
 import { deliverySummary } from './summary.ts';
 import { NO_VAULT, vaultSecrets, type OnCancel, type VaultSecrets } from './vault-session.ts';
@@ -46,6 +49,8 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
   const { runner, env } = deps;
   const now = deps.now ?? Date.now;
   const config = readInputs(env, masks);
+  // Template files read and every template parsed now: a broken one fails before anything is fetched.
+  const templates = await loadTemplates(config.templates, env.GITHUB_WORKSPACE);
   const deadline = now() + config.timeoutMs;
   // Start loading the Vault client now; it overlaps with the local work below.
   const vault = config.vault && { config: config.vault, createClient: startLoading(deps.loadVaultClient) };
@@ -66,18 +71,25 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
     : NO_VAULT;
 
   const secrets = checkSecrets(runner, [...fromVault.secrets, ...fromEnv.secrets], [...fromEnv.warnings, ...fromVault.warnings]);
-  // Every name docker logins and build secrets refer to must exist before anything is delivered.
+  // Every name docker logins, build secrets and compose services refer to must exist before
+  // anything is delivered.
   const logins = resolveLogins(config.registries, secrets);
   const builds = resolveBuildSecrets(config.buildSecrets, secrets);
+  const compose = resolveCompose(config.composeServices, secrets);
+  checkTemplates(templates, secrets, config);
 
   const delivered = await writeFiles(runner, ledger, dir, secrets, config);
+  const rendered = await writeRendered({ ledger, masks, workspace: env.GITHUB_WORKSPACE }, dir, templates, secrets, config.fileAccess);
+  const composeFile = compose && (await writeComposeFile(runner, ledger, dir, compose));
   const dockerConfig = await dockerLogins({ runner, exec: deps.exec, home: env.HOME }, ledger, dir.root, logins, masks);
-  await startAgent(deps, ledger, config, { dir, envFile: delivered.envFile, secrets, fromVault, started: now() });
+  await startAgent(deps, ledger, config, { dir, envFile: delivered.envFile, secrets, fromVault, rendered, started: now() });
 
   // Everything succeeded: only now do paths, and values when asked for, reach later steps.
   const token = config.vault?.exportToken ? fromVault.auth?.session.token : undefined;
   handOver(runner, config, { dir, envFile: delivered.envFile, secrets, vaultToken: token });
   publishBuildSecrets(runner, builds, dir.secretsDir, secrets, config.exportEnv);
+  if (composeFile !== undefined) runner.setOutput('compose-file', composeFile);
+  handOverRendered(runner, config, rendered);
 
   await writeSummary(runner, {
     config,
@@ -88,6 +100,8 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
     registries: logins.map((l) => l.registry),
     dockerConfig,
     buildSecrets: builds.map((b) => b.id),
+    compose: composeFile !== undefined ? { file: composeFile, services: config.composeServices.map((s) => s.service) } : undefined,
+    rendered,
   });
 }
 
@@ -135,11 +149,18 @@ async function startAgent(
   deps: Pick<MainDeps, 'runner' | 'env' | 'launchAgent'>,
   ledger: LedgerWriter,
   config: Config,
-  run: { dir: PrivateDir; envFile: string; secrets: readonly Secret[]; fromVault: VaultSecrets; started: number },
+  run: {
+    dir: PrivateDir;
+    envFile: string;
+    secrets: readonly Secret[];
+    fromVault: VaultSecrets;
+    rendered: readonly RenderedFile[];
+    started: number;
+  },
 ): Promise<void> {
   const session = run.fromVault.auth?.session;
   if (!config.renew || !config.vault || !session) return;
-  const agent = agentConfig(config, session, run.dir, run.envFile, run.secrets, run.fromVault.sources, run.started);
+  const agent = agentConfig(config, session, run.dir, run.envFile, run.secrets, run.fromVault.sources, run.started, run.rendered);
   const pid = await (deps.launchAgent ?? launchAgent)(agent, deps.env);
   ledger.update((l) => (l.agentPid = pid));
   deps.runner.info(`Renewal agent started (pid ${pid}): refresh every ${agent.refreshMs / 1000} s; post stops it`);
@@ -157,10 +178,15 @@ async function writeSummary(
     registries: readonly string[];
     dockerConfig: string | undefined;
     buildSecrets: readonly string[];
+    compose: { file: string; services: readonly string[] } | undefined;
+    rendered: readonly RenderedFile[];
   },
 ): Promise<void> {
   const { dir, config, fromVault } = run;
-  runner.info(`Pipeline Secrets: ${run.secrets.length} secret(s) delivered to ${dir.secretsDir}${dir.onTmpfs ? ' (tmpfs)' : ''}`);
+  const rendered = run.rendered.length > 0 ? `; ${run.rendered.length} file(s) rendered from templates` : '';
+  runner.info(
+    `Pipeline Secrets: ${run.secrets.length} secret(s) delivered to ${dir.secretsDir}${dir.onTmpfs ? ' (tmpfs)' : ''}${rendered}`,
+  );
   await runner.appendSummary(
     deliverySummary({
       secrets: run.secrets,
@@ -176,6 +202,8 @@ async function writeSummary(
       registries: run.registries,
       dockerConfig: run.dockerConfig,
       buildSecrets: run.buildSecrets,
+      ...(run.compose ? { compose: run.compose } : {}),
+      rendered: run.rendered,
     }),
   );
 }

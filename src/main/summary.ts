@@ -20,6 +20,15 @@ export interface DeliveryReport {
   readonly registries: readonly string[];
   readonly dockerConfig: string | undefined;
   readonly buildSecrets: readonly string[];
+  /** The compose override (`compose-file`) and the services it gives secrets to, when one was written. */
+  readonly compose?: { readonly file: string; readonly services: readonly string[] };
+  /** Files rendered from `templates`: name, path and size (their content holds values: never shown). */
+  readonly rendered?: ReadonlyArray<{
+    readonly name: string;
+    readonly path: string;
+    readonly bytes: number;
+    readonly inWorkspace: boolean;
+  }>;
 }
 export function deliverySummary(report: DeliveryReport): string {
   const rows = report.secrets.map((s) => {
@@ -71,6 +80,14 @@ export function deliverySummary(report: DeliveryReport): string {
           '',
         ]
       : []),
+    ...(report.rendered !== undefined && report.rendered.length > 0
+      ? [
+          '| rendered file | path | bytes |',
+          '| --- | --- | ---: |',
+          ...report.rendered.map((r) => `| ${cell(r.name)} | ${code(r.path)}${r.inWorkspace ? ' (workspace)' : ''} | ${r.bytes} |`),
+          '',
+        ]
+      : []),
     ...(report.registries.length > 0
       ? [
           `Logged in to ${report.registries.map((r) => code(r)).join(', ')} with the per-job DOCKER_CONFIG ${code(report.dockerConfig ?? '')} (nothing written to ~/.docker).`,
@@ -83,7 +100,13 @@ export function deliverySummary(report: DeliveryReport): string {
           '',
         ]
       : []),
-    `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files and the directory.`,
+    ...(report.compose
+      ? [
+          `Compose override ${code(report.compose.file)} (output compose-file): file secrets at /run/secrets/NAME for ${report.compose.services.map((s) => code(s)).join(', ')}.`,
+          '',
+        ]
+      : []),
+    `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files${report.rendered?.some((r) => r.inWorkspace) ? ' (the rendered files in the workspace too)' : ''} and the directory.`,
     '',
     ...(report.batchTokenExpires !== undefined
       ? [`The Vault token is a batch token: it cannot be revoked and expires by its TTL at ${cell(report.batchTokenExpires)}.`, '']

@@ -76,11 +76,23 @@ async function readAgentStatus(root: string): Promise<AgentStatus | undefined> {
     kvChangesTotal: n(s.kvChangesTotal),
     onChange: list(s.onChange).map((r) => ({
       names: Array.isArray(r.names) ? r.names.map(t) : [],
+      ...(Array.isArray(r.rendered) ? { rendered: r.rendered.map(t) } : {}),
       exitCode: n(r.exitCode),
       ms: n(r.ms),
       at: t(r.at),
     })),
     onChangeTotal: n(s.onChangeTotal),
+    ...(Array.isArray(s.rendered)
+      ? {
+          rendered: list(s.rendered).map((r) => ({
+            name: t(r.name),
+            path: t(r.path),
+            bytes: n(r.bytes),
+            renders: n(r.renders),
+            id: t(r.id),
+          })),
+        }
+      : {}),
     secrets: list(s.secrets).map((x) => ({
       name: t(x.name),
       path: typeof x.path === 'string' ? x.path : null,

@@ -1,10 +1,13 @@
 // Post's deletions: every file main wrote, the token file, a secrets directory the user named (only
 // when nothing else is left in it), and the private root (only when it is provably ours). Paths come
 // from the ledger as checkLedger proved them; a file already gone is no problem (post may run twice).
+// Rendered files main wrote in the workspace (`templates` with `path=`) go first, before the scrub,
+// each only while it is the file main (or the renewal agent, for one it rendered again) wrote.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import type { AgentStatus } from '../agent/agent.ts';
 import type { Ledger } from '../core/ledger.ts';
-import { ROOT_MARKER, ROOT_PREFIX } from '../core/private-dir.ts';
+import { fileId, ROOT_MARKER, ROOT_PREFIX } from '../core/private-dir.ts';
 import type { CleanupReport } from './summary.ts';
 
 export async function removeDelivered(ledger: Ledger): Promise<Pick<CleanupReport, 'filesRemoved' | 'dirsRemoved' | 'problems'>> {
@@ -32,6 +35,42 @@ export async function removeDelivered(ledger: Ledger): Promise<Pick<CleanupRepor
     if (await removeRoot(ledger.root, problems)) dirsRemoved.push(ledger.root);
   }
   return { filesRemoved, dirsRemoved, problems };
+}
+
+/**
+ * Deletes each rendered file main wrote in the workspace, proven by its device:inode: the one main
+ * recorded, or the one the agent's status gives for a file it rendered again. A file that is not
+ * that one (replaced since, a symlink, another user's), or that lies outside the workspace, is left.
+ */
+export async function removeWorkspaceFiles(
+  ledger: Pick<Ledger, 'workspaceFiles'>,
+  workspace: string | undefined,
+  agentStatus: Pick<AgentStatus, 'rendered'> | undefined,
+): Promise<{ workspaceFilesRemoved: string[]; problems: string[] }> {
+  const entries = ledger.workspaceFiles ?? [];
+  if (entries.length === 0) return { workspaceFilesRemoved: [], problems: [] };
+  const problems: string[] = [];
+  const removed: string[] = [];
+  const root = workspace ? await fs.realpath(workspace).catch(() => undefined) : undefined;
+  for (const entry of entries) {
+    const ids = [entry.id, ...(agentStatus?.rendered ?? []).filter((r) => r.path === entry.path).map((r) => r.id)];
+    const left = (why: string): void => void problems.push(`rendered file ${entry.path}: ${why}; left in place`);
+    const parent = await fs.realpath(path.dirname(entry.path)).catch((error: NodeJS.ErrnoException) => error.code ?? 'error');
+    if (parent === 'ENOENT') continue; // its directory is gone, and the file with it
+    if (root === undefined || !(parent === root || parent.startsWith(`${root}${path.sep}`))) {
+      left('not in the workspace');
+      continue;
+    }
+    const stat = await fs.lstat(entry.path, { bigint: true }).catch((error: NodeJS.ErrnoException) => error.code ?? 'error');
+    if (stat === 'ENOENT') continue;
+    if (typeof stat === 'string') left(`cannot inspect it (${stat})`);
+    else if (!stat.isFile() || (process.getuid !== undefined && stat.uid !== BigInt(process.getuid())))
+      left('not a regular file of this user');
+    else if (ids.every((id) => id === undefined)) left("main recorded no identity for it (it stopped while writing it): not proven main's");
+    else if (!ids.includes(fileId(stat))) left('not the file main wrote (replaced since)');
+    else if (await removeFile(entry.path, problems)) removed.push(entry.path);
+  }
+  return { workspaceFilesRemoved: removed, problems };
 }
 
 async function removeFile(file: string, problems: string[]): Promise<boolean> {

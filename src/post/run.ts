@@ -13,7 +13,7 @@ import type { Env } from '../inputs/common.ts';
 import { parsePostInputs } from '../inputs/post.ts';
 import { stopRenewalAgent } from './agent-stop.ts';
 import { logoutRegistries } from './logout.ts';
-import { removeDelivered } from './remove.ts';
+import { removeDelivered, removeWorkspaceFiles } from './remove.ts';
 import { revokeVault, type RevokeDeps } from './revoke.ts';
 import { scrubJobWorkspace } from './scrub.ts';
 import { reportCleanup, type CleanupReport } from './summary.ts';
@@ -76,6 +76,13 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     problems: [],
   });
   const verified = await settle('verify-container', () => verifyBeforeCleanup(deps, ledger, inputs, masks), { problems: [] });
+  // The rendered files main wrote in the workspace are the user's explicit destination, not a leak:
+  // deleted before the scrub (which then never meets them), each only while it is main's file.
+  const workspaceFiles = await settle(
+    'remove rendered files',
+    () => removeWorkspaceFiles(ledger, env.GITHUB_WORKSPACE, agent.agentStatus),
+    { workspaceFilesRemoved: [], problems: [] },
+  );
   // Before the deletions: the values to scrub for are read from the files about to go.
   const scrubbed = await settle('scrub', () => scrubJobWorkspace(runner, ledger, inputs.scrub, env.GITHUB_WORKSPACE), {
     scrubbed: undefined,
@@ -94,12 +101,14 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     scrubbed: scrubbed.scrubbed,
     loggedOut: loggedOut.loggedOut,
     filesRemoved: removed.filesRemoved,
+    workspaceFilesRemoved: workspaceFiles.workspaceFilesRemoved,
     dirsRemoved: removed.dirsRemoved,
     problems: [
       inputs.problems,
       agent.problems,
       revoked.problems,
       verified.problems,
+      workspaceFiles.problems,
       scrubbed.problems,
       loggedOut.problems,
       removed.problems,

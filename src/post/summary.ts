@@ -19,6 +19,8 @@ export interface CleanupReport {
   /** Still alive after post: id, when it expires (from its TTL at issue) and why. */
   readonly leasesLeft: ReadonlyArray<{ leaseId: string; expires: string | undefined; reason: string }>;
   readonly filesRemoved: number;
+  /** Rendered files main wrote in the workspace (`templates` with `path=`), deleted. */
+  readonly workspaceFilesRemoved?: readonly string[];
   readonly dirsRemoved: readonly string[];
   readonly loggedOut: readonly string[];
   readonly problems: readonly string[];
@@ -61,13 +63,14 @@ function agentSection(outcome: string, status: AgentStatus | undefined): string[
   for (const f of status.failures)
     lines.push(`  - ⚠️ ${cell(f.what)} failed ${f.count} time(s), last at ${cell(f.last)}: ${code(f.reason)}`);
   lines.push(`- Credentials replaced: ${status.replaced}`);
+  for (const r of status.rendered ?? []) lines.push(`- Rendered again: ${cell(r.name)} ${r.renders} time(s), now ${r.bytes} bytes`);
   lines.push(`- KV versions changed: ${status.kvChangesTotal}`);
   for (const k of status.kvChanges) lines.push(`  - ${code(k.path)}: version ${k.from ?? '?'} → ${k.to ?? '?'} at ${cell(k.at)}`);
   const failedRuns = status.onChange.filter((r) => r.exitCode !== 0).length;
   lines.push(`- on-change runs: ${status.onChangeTotal}${failedRuns > 0 ? ` (${failedRuns} with a non-zero exit code)` : ''}`);
   for (const r of status.onChange)
     lines.push(
-      `  - ${r.exitCode !== 0 ? '⚠️ ' : ''}${cell(r.names.join(', '))}: exit code ${r.exitCode} after ${r.ms} ms at ${cell(r.at)}`,
+      `  - ${r.exitCode !== 0 ? '⚠️ ' : ''}${cell(r.names.join(', '))}${r.rendered?.length ? ` (rendered ${cell(r.rendered.join(', '))})` : ''}: exit code ${r.exitCode} after ${r.ms} ms at ${cell(r.at)}`,
     );
   if (status.secrets.length > 0) {
     lines.push(
@@ -93,7 +96,7 @@ export async function reportCleanup(runner: Runner, report: CleanupReport): Prom
   const token = report.tokenRevoked ? 'token revoked, ' : report.tokenBatchExpires !== undefined ? 'batch token left to expire, ' : '';
   const left = report.leasesLeft.length > 0 ? `${report.leasesLeft.length} lease(s) left alive, ` : '';
   runner.info(
-    `Pipeline Secrets cleanup: ${token}${report.leasesRevoked + report.leasesWithToken} lease(s) revoked, ${left}${report.filesRemoved} file(s) and ${report.dirsRemoved.length} director(ies) removed`,
+    `Pipeline Secrets cleanup: ${token}${report.leasesRevoked + report.leasesWithToken} lease(s) revoked, ${left}${report.filesRemoved + (report.workspaceFilesRemoved?.length ?? 0)} file(s) and ${report.dirsRemoved.length} director(ies) removed`,
   );
   await runner.appendSummary(cleanupSummary(report));
 }
@@ -118,6 +121,11 @@ export function cleanupSummary(report: CleanupReport): string {
   }
   if (report.loggedOut.length > 0) lines.push(`- Logged out of: ${report.loggedOut.map(cell).join(', ')}`);
   lines.push(`- Files removed: ${report.filesRemoved}`);
+  const inWorkspace = report.workspaceFilesRemoved ?? [];
+  if (inWorkspace.length > 0) {
+    lines.push(`- Rendered files removed from the workspace: ${inWorkspace.length}`);
+    for (const file of inWorkspace) lines.push(`  - ${code(file)}`);
+  }
   if (report.scrubbed !== undefined) {
     lines.push(
       `- Workspace scrub: ${report.scrubbed.length === 0 ? 'no secret value found' : `${report.scrubbed.length} file(s) held a secret value`}`,

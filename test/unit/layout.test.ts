@@ -41,10 +41,11 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   scan: ['core'],
   vault: ['core', 'inputs'],
   docker: ['core', 'inputs'],
-  agent: ['core', 'inputs', 'vault'],
+  templates: ['core'],
+  agent: ['core', 'inputs', 'vault', 'templates'],
   verify: ['core', 'inputs'],
   'leak-scan': ['core', 'inputs', 'scan'],
-  main: ['core', 'inputs', 'vault', 'docker', 'agent'],
+  main: ['core', 'inputs', 'vault', 'docker', 'agent', 'templates'],
   post: ['core', 'inputs', 'vault', 'docker', 'agent', 'verify', 'scan'],
 };
 

@@ -31,6 +31,20 @@ export function runcPath(): string | undefined {
   return ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => existsSync(p));
 }
 
+/** Where the docker CLI looks for a plugin (`docker compose` is the v2 plugin `docker-compose`). */
+const CLI_PLUGIN_DIRS = ['/usr/libexec/docker/cli-plugins', '/usr/lib/docker/cli-plugins', '/usr/local/lib/docker/cli-plugins'];
+
+/**
+ * How to run compose here: the v2 plugin under /usr/bin/docker when the machine has it (GitHub's
+ * hosted Ubuntu images, Docker's own packages), else Debian's docker-compose (1.29, python, talks
+ * to DOCKER_HOST itself); undefined when neither is installed.
+ */
+export function composeCommand(): readonly string[] | undefined {
+  if (CLI_PLUGIN_DIRS.some((d) => existsSync(`${d}/docker-compose`))) return ['/usr/bin/docker', 'compose'];
+  if (existsSync('/usr/bin/docker-compose')) return ['/usr/bin/docker-compose'];
+  return undefined;
+}
+
 function files(...paths: string[]): () => boolean {
   return () => paths.every((p) => existsSync(p));
 }
@@ -82,6 +96,9 @@ export const PACKAGES: readonly PackageProbe[] = [
   // the `busybox` package also ships /bin/busybox, but dynamically linked: useless in a bare image
   { name: 'busybox-static', present: () => isStaticElf('/bin/busybox') },
   { name: 'openssl', present: files('/usr/bin/openssl') },
+  // compose, for test/e2e/compose.test.ts: a machine with the v2 plugin keeps it; only one with no
+  // compose at all gets Debian's docker-compose
+  { name: 'docker-compose', present: () => composeCommand() !== undefined },
   // setfacl, for `file-owner` on a runner that is not root (test/e2e/non-root-containers.test.ts)
   { name: 'acl', present: files('/usr/bin/setfacl', '/usr/bin/getfacl') },
   // the HTTP(S) proxy of test/support/services/proxy.ts; -bin is the executable alone (the `tinyproxy`

@@ -2,7 +2,7 @@
 // what it replaces, what it rewrites and how, what it runs, how it backs off and reports, and how
 // it ends. Outcomes only: the files in a temp private root, agent-status.json, agent-leases.json
 // and the calls the fake Vault recorded.
-import { promises as fs, statSync } from 'node:fs';
+import { promises as fs, statSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -307,7 +307,11 @@ describe('on-change', () => {
     const call = exec.calls[0];
     expect([call?.file, call?.args]).toEqual(['sh', ['-c', 'kill -HUP "$(cat app.pid)"']]);
     // Only the name that changed, and where the files are; no value.
-    expect(call?.env).toEqual({ PIPELINE_SECRETS_DIR: dir.secretsDir, PIPELINE_SECRETS_CHANGED: 'APP_PASSWORD' });
+    expect(call?.env).toEqual({
+      PIPELINE_SECRETS_DIR: dir.secretsDir,
+      PIPELINE_SECRETS_CHANGED: 'APP_PASSWORD',
+      PIPELINE_SECRETS_RENDERED: '',
+    });
     expect(call?.files).toEqual({ APP_PASSWORD: 'pw-two', APP_USER: 'app', 'secrets.env': 'APP_PASSWORD=pw-two\nAPP_USER=app\n' });
     await agent.until('the status saved', async () => (await dir.status()).onChangeTotal === 1, 0);
     const status = await dir.status();
@@ -420,5 +424,127 @@ describe('the end', () => {
     await agent.toEnd(250);
     expect(vault.callsTo('revoke-self', 'auth/token/revoke-self')).toEqual([]);
     expect((await fs.readdir(dir.root)).sort()).toContain('.pipeline-secrets');
+  });
+});
+
+describe('rendered files (templates)', () => {
+  /** A KV v2 secret with two fields (APP_PASSWORD, APP_USER) and a second path (OTHER), with rendered files using them. */
+  async function templatesSetup(onChange: string | undefined = 'reload') {
+    const clock = new FakeClock();
+    const vault = new FakeVault(clock);
+    vault.putKv(APP, { password: 'pw-1', user: 'app' });
+    vault.putKv('secret/data/other', { token: 'other-1' });
+    const dir = await root({ APP_PASSWORD: 'pw-1', APP_USER: 'app', OTHER: 'other-1' });
+    const rendered = path.join(dir.root, 'rendered');
+    await fs.mkdir(rendered, { mode: 0o700 });
+    const templates = [
+      { name: 'netrc', text: 'login {{APP_USER}} password {{APP_PASSWORD}}\n', source: { inputLine: 2 }, mode: 0o400 },
+      { name: 'auth', text: '_auth={{#base64}}{{APP_USER}}:{{APP_PASSWORD}}{{/base64}}\n', source: { file: 'auth.tmpl' }, mode: 0o600 },
+      { name: 'other', text: 'token={{OTHER}}\n', source: { inputLine: 9 }, mode: 0o600 },
+    ].map((t) => ({ ...t, path: path.join(rendered, t.name), inWorkspace: false }));
+    const first = {
+      netrc: 'login app password pw-1\n',
+      auth: `_auth=${Buffer.from('app:pw-1').toString('base64')}\n`,
+      other: 'token=other-1\n',
+    };
+    for (const t of templates) await fs.writeFile(t.path, first[t.name as keyof typeof first], { mode: t.mode });
+    const lines: [ReturnType<typeof line>, ...Array<ReturnType<typeof line>>] = [appLine, line('secret/app', 'user', 'APP_USER')];
+    const sources = [kvSource(lines, APP, 1), kvSource([line('secret/other', 'token', 'OTHER')], 'secret/data/other', 1)];
+    const cfg = config(dir, sources, { renewToken: false, refreshMs: 5000, onChange, templates });
+    const readAll = async (): Promise<Record<string, string>> =>
+      Object.fromEntries(await Promise.all(templates.map(async (t) => [t.name, await fs.readFile(t.path, 'utf8')] as const)));
+    return { clock, vault, dir, cfg, templates, rendered, readAll };
+  }
+
+  it('renders again, atomically and with the same mode, each file that uses a changed secret; on-change runs once after them all, naming them', async () => {
+    const { clock, vault, dir, cfg, templates, readAll } = await templatesSetup();
+    const seen: Array<Record<string, string>> = [];
+    const exec = fakeExec(dir, async () => (seen.push(await readAll()), { exitCode: 0, stdout: '', stderr: '' }));
+    const agent = await run(cfg, vault, clock, exec);
+    const netrc = templates[0]?.path ?? '';
+    const reader = await fs.open(netrc, 'r');
+    cleanup.push(() => reader.close());
+    const otherIno = statSync(templates[2]?.path ?? '').ino;
+    vault.putKv(APP, { password: 'pw-two', user: 'app' });
+    await agent.until('on-change', () => exec.calls.length > 0, 10_000);
+    expect(exec.calls).toHaveLength(1);
+    expect(exec.calls[0]?.env).toEqual({
+      PIPELINE_SECRETS_DIR: dir.secretsDir,
+      PIPELINE_SECRETS_CHANGED: 'APP_PASSWORD',
+      PIPELINE_SECRETS_RENDERED: 'netrc,auth',
+    });
+    // When on-change ran, every file of the round was new: the secret, the env-file, both rendered files.
+    expect(exec.calls[0]?.files.APP_PASSWORD).toBe('pw-two');
+    expect(exec.calls[0]?.files['secrets.env']).toContain('APP_PASSWORD=pw-two\n');
+    expect(seen[0]).toEqual({
+      netrc: 'login app password pw-two\n',
+      auth: `_auth=${Buffer.from('app:pw-two').toString('base64')}\n`,
+      other: 'token=other-1\n',
+    });
+    // Replaced whole (the open reader keeps the old file), the same mode; the unaffected one untouched.
+    expect(await reader.readFile('utf8')).toBe('login app password pw-1\n');
+    expect([mode(netrc), mode(templates[1]?.path ?? '')]).toEqual(['400', '600']);
+    expect(statSync(templates[2]?.path ?? '').ino).toBe(otherIno);
+    expect((await fs.readdir(path.dirname(netrc))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    await agent.until('the status saved', async () => (await dir.status()).onChangeTotal === 1, 0);
+    const status = await dir.status();
+    expect(status.onChange[0]).toMatchObject({ names: ['APP_PASSWORD'], rendered: ['netrc', 'auth'] });
+    expect(status.rendered).toEqual([
+      { name: 'netrc', path: netrc, bytes: 26, renders: 1, id: `${statSync(netrc).dev}:${statSync(netrc).ino}` },
+      expect.objectContaining({ name: 'auth', renders: 1 }),
+    ]);
+    expect(await dir.log()).toContain('rendered netrc again (26 bytes)');
+    await expectNoValues(dir, ['pw-1', 'pw-two', Buffer.from('app:pw-two').toString('base64')]);
+  });
+
+  it('runs on-change once for a round in which two sources changed, with every name', async () => {
+    const { clock, vault, dir, cfg } = await templatesSetup();
+    const exec = fakeExec(dir);
+    const agent = await run(cfg, vault, clock, exec);
+    vault.putKv(APP, { password: 'pw-two', user: 'app' });
+    vault.putKv('secret/data/other', { token: 'other-2' });
+    await agent.until('on-change', () => exec.calls.length > 0, 10_000);
+    const reads = vault.callsTo('read', APP).length;
+    await agent.until('another refresh', () => vault.callsTo('read', APP).length > reads, 10_000);
+    expect(exec.calls.map((c) => [c.env.PIPELINE_SECRETS_CHANGED, c.env.PIPELINE_SECRETS_RENDERED])).toEqual([
+      ['APP_PASSWORD,OTHER', 'netrc,auth,other'],
+    ]);
+  });
+
+  it('keeps a rendered file whose directory was swapped for a symlink, records why, and still runs on-change for the rest', async () => {
+    const { clock, vault, dir, cfg, rendered } = await templatesSetup();
+    const exec = fakeExec(dir);
+    const elsewhere = path.join(dir.root, 'elsewhere');
+    await fs.mkdir(elsewhere);
+    const agent = await run(cfg, vault, clock, exec);
+    // Swapped after main wrote the files (and the agent started).
+    await fs.rm(rendered, { recursive: true });
+    symlinkSync(elsewhere, rendered);
+    vault.putKv('secret/data/other', { token: 'other-2' });
+    await agent.until('on-change', () => exec.calls.length > 0, 10_000);
+    expect(exec.calls[0]?.env).toMatchObject({ PIPELINE_SECRETS_CHANGED: 'OTHER', PIPELINE_SECRETS_RENDERED: '' });
+    expect(await fs.readdir(elsewhere)).toEqual([]);
+    await agent.until('the status saved', async () => (await dir.status()).onChangeTotal === 1, 0);
+    expect((await dir.status()).failures).toEqual([
+      expect.objectContaining({
+        what: 're-render (other)',
+        reason: expect.stringContaining('is not the directory main wrote it in any more'),
+      }),
+    ]);
+  });
+
+  it('revokes a replaced credential only after on-change has run for the new one', async () => {
+    const clock = new FakeClock();
+    const vault = new FakeVault(clock);
+    vault.engine('pki/issue/ci', { ttl: 10, maxTtl: 10, renewable: false, data: (n) => ({ private_key: `KEY-${n}` }) });
+    const first = vault.issue('pki/issue/ci');
+    const dir = await root({ TLS_KEY: 'KEY-1' });
+    const keyLine = line('pki/issue/ci', 'private_key', 'TLS_KEY', { common_name: 'ci.test' });
+    const aliveAtOnChange: boolean[] = [];
+    const exec = fakeExec(dir, () => (aliveAtOnChange.push(vault.leaseAlive(first.id)), { exitCode: 0, stdout: '', stderr: '' }));
+    const cfg = config(dir, [leasedSource([keyLine], 'pki/issue/ci', first, T0)], { renewToken: false, onChange: 'reload' });
+    const agent = await run(cfg, vault, clock, exec);
+    await agent.until('the old lease revoked', () => vault.leases.get(first.id)?.revoked === true, 30_000);
+    expect(aliveAtOnChange).toEqual([true]);
   });
 });

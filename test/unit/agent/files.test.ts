@@ -45,10 +45,14 @@ async function setup(onChange: string | undefined) {
 }
 
 describe('SecretFiles', () => {
-  it('rewrites only the changed file, then the env-file, then runs on-change once for it', async () => {
+  it('rewrites only the changed file; flush then writes the env-file and runs on-change once for it', async () => {
     const { dir, lines, files, exec } = await setup('reload');
     expect(files.bytes('PASSWORD')).toBe(4);
     await files.apply(lines, result({ user: 'app', password: 'pw-second' }), 'secret/data/app changed');
+    // Until the round ends, only the secret file is new.
+    expect(await dir.snapshot()).toEqual({ USER: 'app', PASSWORD: 'pw-second', 'secrets.env': 'USER=app\nPASSWORD=pw-1\n' });
+    expect(exec.calls).toEqual([]);
+    await files.flush();
     expect(await dir.snapshot()).toEqual({ USER: 'app', PASSWORD: 'pw-second', 'secrets.env': 'USER=app\nPASSWORD=pw-second\n' });
     expect(files.bytes('PASSWORD')).toBe(9);
     expect(exec.calls.map((c) => c.env.PIPELINE_SECRETS_CHANGED)).toEqual(['PASSWORD']);
@@ -59,6 +63,7 @@ describe('SecretFiles', () => {
     const { dir, lines, files, exec } = await setup('reload');
     const before = (await fs.stat(path.join(dir.secretsDir, 'PASSWORD'))).ino;
     await files.apply(lines, result({ user: 'app', password: 'pw-1' }), 'secret/data/app changed');
+    await files.flush();
     expect((await fs.stat(path.join(dir.secretsDir, 'PASSWORD'))).ino).toBe(before);
     expect(exec.calls).toEqual([]);
   });

@@ -100,6 +100,18 @@ describe('agentConfig', () => {
       expiresAt: 61_000,
     });
     expect(JSON.stringify(cfg)).not.toContain('never-in-config');
+    expect(cfg.templates).toBeUndefined();
+  });
+
+  it('hands the agent each rendered file: its template text and source, path, mode and place, never its content', () => {
+    const rendered = [
+      { name: 'npmrc', text: 'x={{APP_PASSWORD}}\n', source: { inputLine: 2 }, path: '/r/rendered/npmrc', mode: 0o400, inWorkspace: false },
+      { name: 'kube', text: '{{DB_USER}}', source: { file: 'k.tmpl' }, path: '/w/.kube/config', mode: 0o600, inWorkspace: true },
+    ];
+    // What main has besides (bytes, envVar) stays with main.
+    const withExtras = rendered.map((r) => ({ ...r, bytes: 99, envVar: 'KUBECONFIG' }));
+    const cfg = agentConfig(parseInputs(env), session, dir, '/r/secrets.env', secrets, sources, 1000, withExtras);
+    expect(cfg.templates).toEqual(rendered);
   });
 
   it.each([

@@ -74,6 +74,37 @@ describe('checkLedger', () => {
     });
   });
 
+  it("keeps rendered files in the root's rendered/ directory, and refuses them when rendered/ is a symlink", async () => {
+    const { dir, expected, ledger } = await privateDir();
+    mkdirSync(path.join(dir.root, 'rendered'), { mode: 0o700 });
+    const rendered = path.join(dir.root, 'rendered', 'npmrc');
+    writeFileSync(rendered, 'rendered');
+    const checked = await checkLedger({ ...ledger, files: [...ledger.files, rendered] }, expected);
+    expect(checked.refused).toEqual([]);
+    expect(checked.ledger.files).toEqual([path.join(dir.secretsDir, 'a'), rendered]);
+
+    const other = await privateDir();
+    const elsewhere = tmp();
+    symlinkSync(elsewhere, path.join(other.dir.root, 'rendered'));
+    const linked = await checkLedger({ ...other.ledger, files: [path.join(other.dir.root, 'rendered', 'npmrc')] }, other.expected);
+    expect(linked.ledger.files).toEqual([]);
+    expect(linked.refused.join('\n')).toContain(path.join(other.dir.root, 'rendered', 'npmrc'));
+  });
+
+  it("passes well-formed workspace files on for post to prove one by one, only with a root that is main's or gone", async () => {
+    const { dir, expected, ledger } = await privateDir();
+    const entries = [{ path: '/w/.npmrc', id: '1:2' }, { path: '/w/.netrc' }, { path: 'relative' }, { id: 'x' }, 'junk'];
+    const raw = { ...ledger, workspaceFiles: entries } as unknown as Ledger;
+    expect((await checkLedger(raw, expected)).ledger.workspaceFiles).toEqual([{ path: '/w/.npmrc', id: '1:2' }, { path: '/w/.netrc' }]);
+    // A post that ran before removed the root: the workspace files are still for post to look at.
+    await fs.rm(dir.root, { recursive: true });
+    expect((await checkLedger(raw, expected)).ledger.workspaceFiles).toEqual([{ path: '/w/.npmrc', id: '1:2' }, { path: '/w/.netrc' }]);
+    // A root that is refused: nothing named by the state is touched, the workspace files neither.
+    const refusedRoot = await checkLedger({ ...raw, root: path.join(tmp(), 'pipeline-secrets-x') }, expected);
+    expect(refusedRoot.ledger.workspaceFiles).toBeUndefined();
+    expect(refusedRoot.refused.join('\n')).toContain('/w/.npmrc');
+  });
+
   it('keeps the paths as main named them when RUNNER_TEMP is reached through a symlink', async () => {
     const real = tmp();
     const linked = path.join(tmp(), 'temp');

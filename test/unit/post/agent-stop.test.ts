@@ -28,9 +28,10 @@ const status: AgentStatus = {
   kvChangesTotal: 0,
   onChange: [
     { names: ['A'], exitCode: 0, ms: 5, at: '2030-01-01T00:01:00.000Z' },
-    { names: ['A', 'B'], exitCode: 2, ms: 7, at: '2030-01-01T00:02:00.000Z' },
+    { names: ['A', 'B'], rendered: ['npmrc'], exitCode: 2, ms: 7, at: '2030-01-01T00:02:00.000Z' },
   ],
   onChangeTotal: 2,
+  rendered: [{ name: 'npmrc', path: '/w/.npmrc', bytes: 40, renders: 2, id: '64769:1234' }],
   secrets: [{ name: 'A', path: 'secret/data/a', version: 3, bytes: 12 }],
 };
 

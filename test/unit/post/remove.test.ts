@@ -1,10 +1,87 @@
 // removeDelivered: post's deletions, on a real private root made by main's createPrivateDir.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { removeDelivered } from '../../../src/post/remove.ts';
-import { createPrivateDir } from '../../../src/core/private-dir.ts';
+import { removeDelivered, removeWorkspaceFiles } from '../../../src/post/remove.ts';
+import { createPrivateDir, fileId } from '../../../src/core/private-dir.ts';
 import { exists, mainLeftBehind, tmp } from './fixtures.ts';
+
+const idOf = (file: string): string => fileId(statSync(file, { bigint: true }));
+
+describe('removeWorkspaceFiles', () => {
+  it('deletes each rendered file that is still the one main wrote, by its device:inode', async () => {
+    const ws = tmp();
+    const npmrc = path.join(ws, '.npmrc');
+    writeFileSync(npmrc, 'rendered');
+    mkdirSync(path.join(ws, '.kube'));
+    const kube = path.join(ws, '.kube', 'config');
+    writeFileSync(kube, 'rendered');
+    const ledger = {
+      workspaceFiles: [
+        { path: npmrc, id: idOf(npmrc) },
+        { path: kube, id: idOf(kube) },
+      ],
+    };
+    expect(await removeWorkspaceFiles(ledger, ws, undefined)).toEqual({ workspaceFilesRemoved: [npmrc, kube], problems: [] });
+    expect([await exists(npmrc), await exists(kube)]).toEqual([false, false]);
+    // A second run: gone already, no problem.
+    expect(await removeWorkspaceFiles(ledger, ws, undefined)).toEqual({ workspaceFilesRemoved: [], problems: [] });
+  });
+
+  it('takes the device:inode the agent gives for a file it rendered again', async () => {
+    const ws = tmp();
+    const file = path.join(ws, '.npmrc');
+    writeFileSync(file, 'main');
+    const mainId = idOf(file);
+    writeFileSync(path.join(ws, 'new'), 'agent');
+    renameSync(path.join(ws, 'new'), file);
+    const ledger = { workspaceFiles: [{ path: file, id: mainId }] };
+    const status = { rendered: [{ name: 'npmrc', path: file, bytes: 5, renders: 1, id: idOf(file) }] };
+    expect((await removeWorkspaceFiles(ledger, ws, status)).workspaceFilesRemoved).toEqual([file]);
+  });
+
+  it('leaves a file replaced since, one without a recorded id, a symlink, and anything outside the workspace', async () => {
+    const ws = tmp();
+    const replaced = path.join(ws, 'replaced');
+    writeFileSync(replaced, 'main');
+    const id = idOf(replaced);
+    writeFileSync(path.join(ws, 'other'), 'a step of the user');
+    renameSync(path.join(ws, 'other'), replaced);
+    const unproven = path.join(ws, 'unproven');
+    writeFileSync(unproven, 'x');
+    const outsideDir = tmp();
+    const outside = path.join(outsideDir, 'file');
+    writeFileSync(outside, "not the job's");
+    const link = path.join(ws, 'link');
+    symlinkSync(outside, link);
+    const ledger = {
+      workspaceFiles: [{ path: replaced, id }, { path: unproven }, { path: outside, id: idOf(outside) }, { path: link, id: idOf(outside) }],
+    };
+    const result = await removeWorkspaceFiles(ledger, ws, undefined);
+    expect(result).toEqual({
+      workspaceFilesRemoved: [],
+      problems: [
+        `rendered file ${replaced}: not the file main wrote (replaced since); left in place`,
+        `rendered file ${unproven}: main recorded no identity for it (it stopped while writing it): not proven main's; left in place`,
+        `rendered file ${outside}: not in the workspace; left in place`,
+        `rendered file ${link}: not a regular file of this user; left in place`,
+      ],
+    });
+    for (const f of [replaced, unproven, outside, link]) expect(await exists(f)).toBe(true);
+  });
+
+  it('does nothing without workspace files, and leaves them all without a workspace to check against', async () => {
+    expect(await removeWorkspaceFiles({}, undefined, undefined)).toEqual({ workspaceFilesRemoved: [], problems: [] });
+    const ws = tmp();
+    writeFileSync(path.join(ws, 'f'), 'x');
+    const result = await removeWorkspaceFiles(
+      { workspaceFiles: [{ path: path.join(ws, 'f'), id: idOf(path.join(ws, 'f')) }] },
+      undefined,
+      undefined,
+    );
+    expect(result.problems).toEqual([`rendered file ${path.join(ws, 'f')}: not in the workspace; left in place`]);
+  });
+});
 
 describe('removeDelivered', () => {
   it('removes every file, the token file and the root, and counts them', async () => {

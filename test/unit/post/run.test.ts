@@ -2,10 +2,11 @@
 // Vault, a fake docker CLI, and a real private root in a temporary RUNNER_TEMP. What is asserted is
 // what post leaves behind: files, leases and tokens alive, warnings, the summary; and that no
 // value reaches anything a reader of the log or summary could see.
-import { mkdirSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, promises as fs, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Ledger } from '../../../src/core/ledger.ts';
+import { fileId } from '../../../src/core/private-dir.ts';
 import { runPost } from '../../../src/post/run.ts';
 import { fakeRunner, type FakeRunner } from '../../support/fake-runner.ts';
 import { fakeVault, LEASE_REVOKE, REVOKE_SELF, vaultError, type FakeVault } from './fake-vault.ts';
@@ -165,6 +166,37 @@ describe('runPost', () => {
     expect(summary).toContain('- Logged out of: ghcr.io');
     expect(summary).toContain('- Workspace scrub: 1 file(s) held a secret value');
     expect(await exists(left.dir.root)).toBe(false);
+    expectNoValue(runner);
+  });
+
+  it('deletes the rendered files main wrote in the workspace before the scrub, which does not count them, and says so', async () => {
+    const left = await mainLeftBehind();
+    const npmrc = path.join(left.workspace, '.npmrc');
+    writeFileSync(npmrc, `//r/:_authToken=${VALUES.API_KEY}\n`);
+    const replaced = path.join(left.workspace, '.netrc');
+    writeFileSync(replaced, 'x');
+    const staleId = fileId(statSync(replaced, { bigint: true }));
+    // Replaced by a step (a new file renamed over it: a new inode while the old one still exists).
+    writeFileSync(`${replaced}.new`, `password ${VALUES.DB_PASSWORD}\n`);
+    renameSync(`${replaced}.new`, replaced);
+    const ledger = {
+      ...left.ledger,
+      workspaceFiles: [
+        { path: npmrc, id: fileId(statSync(npmrc, { bigint: true })) },
+        { path: replaced, id: staleId },
+      ],
+    };
+    const { runner } = await post(ledger, left.env);
+    expect(await exists(npmrc)).toBe(false);
+    // Not the file main wrote: left to the scrub, which finds the value in it.
+    expect(readFileSync(replaced, 'utf8')).toBe(`password ${'*'.repeat(VALUES.DB_PASSWORD.length)}\n`);
+    expect(runner.warnings).toEqual([`cleanup: rendered file ${replaced}: not the file main wrote (replaced since); left in place`]);
+    expect(runner.infos).toContain('scrub: DB_PASSWORD found 1 time(s) in .netrc: redacted');
+    expect(runner.infos.join('\n')).not.toContain('.npmrc');
+    const summary = runner.summaries.join('\n');
+    expect(summary).toContain(`- Rendered files removed from the workspace: 1\n  - \`${npmrc}\``);
+    expect(summary).toContain('- Workspace scrub: 1 file(s) held a secret value');
+    expect(runner.infos).toContain('Pipeline Secrets cleanup: token revoked, 2 lease(s) revoked, 4 file(s) and 1 director(ies) removed');
     expectNoValue(runner);
   });
 

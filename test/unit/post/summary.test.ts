@@ -19,8 +19,9 @@ const status: AgentStatus = {
   replaced: 1,
   kvChanges: [{ path: 'secret/data/x', from: 1, to: 2, at: '2026-01-01T00:00:05.000Z' }],
   kvChangesTotal: 1,
-  onChange: [{ names: ['A_B'], exitCode: 3, ms: 12, at: '2026-01-01T00:00:06.000Z' }],
+  onChange: [{ names: ['A_B'], rendered: ['npmrc'], exitCode: 3, ms: 12, at: '2026-01-01T00:00:06.000Z' }],
   onChangeTotal: 1,
+  rendered: [{ name: 'npmrc', path: '/w/.npmrc', bytes: 40, renders: 2, id: '64769:1234' }],
   secrets: [
     { name: 'A_B', path: 'secret/data/x', version: 2, bytes: 15 },
     { name: 'FROM_ENV', path: null, version: null, bytes: 4 },
@@ -41,6 +42,17 @@ const base: CleanupReport = {
   problems: [],
 };
 
+describe('cleanup summary: rendered files in the workspace', () => {
+  it('counts and names each one post deleted, and counts them in the log line', async () => {
+    const text = cleanupSummary({ ...base, workspaceFilesRemoved: ['/w/.npmrc', '/w/.kube/config'] });
+    expect(text).toContain('- Files removed: 2\n- Rendered files removed from the workspace: 2\n  - `/w/.npmrc`\n  - `/w/.kube/config`');
+    expect(cleanupSummary(base)).not.toContain('Rendered files');
+    const runner = fakeRunner();
+    await reportCleanup(runner, { ...base, agent: undefined, workspaceFilesRemoved: ['/w/.npmrc'] });
+    expect(runner.infos.at(-1)).toContain('3 file(s) and 0 director(ies) removed');
+  });
+});
+
 describe('cleanup summary: renewal agent section', () => {
   it('lists renewals, failures with their reason, replacements, KV changes, on-change exit codes and the current secrets', () => {
     const text = cleanupSummary({ ...base, agentStatus: status });
@@ -51,7 +63,8 @@ describe('cleanup summary: renewal agent section', () => {
     expect(text).toContain('- Credentials replaced: 1');
     expect(text).toContain('`secret/data/x`: version 1 → 2');
     expect(text).toContain('- on-change runs: 1 (1 with a non-zero exit code)');
-    expect(text).toContain('⚠️ A\\_B: exit code 3 after 12 ms');
+    expect(text).toContain('⚠️ A\\_B (rendered npmrc): exit code 3 after 12 ms');
+    expect(text).toContain('- Rendered again: npmrc 2 time(s), now 40 bytes');
     expect(text).toContain('| A\\_B | secret/data/x | 2 | 15 |');
     expect(text).toContain('| FROM\\_ENV | env |  | 4 |');
   });
