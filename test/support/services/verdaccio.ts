@@ -19,7 +19,7 @@
 //   SIGTERM ends it. The lifecycle is lifecycle.ts's: exit hook, sweep of dirs of dead owners.
 
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -299,9 +299,4 @@ export async function startVerdaccio(): Promise<Verdaccio> {
     await stop();
     throw e;
   }
-}
-
-/** A random password for a test user (hex: safe in htpasswd, .npmrc and URLs). */
-export function randomPassword(): string {
-  return randomBytes(12).toString('hex');
 }
