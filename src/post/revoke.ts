@@ -140,26 +140,32 @@ async function postToken(
 }
 
 /**
- * revoke-self, and once more after a short pause when it failed on the way (no answer, 429, 5xx:
- * the client's own retries were used up) and the budget still has room: the token file goes right
- * after, and with it any chance to revoke the token later.
+ * revoke-self, tried again after a short pause for as long as it fails on the way (no answer, 429,
+ * 5xx, a standby's redirect: the client's own retries were used up) and the budget has room: the
+ * token file goes right after, and with it any chance to revoke the token later. A cluster may be
+ * without an active node for several seconds (an election, lost quorum), longer than the client's
+ * own retries last.
  */
 async function revokeSelfRetried(deps: RevokeDeps, client: VaultClient, deadline: number, masks: MaskRegistry): Promise<void> {
   const now = deps.now ?? Date.now;
-  try {
-    await client.revokeSelf();
-  } catch (error) {
-    const status = error instanceof VaultError ? error.status : undefined;
-    const transient = status === undefined || status === 429 || status >= 500;
-    if (!transient || deadline - now() < REVOKE_RETRY_PAUSE_MS + 1000) throw error;
-    deps.runner.info(`Vault token revocation failed (${masks.scrub(errorText(error))}); trying once more`);
-    await (deps.sleep ?? pause)(REVOKE_RETRY_PAUSE_MS);
+  // Whether any try may have reached Vault: a refusal later can then mean that it revoked the token.
+  let uncertain = false;
+  for (let tries = 1; ; tries++) {
     try {
       await client.revokeSelf();
-    } catch (again) {
-      // The first try may have reached Vault: a refusal now can mean that it revoked the token.
-      if (again instanceof VaultError && error instanceof VaultError && error.afterUncertainTry) again.afterUncertainTry = true;
-      throw again;
+      return;
+    } catch (error) {
+      if (error instanceof VaultError) {
+        if (uncertain) error.afterUncertainTry = true;
+        uncertain ||= error.afterUncertainTry;
+      }
+      const status = error instanceof VaultError ? error.status : undefined;
+      const transient = status === undefined || status === 429 || status >= 500;
+      if (!transient || deadline - now() < REVOKE_RETRY_PAUSE_MS + 1000) throw error;
+      const why = masks.scrub(errorText(error));
+      if (tries === 1) deps.runner.info(`Vault token revocation failed (${why}); trying again until the 'timeout' input runs out`);
+      else deps.runner.debug(`Vault token revocation try ${tries} failed (${why})`);
+      await (deps.sleep ?? pause)(REVOKE_RETRY_PAUSE_MS);
     }
   }
 }

@@ -13,6 +13,8 @@ export interface TcpFront {
   readonly url: string;
   /** Connections accepted so far, per backend port. */
   readonly connections: Map<number, number>;
+  /** Chunks of client bytes forwarded so far: about one per HTTP request (the front does not parse HTTP). */
+  readonly chunks: () => number;
   stop(): Promise<void>;
 }
 
@@ -27,9 +29,14 @@ function connect(port: number): Promise<net.Socket | undefined> {
   });
 }
 
-/** Listens on a free loopback port in front of `ports` (the nodes' API listeners). */
-export async function startTcpFront(ports: readonly number[]): Promise<TcpFront> {
+/**
+ * Listens on a free loopback port in front of `ports` (the nodes' API listeners). `delayMs` holds
+ * every chunk a client sends that long before it goes on (in order), so a test can act mid-exchange.
+ */
+export async function startTcpFront(ports: readonly number[], opts: { delayMs?: number } = {}): Promise<TcpFront> {
   let next = 0;
+  let chunks = 0;
+  const delay = opts.delayMs ?? 0;
   const connections = new Map<number, number>();
   const open = new Set<net.Socket>();
   const track = (s: net.Socket): void => {
@@ -59,7 +66,13 @@ export async function startTcpFront(ports: readonly number[]): Promise<TcpFront>
         // A node killed mid-answer ends its side abruptly: the client sees its connection reset.
         backend.once('close', () => client.destroy());
         client.once('close', () => backend.destroy());
-        client.pipe(backend);
+        client.on('data', (chunk: Buffer) => {
+          chunks++;
+          // Equal delays keep the order; a write after the backend died goes nowhere.
+          if (delay === 0) backend.write(chunk);
+          else setTimeout(() => backend.destroyed || backend.write(chunk), delay);
+        });
+        client.once('end', () => setTimeout(() => backend.destroyed || backend.end(), delay));
         backend.pipe(client);
         client.resume();
         return;
@@ -76,6 +89,7 @@ export async function startTcpFront(ports: readonly number[]): Promise<TcpFront>
   return {
     url: `http://127.0.0.1:${addr.port}`,
     connections,
+    chunks: () => chunks,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const s of open) s.destroy();

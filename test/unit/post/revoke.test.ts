@@ -1,5 +1,5 @@
 // revokeVault: leases by id, then the token this run created, against an in-memory Vault; a failed
-// token revocation retried once when the failure was on the way and the budget has room; what is
+// token revocation tried again while the failure is on the way and the budget has room; what is
 // left alive is reported with why.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -130,15 +130,44 @@ describe('revokeVault', () => {
     expect(part.leasesLeft[0]?.reason).toMatch(/^Vault refused sys\/leases\/revoke \(403; the default policy lacks it\); grant path/);
   });
 
-  it('tries the token revocation once more after a failure on the way, after a pause', async () => {
+  it('tries the token revocation again after a pause for as long as it fails on the way (a cluster electing a leader)', async () => {
     const vault = fakeVault({ [TOKEN]: [] });
-    vault.failures.set(REVOKE_SELF, [{ error: vaultError(REVOKE_SELF, 503) }]);
-    const { part, runner, slept } = await revoke(vault, ledgerWith({ leases: [] }));
+    const unavailable = () => ({ error: vaultError(REVOKE_SELF, 503) });
+    vault.failures.set(REVOKE_SELF, [unavailable(), unavailable(), unavailable()]);
+    let clock = 1_000_000;
+    const { part, runner } = await revoke(
+      vault,
+      ledgerWith({ leases: [] }),
+      { INPUT_URL: VAULT_URL, INPUT_TIMEOUT: '30' },
+      { now: () => clock, sleep: async (ms) => void (clock += ms) },
+    );
     expect(part.tokenRevoked).toBe(true);
-    expect(slept).toEqual([1000]);
-    expect(vault.calls.map((c) => c.path)).toEqual([REVOKE_SELF, REVOKE_SELF]);
+    expect(vault.calls.map((c) => c.path)).toEqual([REVOKE_SELF, REVOKE_SELF, REVOKE_SELF, REVOKE_SELF]);
+    expect(clock - 1_000_000).toBe(3000);
     expect(runner.infos).toEqual([
-      'Vault token revocation failed (POST auth/token/revoke-self: Vault answered 503 error); trying once more',
+      "Vault token revocation failed (POST auth/token/revoke-self: Vault answered 503 error); trying again until the 'timeout' input runs out",
+    ]);
+  });
+
+  it('stops trying while the budget still has room for one more try and its pause, and says what stayed alive', async () => {
+    const vault = fakeVault({ [TOKEN]: [] });
+    vault.failures.set(
+      REVOKE_SELF,
+      Array.from({ length: 50 }, () => ({ error: vaultError(REVOKE_SELF, 500) })),
+    );
+    let clock = 1_000_000;
+    const { part } = await revoke(
+      vault,
+      ledgerWith({ leases: [], tokenExpires: '2030-01-01T02:00:00.000Z' }),
+      { INPUT_URL: VAULT_URL, INPUT_TIMEOUT: '10' },
+      { now: () => clock, sleep: async (ms) => void (clock += ms) },
+    );
+    // Tries at 0, 1, ..., 9 s; at 9 s less than a pause and a second are left.
+    expect(vault.calls).toHaveLength(10);
+    expect(clock - 1_000_000).toBe(9000);
+    expect(part.tokenRevoked).toBe(false);
+    expect(part.problems).toEqual([
+      'Vault token not revoked: POST auth/token/revoke-self: Vault answered 500 error; it stays alive until it expires by its TTL (2030-01-01T02:00:00.000Z), nothing renews it any more, and its file goes with the private directory',
     ]);
   });
 
