@@ -67,20 +67,32 @@ export function createTransport(options: TransportOptions) {
       try {
         const response = await exchange.send(opts, target, Math.min(remaining, options.requestTimeoutMs ?? remaining));
         if (response.statusCode === 307 || response.statusCode === 308) {
-          target = redirectTarget(target, response, opts.method, path, ++redirects);
-          attempt--; // a redirect is not a failed attempt
-          continue;
+          const to = redirectTarget(target, response, opts.method, path, ++redirects);
+          if (to instanceof URL) {
+            target = to;
+            attempt--; // a redirect is not a failed attempt
+            continue;
+          }
+          // Another origin: a standby that could not forward (mid-election, or before it reaches a
+          // new active node) names the active node. It did not act, and the token goes nowhere
+          // else: 'url' is tried again, where behind a load balancer the next try may reach a node
+          // that answers. Out of retries, the refusal is the error.
+          if (attempt >= options.retries) throw fail(to);
+          target = new URL(opts.uri);
+          redirects = 0;
+          outcome = 'a redirect to another origin';
+        } else {
+          // node-vault keeps only status and body of a failed response: the body carries the mark.
+          if (uncertain && response.body !== null && typeof response.body === 'object') bodiesAfterUncertainTry.add(response.body);
+          const verdict = statusOutcome(response.statusCode);
+          if (verdict === 'final') return response;
+          const retryable = verdict === 'not-acted' || (await retrySafe());
+          if (!retryable || attempt >= options.retries) return response;
+          uncertain ||= verdict === 'maybe-acted';
+          // Node keeps one Retry-After (and one Location) of a response: duplicates are discarded.
+          retryAfter = response.headers['retry-after'];
+          outcome = `status ${response.statusCode}`;
         }
-        // node-vault keeps only status and body of a failed response: the body carries the mark.
-        if (uncertain && response.body !== null && typeof response.body === 'object') bodiesAfterUncertainTry.add(response.body);
-        const verdict = statusOutcome(response.statusCode);
-        if (verdict === 'final') return response;
-        const retryable = verdict === 'not-acted' || (await retrySafe());
-        if (!retryable || attempt >= options.retries) return response;
-        uncertain ||= verdict === 'maybe-acted';
-        // Node keeps one Retry-After (and one Location) of a response: duplicates are discarded.
-        retryAfter = response.headers['retry-after'];
-        outcome = `status ${response.statusCode}`;
       } catch (error) {
         if (!(error instanceof TransportError)) throw error;
         const verdict = errorOutcome(error.code);
@@ -124,9 +136,9 @@ export function createTransport(options: TransportOptions) {
 /**
  * A standby answers 307 with the active node's address. Followed only to the origin (scheme, host
  * and port) 'url' names: the request carries the token, which must never go to a host the user did
- * not configure, nor from https to http. Another origin is refused with a message naming it.
+ * not configure, nor from https to http. Another origin is refused: the error naming it is returned.
  */
-function redirectTarget(from: URL, response: RpResponse, method: string, path: string, count: number): URL {
+function redirectTarget(from: URL, response: RpResponse, method: string, path: string, count: number): URL | TransportError {
   const location = response.headers.location;
   let to: URL | undefined;
   try {
@@ -142,7 +154,7 @@ function redirectTarget(from: URL, response: RpResponse, method: string, path: s
     );
   }
   if (to.origin !== from.origin) {
-    throw new TransportError(
+    return new TransportError(
       'EREDIRECT',
       from.host,
       `Vault at ${from.host} redirected ${method} ${path} to ${to.origin}${to.pathname} (a standby pointing at the active node?): not followed, the token goes only to the 'url' given; set 'url' to the active node or a load balancer in front of the cluster`,

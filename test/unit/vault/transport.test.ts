@@ -1,7 +1,8 @@
 // The transport's retry loop against a tiny local server that counts what reached it, on a fake
 // clock (now and sleep advance together, so no test really waits): a GET that may mint a
 // credential is retried only when the server provably did not act, a KV read after anything
-// transient; Retry-After in seconds or as a date, capped; the overall deadline; redirects.
+// transient; Retry-After in seconds or as a date, capped; the overall deadline; redirects (followed
+// within the origin, another origin tried again at 'url').
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../../src/vault/exchange.ts';
 import { answeredAfterUncertainTry, createTransport, type TransportOptions } from '../../../src/vault/transport.ts';
@@ -297,6 +298,22 @@ describe('307 from a standby', () => {
       `redirected GET secret/data/app to ${other.url}/v1/secret/data/app`,
     );
     expect(other.hits()).toBe(0);
+    // Tried again at 'url' (retries: 3) before giving up: the standby did not act.
+    expect(server.hits()).toBe(4);
+    t.close();
+  });
+
+  it("tries 'url' again after a redirect to another origin, even a login: behind a load balancer the next try may reach a node that answers", async () => {
+    const active = await serve((_req, res) => json(res, 200, {}));
+    const front = await serve((req, res, n) =>
+      n === 0 ? void res.writeHead(307, { location: `${active.url}${req.url}` }).end() : json(res, 200, { auth: { client_token: 't' } }),
+    );
+    const t = transport();
+    const response = await t.rp({ method: 'POST', uri: `${front.url}/v1/auth/approle/login`, json: { role_id: 'r' } });
+    expect(response.statusCode).toBe(200);
+    expect(front.hits()).toBe(2);
+    expect(active.hits()).toBe(0);
+    expect(t.logs).toEqual(['retry 1/3 of POST auth/approle/login after a redirect to another origin, waiting 25 ms']);
     t.close();
   });
 
