@@ -276,6 +276,30 @@ describe('cancel', () => {
   });
 });
 
+describe('a KV v2 mount checking its layout after a failover', () => {
+  const upgrading = {
+    errors: [
+      'Waiting for the primary to upgrade from non-versioned to versioned data. This backend will be unavailable for a brief period and will resume service when the primary is finished.',
+    ],
+  };
+
+  it('its 400 is tried again (the mount refused before handling), even for a call that may mint', async () => {
+    const server = await serve((_req, res, n) => (n < 2 ? json(res, 400, upgrading) : json(res, 200, { data: {} })));
+    const t = transport();
+    expect((await t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` })).statusCode).toBe(200);
+    expect(server.hits()).toBe(3);
+    t.close();
+  });
+
+  it('any other 400 is final', async () => {
+    const server = await serve((_req, res) => json(res, 400, { errors: ['invalid request'] }));
+    const t = transport();
+    expect((await t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` })).statusCode).toBe(400);
+    expect(server.hits()).toBe(1);
+    t.close();
+  });
+});
+
 describe('307 from a standby', () => {
   it('follows to the same origin, method and body kept, without counting it as a retry', async () => {
     const server = await serve((req, res, _n, body) =>
