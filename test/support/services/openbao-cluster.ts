@@ -10,8 +10,11 @@
 // - cluster_addr is always TLS (the cluster port speaks mTLS with certificates the cluster makes),
 //   even with tls_disable on the API listener.
 // - performance_multiplier = 1 keeps raft's timings at their tightest, so a failover takes seconds.
-// - A standby (non-performance) forwards a request to the active node over the cluster port, so a
-//   client talking to a standby gets the active node's answer (services-cluster.test.ts).
+// - Standbys serve reads themselves (OpenBao's read-enabled standbys on raft, the default:
+//   disable_standby_reads = false; https://openbao.org/docs/next/concepts/consistency/) and
+//   forward writes to the active node over the cluster port; a standby that cannot (no active
+//   node, or one it has not reached yet after an election) answers 307 to the active node's
+//   api_addr. services-cluster.test.ts checks both.
 //
 // The nodes' dirs and processes follow lifecycle.ts like openbao.ts: own process groups under
 // pdeathsig, an exit hook, a sweep of dead owners' dirs.
