@@ -16,6 +16,9 @@
 //   node, or one it has not reached yet after an election) answers 307 to the active node's
 //   api_addr. services-cluster.test.ts checks both.
 //
+// About 310 lines: one class for the cluster's whole life (config, init, unseal, leader, kill,
+// restart), each step needing the same node table; split, the parts would pass it around.
+//
 // The nodes' dirs and processes follow lifecycle.ts like openbao.ts: own process groups under
 // pdeathsig, an exit hook, a sweep of dead owners' dirs.
 
