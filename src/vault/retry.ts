@@ -57,14 +57,19 @@ const MAX_RETRY_AFTER_MS = 60_000;
 const BACKOFF_BASE_MS = 50;
 const MAX_BACKOFF_MS = 2000;
 /**
- * The spread added to a Retry-After: uniform over 1 s, or over a quarter of a longer wait. Vault
- * sends Retry-After in whole seconds rounded down (a quota of 1 s intervals says "0"), so its
- * quota frees up somewhere in the second after the number: every job of a matrix refused in the
- * same instant would otherwise come back in the same instant, the first `rate` of them pass and
- * the rest are refused again, wave after wave. Spread over that second they meet a refilled
- * bucket a few at a time; a longer wait (a block_interval) gets a proportionate spread.
+ * The spread added to a Retry-After: uniform over 1 s, doubling with each refusal of the same
+ * request up to 8 s, or over a quarter of a longer wait. Vault sends Retry-After in whole seconds
+ * rounded down (a quota of 1 s intervals says "0"), so its quota frees up somewhere in the second
+ * after the number: every job of a matrix refused in the same instant would otherwise come back in
+ * the same instant, the first `rate` of them pass and the rest are refused again, wave after wave.
+ * Spread over that second they meet a refilled bucket a few at a time. A request refused again
+ * means the quota is oversubscribed: doubling its window halves what the refused requests send,
+ * so demand falls to what the quota admits instead of every job spending its retries in the first
+ * seconds (the default 4 retries then span up to 1 + 2 + 4 + 8 s, inside the default 30 s timeout).
+ * A longer wait (a block_interval) gets a proportionate spread.
  */
 const RETRY_AFTER_SPREAD_MS = 1000;
+const MAX_RETRY_AFTER_SPREAD_MS = 8000;
 const RETRY_AFTER_SPREAD_SHARE = 0.25;
 
 /**
@@ -84,13 +89,16 @@ export function retryAfterMs(header: string | undefined, now: number): number | 
 
 /**
  * The wait before the try after `attempt` (0 for the first): the server's Retry-After when it
- * gives one, plus a random spread (RETRY_AFTER_SPREAD_MS), else exponential backoff from 50 ms up
+ * gives one, plus a random spread growing with the attempt (RETRY_AFTER_SPREAD_MS), else exponential backoff from 50 ms up
  * to 2 s, jittered over the upper half of each step: many matrix jobs retrying at once spread out
  * instead of stampeding Vault together.
  */
 export function backoffMs(attempt: number, retryAfter: string | undefined, now: number, random: () => number): number {
   const asked = retryAfterMs(retryAfter, now);
-  if (asked !== undefined) return asked + Math.round(random() * Math.max(RETRY_AFTER_SPREAD_MS, asked * RETRY_AFTER_SPREAD_SHARE));
+  if (asked !== undefined) {
+    const window = Math.min(MAX_RETRY_AFTER_SPREAD_MS, RETRY_AFTER_SPREAD_MS * 2 ** attempt);
+    return asked + Math.round(random() * Math.max(window, asked * RETRY_AFTER_SPREAD_SHARE));
+  }
   const cap = Math.min(MAX_BACKOFF_MS, BACKOFF_BASE_MS * 2 ** attempt);
   return Math.round(cap / 2 + (random() * cap) / 2);
 }

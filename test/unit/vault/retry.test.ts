@@ -123,6 +123,14 @@ describe('backoffMs after a Retry-After', () => {
     expect(backoffMs(0, header, now, () => r)).toBe(expected);
   });
 
+  it('doubles the spread with each refusal of the same request, up to 8 s', () => {
+    expect(Array.from({ length: 6 }, (_, attempt) => backoffMs(attempt, '0', now, () => 0.5))).toEqual([500, 1000, 2000, 4000, 4000, 4000]);
+    expect(Array.from({ length: 6 }, (_, attempt) => backoffMs(attempt, '2', now, () => 0.999_999))).toEqual([
+      3000, 4000, 6000, 10_000, 10_000, 10_000,
+    ]);
+    expect(backoffMs(3, '60', now, () => 0.5)).toBe(67_500); // a quarter of a long wait is more than 8 s
+  });
+
   it('spreads 50 jobs refused in the same instant over the second after it', () => {
     let seed = 7;
     const random = (): number => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
