@@ -6,7 +6,7 @@
 // the requests the server got (counted by the fault proxy in front, which only records), the
 // requests it refused with 429, and how the requests after the first refusal spread over time
 // (the busiest 100 ms, and a histogram of 100 ms buckets, one row per second).
-//   node bench/quota.ts [jobs=50] [rate=100 per second] [retries: our 'retries' input, default 4]
+//   node bench/quota.ts [jobs=50] [rate=100 per second] [retries: our 'retries' input, '' for its default 4] [headers: on|off]
 import { startFaultProxy, type RecordedRequest } from '../test/support/services/fault-proxy.ts';
 import { OpenBao } from '../test/support/services/openbao.ts';
 import * as path from 'node:path';
@@ -15,7 +15,9 @@ import { runVaultAction, vaultAction } from './vault-action.ts';
 
 const JOBS = Number(process.argv[2] ?? 50);
 const RATE = Number(process.argv[3] ?? 100);
-const RETRIES = process.argv[4];
+const RETRIES = process.argv[4] === '' ? undefined : process.argv[4];
+/** 'off': the quota sends no Retry-After (OpenBao's default, sys/quotas/config). */
+const HEADERS = process.argv[5] !== 'off';
 const SECRETS = 20;
 
 interface JobResult {
@@ -113,11 +115,11 @@ try {
     },
   ];
   console.log(
-    `node ${process.version}, OpenBao ${version}, ${JOBS} jobs at once x ${SECRETS} secrets, rate-limit quota ${RATE}/s on every path (Retry-After on)${RETRIES !== undefined ? `, our retries=${RETRIES}` : ', default inputs'}:`,
+    `node ${process.version}, OpenBao ${version}, ${JOBS} jobs at once x ${SECRETS} secrets, rate-limit quota ${RATE}/s on every path (Retry-After ${HEADERS ? 'on' : 'off'})${RETRIES !== undefined ? `, our retries=${RETRIES}` : ', default inputs'}:`,
   );
   for (const { name, run } of runs) {
     // A fresh quota each time: the bucket starts full for both tools.
-    await bao.addRateLimitQuota('bench', { rate: RATE, interval: '1s', headers: true });
+    await bao.addRateLimitQuota('bench', { rate: RATE, interval: '1s', headers: HEADERS });
     await new Promise((r) => setTimeout(r, 1100));
     const from = proxy.requests.length;
     const started = Date.now();

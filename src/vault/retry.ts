@@ -89,12 +89,15 @@ export function retryAfterMs(header: string | undefined, now: number): number | 
 
 /**
  * The wait before the try after `attempt` (0 for the first): the server's Retry-After when it
- * gives one, plus a random spread growing with the attempt (RETRY_AFTER_SPREAD_MS), else exponential backoff from 50 ms up
+ * gives one (or `quota`, a 429, without one), plus a random spread growing with the attempt (RETRY_AFTER_SPREAD_MS), else exponential backoff from 50 ms up
  * to 2 s, jittered over the upper half of each step: many matrix jobs retrying at once spread out
  * instead of stampeding Vault together.
  */
-export function backoffMs(attempt: number, retryAfter: string | undefined, now: number, random: () => number): number {
-  const asked = retryAfterMs(retryAfter, now);
+export function backoffMs(attempt: number, retryAfter: string | undefined, now: number, random: () => number, quota = false): number {
+  // A quota's 429 without a Retry-After counts as "0": Vault sends none unless the operator set
+  // enable_rate_limit_response_headers (off by default), and its quota frees up within an interval
+  // (1 s by default) that backoffs from 25 ms would spend all the retries inside.
+  const asked = retryAfterMs(retryAfter, now) ?? (quota ? 0 : undefined);
   if (asked !== undefined) {
     const window = Math.min(MAX_RETRY_AFTER_SPREAD_MS, RETRY_AFTER_SPREAD_MS * 2 ** attempt);
     return asked + Math.round(random() * Math.max(window, asked * RETRY_AFTER_SPREAD_SHARE));

@@ -100,7 +100,7 @@ export function createTransport(options: TransportOptions) {
       if (refused !== undefined && attempt >= options.retries) {
         throw fail(new TransportError('EQUOTA', target.host, `gave up on ${opts.method} ${path}: ${refused}`));
       }
-      const wait = backoffMs(attempt, retryAfter, now(), random);
+      const wait = backoffMs(attempt, retryAfter, now(), random, refused !== undefined);
       // No retry that could not start before the deadline: fail now, saying why, rather than sleep.
       if (now() + wait >= options.deadline) {
         throw fail(

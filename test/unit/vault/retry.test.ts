@@ -131,6 +131,12 @@ describe('backoffMs after a Retry-After', () => {
     expect(backoffMs(3, '60', now, () => 0.5)).toBe(67_500); // a quarter of a long wait is more than 8 s
   });
 
+  it('takes a quota\'s 429 without a Retry-After (Vault sends none by default) as "0"', () => {
+    expect(Array.from({ length: 4 }, (_, attempt) => backoffMs(attempt, undefined, now, () => 0.5, true))).toEqual([500, 1000, 2000, 4000]);
+    expect(backoffMs(1, 'soon', now, () => 0.5, true)).toBe(1000);
+    expect(backoffMs(1, undefined, now, () => 0.5)).toBe(75); // not a quota: the backoff
+  });
+
   it('spreads 50 jobs refused in the same instant over the second after it', () => {
     let seed = 7;
     const random = (): number => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;

@@ -225,6 +225,14 @@ describe('a quota refusing to the last retry', () => {
     t.close();
   });
 
+  it('waits as for Retry-After "0" when the 429 has none (spread over 1 s, then 2 s)', async () => {
+    const server = await serve((_req, res, n) => (n < 2 ? json(res, 429, { errors: ['rate limit quota exceeded'] }) : json(res, 200, {})));
+    const t = transport({ random: () => 0.5 });
+    await t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` });
+    expect(t.slept).toEqual([500, 1000]);
+    t.close();
+  });
+
   it('says so too when the timeout ends the retries', async () => {
     const server = await serve((_req, res) => json(res, 429, { errors: ['rate limit quota exceeded'] }, { 'retry-after': '10' }));
     const t = transport({ deadline: START + 5000 });
