@@ -11,8 +11,13 @@ import { OpenBao } from '../support/services/openbao.ts';
 import { MAIN, POST, newAccessors, newJob, privateDirsOf } from './setup.ts';
 
 const JOBS = 10;
-/** Requests a second the quota admits, for every client on loopback together. */
-const RATE = 60;
+/** Requests a second the quota admits, for every client on loopback together: well below what 10 jobs ask. */
+const RATE = 30;
+/**
+ * The most retries any 100 ms may hold. Measured here: sent back at once (Retry-After "0" taken as
+ * it is) 40 to 100 in the busiest 100 ms; spread, 13 to 21.
+ */
+const BURST = 32;
 const SECRETS = 20;
 const ROLE_ID = 'quota-role-id-5c6d7e';
 const SECRET_ID = 'quota-secret-id-8f9a0b';
@@ -79,7 +84,7 @@ describe('many jobs at once under a rate-limit quota', () => {
             'role-id': ROLE_ID,
             'secret-id': SECRET_ID,
             secrets: Array.from({ length: SECRETS }, (_, i) => `secret/data/quota/j${j}/s${i} value | S${i}`).join('\n'),
-            retries: '8',
+            retries: '6',
           });
           const post = await job.runPost(POST, main);
           return { main, post };
@@ -107,12 +112,11 @@ describe('many jobs at once under a rate-limit quota', () => {
         expect(post.exitCode, post.log).toBe(0);
       }
       expect(succeeded, 'no job got through the quota').toBeGreaterThan(0);
-      // Retries after a refusal are spread over the second after it, not sent back at once: no 100 ms
-      // holds more of them than the quota admits in a whole second. Measured here: sent back at
-      // once (Retry-After "0" taken as it is) about 100 in the busiest 100 ms; spread, 10 to 45.
+      // Retries after a refusal are spread over the second after it (and longer after more), not
+      // sent back at once.
       const retries = retryTimes(proxy.requests);
       expect(retries.length).toBeGreaterThan(20);
-      expect(largestBurst(retries, 100)).toBeLessThanOrEqual(RATE);
+      expect(largestBurst(retries, 100)).toBeLessThanOrEqual(BURST);
       // Post revoked every token main logged in with (the quota gone, so nothing refuses the check).
       expect(await newAccessors(vault, before)).toEqual([]);
     } finally {
