@@ -48,13 +48,29 @@ export function isIdempotent(method: string, path: string): boolean {
 }
 
 /**
- * The longest wait a Retry-After is granted. Main and post give up sooner anyway (their deadline
- * is checked before each wait); the renewal agent has no overall deadline, and a rate limiter's
- * "come back in an hour" must not park it for an hour while its leases run out.
+ * The longest wait a Retry-After is granted (its spread comes on top). Main and post give up
+ * sooner anyway (their deadline is checked before each wait); the renewal agent has no overall
+ * deadline, and a rate limiter's "come back in an hour" must not park it for an hour while its
+ * leases run out.
  */
 const MAX_RETRY_AFTER_MS = 60_000;
 const BACKOFF_BASE_MS = 50;
 const MAX_BACKOFF_MS = 2000;
+/**
+ * The spread added to a Retry-After: uniform over 1 s, doubling with each refusal of the same
+ * request up to 8 s, or over a quarter of a longer wait. Vault sends Retry-After in whole seconds
+ * rounded down (a quota of 1 s intervals says "0"), so its quota frees up somewhere in the second
+ * after the number: every job of a matrix refused in the same instant would otherwise come back in
+ * the same instant, the first `rate` of them pass and the rest are refused again, wave after wave.
+ * Spread over that second they meet a refilled bucket a few at a time. A request refused again
+ * means the quota is oversubscribed: doubling its window halves what the refused requests send,
+ * so demand falls to what the quota admits instead of every job spending its retries in the first
+ * seconds (the default 4 retries then span up to 1 + 2 + 4 + 8 s, inside the default 30 s timeout).
+ * A longer wait (a block_interval) gets a proportionate spread.
+ */
+const RETRY_AFTER_SPREAD_MS = 1000;
+const MAX_RETRY_AFTER_SPREAD_MS = 8000;
+const RETRY_AFTER_SPREAD_SHARE = 0.25;
 
 /**
  * A Retry-After header (RFC 9110, section 10.2.3) in ms from `now`: seconds, or an HTTP date (a
@@ -73,12 +89,29 @@ export function retryAfterMs(header: string | undefined, now: number): number | 
 
 /**
  * The wait before the try after `attempt` (0 for the first): the server's Retry-After when it
- * gives one, else exponential backoff from 50 ms up to 2 s, jittered over the upper half of each
- * step: many matrix jobs retrying at once spread out instead of stampeding Vault together.
+ * gives one (or `quota`, a 429, without one), plus a random spread growing with the attempt (RETRY_AFTER_SPREAD_MS), else exponential backoff from 50 ms up
+ * to 2 s, jittered over the upper half of each step: many matrix jobs retrying at once spread out
+ * instead of stampeding Vault together.
  */
-export function backoffMs(attempt: number, retryAfter: string | undefined, now: number, random: () => number): number {
-  const asked = retryAfterMs(retryAfter, now);
-  if (asked !== undefined) return asked;
+export function backoffMs(attempt: number, retryAfter: string | undefined, now: number, random: () => number, quota = false): number {
+  // A quota's 429 without a Retry-After counts as "0": Vault sends none unless the operator set
+  // enable_rate_limit_response_headers (off by default), and its quota frees up within an interval
+  // (1 s by default) that backoffs from 25 ms would spend all the retries inside.
+  const asked = retryAfterMs(retryAfter, now) ?? (quota ? 0 : undefined);
+  if (asked !== undefined) {
+    const window = Math.min(MAX_RETRY_AFTER_SPREAD_MS, RETRY_AFTER_SPREAD_MS * 2 ** attempt);
+    return asked + Math.round(random() * Math.max(window, asked * RETRY_AFTER_SPREAD_SHARE));
+  }
   const cap = Math.min(MAX_BACKOFF_MS, BACKOFF_BASE_MS * 2 ** attempt);
   return Math.round(cap / 2 + (random() * cap) / 2);
+}
+
+/**
+ * Why a request refused with 429 to the last retry failed, on one line: Vault's own words (a
+ * rate-limit or a lease-count quota, which the body names) and what the user can change.
+ */
+export function quotaRefusal(errors: unknown, retries: number): string {
+  const words = Array.isArray(errors) ? errors.map((e) => String(e).replace(/\s+/g, ' ').trim()).filter((e) => e !== '') : [];
+  const said = words.length > 0 ? words.join('; ') : 'too many requests';
+  return `Vault answered 429 ${said} (a Vault quota), ${retries} ${retries === 1 ? 'retry' : 'retries'} spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'retries' or 'timeout'`;
 }

@@ -5,7 +5,7 @@
 // (retry.ts); one try is an exchange (exchange.ts). Here: the retry loop, the overall deadline,
 // redirects from a standby and cancellation.
 import { createExchange, TransportError, type ExchangeOptions, type RpOptions, type RpResponse } from './exchange.ts';
-import { backoffMs, errorOutcome, isIdempotent, statusOutcome } from './retry.ts';
+import { backoffMs, errorOutcome, isIdempotent, quotaRefusal, statusOutcome } from './retry.ts';
 
 export interface TransportOptions extends ExchangeOptions {
   /** Absolute time (ms since epoch) after which no request is started and none waits longer. */
@@ -64,6 +64,8 @@ export function createTransport(options: TransportOptions) {
       }
       let retryAfter: string | undefined;
       let outcome: string;
+      // Vault's words when it refused with 429, for the message if this request gives up on it.
+      let refused: string | undefined;
       try {
         const response = await exchange.send(opts, target, Math.min(remaining, options.requestTimeoutMs ?? remaining));
         if (response.statusCode === 307 || response.statusCode === 308) {
@@ -87,7 +89,8 @@ export function createTransport(options: TransportOptions) {
           const verdict = kvUpgrading(response.statusCode, response.body) ? 'not-acted' : statusOutcome(response.statusCode);
           if (verdict === 'final') return response;
           const retryable = verdict === 'not-acted' || (await retrySafe());
-          if (!retryable || attempt >= options.retries) return response;
+          if (response.statusCode === 429) refused = quotaRefusal((response.body as { errors?: unknown } | null)?.errors, attempt);
+          if (!retryable || (attempt >= options.retries && refused === undefined)) return response;
           uncertain ||= verdict === 'maybe-acted';
           // Node keeps one Retry-After (and one Location) of a response: duplicates are discarded.
           retryAfter = response.headers['retry-after'];
@@ -105,14 +108,18 @@ export function createTransport(options: TransportOptions) {
         uncertain ||= verdict === 'maybe-acted';
         outcome = error.code;
       }
-      const wait = backoffMs(attempt, retryAfter, now(), random);
+      // A quota's refusal to the last retry fails saying so and what to change, not as a bare 429.
+      if (refused !== undefined && attempt >= options.retries) {
+        throw fail(new TransportError('EQUOTA', target.host, `gave up on ${opts.method} ${path}: ${refused}`));
+      }
+      const wait = backoffMs(attempt, retryAfter, now(), random, refused !== undefined);
       // No retry that could not start before the deadline: fail now, saying why, rather than sleep.
       if (now() + wait >= options.deadline) {
         throw fail(
           new TransportError(
             'ETIMEDOUT',
             target.host,
-            `gave up on ${opts.method} ${path} after ${outcome}: the 'timeout' input would run out before the next try`,
+            `gave up on ${opts.method} ${path} after ${outcome}: the 'timeout' input would run out before the next try${refused !== undefined ? `; ${refused}` : ''}`,
           ),
         );
       }

@@ -510,6 +510,34 @@ export class OpenBao {
     await this.call('POST', `auth/${mount}/users/${username}`, { body: { policies: opts.policies } });
   }
 
+  /**
+   * A rate-limit quota (sys/quotas/rate-limit/NAME): `rate` requests per `interval` per client
+   * address (all loopback clients share one bucket), on `path` (a mount or path prefix; '' for
+   * all). With `block` a client over the rate is refused for that long. `headers` turns on the
+   * X-Ratelimit-* and Retry-After headers (sys/quotas/config), off by default. Seen on OpenBao 2.7:
+   * a refusal is 429 {"errors":["request path \"P\": rate limit quota exceeded"]}; Retry-After is
+   * whole seconds rounded down ("0" under a 1 s interval) and absent unless `headers` is on;
+   * sys/health is exempt.
+   */
+  async addRateLimitQuota(
+    name: string,
+    opts: { rate: number; interval?: string; block?: string; path?: string; headers?: boolean },
+  ): Promise<void> {
+    await this.call('POST', 'sys/quotas/config', { body: { enable_rate_limit_response_headers: opts.headers ?? false } });
+    await this.call('POST', `sys/quotas/rate-limit/${name}`, {
+      body: {
+        rate: opts.rate,
+        interval: opts.interval ?? '1s',
+        ...(opts.block !== undefined ? { block_interval: opts.block } : {}),
+        path: opts.path ?? '',
+      },
+    });
+  }
+
+  async removeRateLimitQuota(name: string): Promise<void> {
+    await this.call('DELETE', `sys/quotas/rate-limit/${name}`);
+  }
+
   // ---- what the tests check ------------------------------------------------------------------
 
   /** True while `token` is valid (looked up by root; a revoked or expired token is gone). */

@@ -1,7 +1,7 @@
 // The retry policy as tables: which outcomes prove Vault did not act, which calls may be repeated
 // when that is left open, and the waits (Retry-After in seconds or as a date, capped; backoff).
 import { afterEach, describe, expect, it } from 'vitest';
-import { backoffMs, errorOutcome, isIdempotent, retryAfterMs, statusOutcome } from '../../../src/vault/retry.ts';
+import { backoffMs, errorOutcome, isIdempotent, quotaRefusal, retryAfterMs, statusOutcome } from '../../../src/vault/retry.ts';
 
 describe('statusOutcome', () => {
   it.each([
@@ -106,5 +106,56 @@ describe('backoffMs', () => {
     expect(backoffMs(5, '0', now, () => 0)).toBe(0);
     expect(backoffMs(0, 'Tue, 01 Jan 2030 00:00:03 GMT', now, () => 0)).toBe(3000);
     expect(backoffMs(2, 'later', now, () => 0)).toBe(100);
+  });
+});
+
+describe('backoffMs after a Retry-After', () => {
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  it.each([
+    ['0', 0, 0], // Vault's "0": the quota frees up within the second
+    ['0', 0.5, 500],
+    ['0', 0.999_999, 1000],
+    ['1', 0.5, 1500],
+    ['8', 0.5, 9000], // a block_interval's longer wait: spread over a quarter of it
+    ['8', 0.999_999, 10_000],
+    ['3600', 0.5, 67_500], // capped at 60 s, then spread
+  ])('%j with random %d: %i ms', (header, r, expected) => {
+    expect(backoffMs(0, header, now, () => r)).toBe(expected);
+  });
+
+  it('doubles the spread with each refusal of the same request, up to 8 s', () => {
+    expect(Array.from({ length: 6 }, (_, attempt) => backoffMs(attempt, '0', now, () => 0.5))).toEqual([500, 1000, 2000, 4000, 4000, 4000]);
+    expect(Array.from({ length: 6 }, (_, attempt) => backoffMs(attempt, '2', now, () => 0.999_999))).toEqual([
+      3000, 4000, 6000, 10_000, 10_000, 10_000,
+    ]);
+    expect(backoffMs(3, '60', now, () => 0.5)).toBe(67_500); // a quarter of a long wait is more than 8 s
+  });
+
+  it('takes a quota\'s 429 without a Retry-After (Vault sends none by default) as "0"', () => {
+    expect(Array.from({ length: 4 }, (_, attempt) => backoffMs(attempt, undefined, now, () => 0.5, true))).toEqual([500, 1000, 2000, 4000]);
+    expect(backoffMs(1, 'soon', now, () => 0.5, true)).toBe(1000);
+    expect(backoffMs(1, undefined, now, () => 0.5)).toBe(75); // not a quota: the backoff
+  });
+
+  it('spreads 50 jobs refused in the same instant over the second after it', () => {
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+    const waits = Array.from({ length: 50 }, () => backoffMs(0, '0', now, random));
+    const perTenth = new Map<number, number>();
+    for (const w of waits) perTenth.set(Math.floor(w / 100), (perTenth.get(Math.floor(w / 100)) ?? 0) + 1);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(1000);
+    expect(Math.max(...perTenth.values())).toBeLessThan(15); // no 100 ms holds more than a few of them
+  });
+});
+
+describe('quotaRefusal', () => {
+  it("quotes Vault's words on one line and says what to change", () => {
+    expect(quotaRefusal(['request path "secret/data/app": rate limit quota exceeded'], 4)).toBe(
+      `Vault answered 429 request path "secret/data/app": rate limit quota exceeded (a Vault quota), 4 retries spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'retries' or 'timeout'`,
+    );
+    expect(quotaRefusal(['lease count\n quota exceeded', ''], 1)).toMatch(
+      /^Vault answered 429 lease count quota exceeded \(a Vault quota\), 1 retry spent: /,
+    );
+    expect(quotaRefusal(undefined, 0)).toMatch(/^Vault answered 429 too many requests \(a Vault quota\), 0 retries spent: /);
   });
 });

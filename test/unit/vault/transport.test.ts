@@ -213,6 +213,38 @@ describe('waits', () => {
   });
 });
 
+describe('a quota refusing to the last retry', () => {
+  it('fails naming the quota and what to change, not as a bare 429', async () => {
+    const server = await serve((_req, res) => json(res, 429, { errors: ['request path "secret/data/app": rate limit quota exceeded'] }));
+    const t = transport({ retries: 2 });
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` }));
+    expect([error.code, error.mayHaveActed]).toEqual(['EQUOTA', false]);
+    expect(error.message).toBe(
+      `gave up on GET secret/data/app: Vault answered 429 request path "secret/data/app": rate limit quota exceeded (a Vault quota), 2 retries spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'retries' or 'timeout'`,
+    );
+    expect(server.hits()).toBe(3);
+    t.close();
+  });
+
+  it('waits as for Retry-After "0" when the 429 has none (spread over 1 s, then 2 s)', async () => {
+    const server = await serve((_req, res, n) => (n < 2 ? json(res, 429, { errors: ['rate limit quota exceeded'] }) : json(res, 200, {})));
+    const t = transport({ random: () => 0.5 });
+    await t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` });
+    expect(t.slept).toEqual([500, 1000]);
+    t.close();
+  });
+
+  it('says so too when the timeout ends the retries', async () => {
+    const server = await serve((_req, res) => json(res, 429, { errors: ['rate limit quota exceeded'] }, { 'retry-after': '10' }));
+    const t = transport({ deadline: START + 5000 });
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` }));
+    expect(error.message).toMatch(
+      /the 'timeout' input would run out before the next try; Vault answered 429 rate limit quota exceeded \(a Vault quota\), 0 retries spent: raise the quota/,
+    );
+    t.close();
+  });
+});
+
 describe('the deadline', () => {
   it('once passed, starts no request and says so, naming the path', async () => {
     const server = await serve((_req, res) => json(res, 200, {}));
