@@ -5,7 +5,9 @@
 // sees it) and must be retried. The same run also measures the lower bound: bare `node -e 0`, plus
 // (1 login + 1 mount lookup + ceil(100/concurrency) reads) round trips through the proxy, one round
 // trip being a sys/health GET on a kept-alive connection.
-//   node bench/fetch-100.ts [runs] [failRate]
+//   node bench/fetch-100.ts [runs] [failRate] [baseline-dist-dir]
+// With a second dist directory (e.g. `git archive <commit> dist | tar -x -C /tmp/old`, then
+// /tmp/old/dist), its main runs interleaved with ours too: a before/after of a change.
 import http from 'node:http';
 import { startFaultProxy } from '../test/support/services/fault-proxy.ts';
 import { OpenBao } from '../test/support/services/openbao.ts';
@@ -14,6 +16,7 @@ import { runVaultAction, vaultAction } from './vault-action.ts';
 
 const runs = Number(process.argv[2] ?? 5);
 const failRate = Number(process.argv[3] ?? 0);
+const baselineDist = process.argv[4];
 const N = 100;
 const LATENCY = 20;
 // The action's default `concurrency`.
@@ -57,6 +60,7 @@ try {
   const bare: number[] = [];
   const rtts: number[] = [];
   const ours: number[] = [];
+  const before: number[] = [];
   const theirs: number[] = [];
   const ourRequests: number[] = [];
   const theirRequests: number[] = [];
@@ -71,6 +75,18 @@ try {
       { URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'bench-role', 'SECRET-ID': 'bench-secret-id', SECRETS: lines },
       { postEnv: { INPUT_TIMEOUT: '30' }, afterMain: () => (mainCount = proxy.requests.length - from) },
     );
+
+    // the baseline build, when given: the same inputs
+    let b4: number | undefined;
+    if (baselineDist !== undefined) {
+      proxy.clearFaults();
+      injectFailures();
+      const { main: old } = await mainThenPost(
+        { URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'bench-role', 'SECRET-ID': 'bench-secret-id', SECRETS: lines },
+        { postEnv: { INPUT_TIMEOUT: '30' }, dist: baselineDist },
+      );
+      b4 = old.ms;
+    }
 
     // vault-action: the same secrets, its own input names and defaults
     proxy.clearFaults();
@@ -93,6 +109,7 @@ try {
     bare.push(b.ms);
     rtts.push(median(r));
     ours.push(m.ms);
+    if (b4 !== undefined) before.push(b4);
     theirs.push(t.ms);
     ourRequests.push(mainCount);
     theirRequests.push(theirCount);
@@ -106,6 +123,7 @@ try {
   const ourMs = median(ours);
   const theirMs = median(theirs);
   console.log(`  Pipeline Secrets main, whole process      ${fmt(ourMs)}   ${median(ourRequests)} requests`);
+  if (before.length > 0) console.log(`  baseline main (${baselineDist})  ${fmt(median(before))}`);
   console.log(`  hashicorp/vault-action ${baseline.version}, whole process  ${fmt(theirMs)}   ${median(theirRequests)} requests`);
   console.log(
     `  lower bound                               ${fmt(bound)}   node -e 0 ${fmt(median(bare))} + ${rounds} round trips (1 login, 1 mount lookup, ceil(${N}/${CONCURRENCY}) reads) x ${fmt(rtt)}`,

@@ -1,7 +1,11 @@
 // Bundles the action's entry points into dist/ with esbuild (see README "Development" for why
 // esbuild rather than ncc: the bundle's cold start is what every job pays).
 import { build, type BuildOptions, type Plugin } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+
+// `--metafile`: also write esbuild's metafile (what each bundle holds, what it imports) to
+// bench/.out/metafile.json, and print each entry's size, largest inputs and what it loads.
+const metafile = process.argv.includes('--metafile');
 
 // node-vault requires axios at load time, but the action always hands node-vault its own transport
 // (src/vault/transport.ts), so axios is dead weight: replace it with a stub that fails loudly if
@@ -13,6 +17,28 @@ const stubAxios: Plugin = {
     b.onLoad({ filter: /.*/, namespace: 'stub-axios' }, () => ({
       contents: `const fail = () => { throw new Error('axios is not bundled: node-vault must use the injected transport'); };
 module.exports = Object.assign(fail, { create: fail, default: fail });`,
+      loader: 'js',
+    }));
+  },
+};
+
+// node-vault requires two more modules at load that the action never uses, together about 10 ms of
+// every run with Vault (measured on Node 24): `debug`, its default logger, which client.ts always
+// replaces with its own (`config.debug`); and node:https (with node:tls), for the https.Agent of its
+// built-in transport, which the injected one replaces. Inside node-vault only, `debug` becomes a
+// no-op and node:https is required on first use (exchange.ts loads it for an https:// Vault).
+const nodeVaultUnused: Plugin = {
+  name: 'node-vault-unused',
+  setup(b) {
+    const fromNodeVault = /[\\/]node_modules[\\/]node-vault[\\/]/;
+    b.onResolve({ filter: /^(debug|https)$/ }, (args) =>
+      fromNodeVault.test(args.importer) ? { path: args.path, namespace: 'node-vault-unused' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'node-vault-unused' }, (args) => ({
+      contents:
+        args.path === 'debug'
+          ? 'module.exports = () => () => {};'
+          : "let https; module.exports = new Proxy({}, { get: (_, key) => (https ??= require('node:https'))[key] });",
       loader: 'js',
     }));
   },
@@ -68,13 +94,14 @@ const common: BuildOptions = {
   legalComments: 'linked',
   // CommonJS dependencies (node-vault) call require(); give the ESM bundle a real one.
   banner: { js: "import { createRequire as __psCreateRequire } from 'node:module'; const require = __psCreateRequire(import.meta.url);" },
-  plugins: [stubAxios, sideEffectFree, lazyEntries],
+  plugins: [stubAxios, nodeVaultUnused, sideEffectFree, lazyEntries],
   logLevel: 'warning',
 };
 
 await rm('dist', { recursive: true, force: true });
-await build({
+const result = await build({
   ...common,
+  metafile,
   entryPoints: {
     main: 'src/main/entry.ts',
     post: 'src/post/entry.ts',
@@ -87,3 +114,23 @@ await build({
   },
   outdir: 'dist',
 });
+
+if (metafile && result.metafile) {
+  await mkdir('bench/.out', { recursive: true });
+  await writeFile('bench/.out/metafile.json', JSON.stringify(result.metafile, null, 1));
+  for (const [out, o] of Object.entries(result.metafile.outputs)) {
+    if (!out.endsWith('.js') || o.entryPoint === undefined) continue;
+    const byPackage = new Map<string, number>();
+    for (const [input, { bytesInOutput }] of Object.entries(o.inputs)) {
+      const key = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.replace(/\/[^/]+$/, '');
+      byPackage.set(key, (byPackage.get(key) ?? 0) + bytesInOutput);
+    }
+    const top = [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 8);
+    const atLoad = [
+      ...new Set(o.imports.filter((i) => i.external && i.kind !== 'dynamic-import').map((i) => i.path.replace(/^node:/, ''))),
+    ];
+    const onDemand = o.imports.filter((i) => i.kind === 'dynamic-import').map((i) => i.path);
+    console.log(`${out} ${o.bytes} bytes: ${top.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(`  loads at start: ${atLoad.join(' ') || '-'}; on demand: ${onDemand.join(' ') || '-'}`);
+  }
+}
