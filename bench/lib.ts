@@ -82,18 +82,20 @@ export function errorLines(stdout: string): string {
 
 /**
  * Our main step (timed, whole process), then post with main's ledger, as the runner runs them.
- * `afterMain` runs between the two (e.g. to count the requests main made).
+ * `afterMain` runs between the two (e.g. to count the requests main made); `dist` is another
+ * build's dist directory (default this repository's).
  */
 export async function mainThenPost(
   inputs: Record<string, string>,
-  opts: { postEnv?: Record<string, string>; afterMain?: () => void } = {},
+  opts: { postEnv?: Record<string, string>; afterMain?: () => void; dist?: string } = {},
 ): Promise<{ main: Timed; post: Timed }> {
   const step = stepEnv(inputs);
+  const dist = opts.dist ?? path.join(repo, 'dist');
   try {
-    const main = await timed(node, [path.join(repo, 'dist/main.js')], step.env);
+    const main = await timed(node, [path.join(dist, 'main.js')], step.env);
     if (main.code !== 0) throw new Error(`main failed:\n${errorLines(main.stdout)}`);
     opts.afterMain?.();
-    const post = await timed(node, [path.join(repo, 'dist/post.js')], {
+    const post = await timed(node, [path.join(dist, 'post.js')], {
       ...step.env,
       STATE_ledger: savedLedger(step.env),
       ...opts.postEnv,

@@ -76,12 +76,11 @@ export function leaseIn(parsed: unknown, text: string): { leaseId: string; durat
   return { leaseId: id, duration: duration !== undefined ? Number(duration) : undefined, renewable: /"renewable"\s*:\s*true/.test(text) };
 }
 
-// node:http costs about 18 ms to load; runs without Vault never pay it.
-interface HttpModules {
-  http: typeof http;
-  https: typeof https;
-  httpAgent: http.Agent;
-  httpsAgent: https.Agent;
+// node:http costs about 18 ms to load; runs without Vault never pay it. node:https (and with it
+// node:tls) costs about 8 ms more: loaded only for an https:// Vault.
+interface Protocol {
+  module: typeof http | typeof https;
+  agent: http.Agent;
 }
 
 /** Loads https-proxy-agent (a separate bundle) only when a proxy is configured. */
@@ -100,32 +99,28 @@ export interface Exchange {
 }
 
 export function createExchange(options: ExchangeOptions): Exchange {
-  let modules: Promise<HttpModules> | undefined;
-  let loaded: HttpModules | undefined;
-  function load(): Promise<HttpModules> {
-    modules ??= Promise.resolve().then(async () => {
-      const httpModule = builtin.http();
-      const httpsModule = builtin.https();
-      const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
-      const tunnel = options.proxy ? await proxyAgent(options.proxy, options.maxSockets) : undefined;
-      loaded = {
-        http: httpModule,
-        https: httpsModule,
-        httpAgent: tunnel ?? new httpModule.Agent(agentOptions),
-        httpsAgent: (tunnel as https.Agent | undefined) ?? new httpsModule.Agent(agentOptions),
-      };
-      return loaded;
-    });
-    return modules;
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
+  // With a proxy, one tunnelling agent serves both schemes.
+  let tunnel: Promise<http.Agent> | undefined;
+  const protocols: { 'http:'?: Promise<Protocol>; 'https:'?: Promise<Protocol> } = {};
+  const agents = new Set<http.Agent>();
+  function load(scheme: 'http:' | 'https:'): Promise<Protocol> {
+    return (protocols[scheme] ??= Promise.resolve().then(async () => {
+      const module = scheme === 'https:' ? builtin.https() : builtin.http();
+      const agent = options.proxy ? await (tunnel ??= proxyAgent(options.proxy, options.maxSockets)) : new module.Agent(agentOptions);
+      agents.add(agent);
+      return { module, agent };
+    }));
   }
 
-  // Start loading now: the first request will need it. Its failure is that request's to report (it
-  // awaits the same promise); handled here so that it is not an unhandled rejection before then.
-  load().catch(() => {});
+  // Start loading node:http now: the first request will need it (node:https waits for an
+  // https:// request). A failure is that request's to report (it awaits the same promise); handled
+  // here so that it is not an unhandled rejection before then.
+  load('http:').catch(() => {});
 
   async function send(opts: RpOptions, url: URL, timeoutMs: number): Promise<RpResponse> {
-    const { http, https, httpAgent, httpsAgent } = await load();
     const isHttps = url.protocol === 'https:';
+    const { module, agent } = await load(isHttps ? 'https:' : 'http:');
     const body = opts.json !== undefined ? Buffer.from(JSON.stringify(opts.json)) : undefined;
     // X-Vault-Request on every call: Vault Agent and Proxy with require_request_header refuse a
     // request without it (412), a guard against browser-borne SSRF; Vault itself ignores it.
@@ -135,9 +130,9 @@ export function createExchange(options: ExchangeOptions): Exchange {
       headers['content-length'] = String(body.length);
     }
     return new Promise((resolve, reject) => {
-      const request = (isHttps ? https : http).request(
+      const request = module.request(
         url,
-        { method: opts.method, headers, agent: isHttps ? httpsAgent : httpAgent, timeout: timeoutMs, ...(isHttps ? options.tls : {}) },
+        { method: opts.method, headers, agent, timeout: timeoutMs, ...(isHttps ? options.tls : {}) },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -190,8 +185,7 @@ export function createExchange(options: ExchangeOptions): Exchange {
   return {
     send,
     close(): void {
-      loaded?.httpAgent.destroy();
-      loaded?.httpsAgent.destroy();
+      for (const agent of agents) agent.destroy();
     },
   };
 }

@@ -115,8 +115,13 @@ export async function fetchVaultSecrets(
     string,
     { path: string; version: number | undefined; body: Record<string, unknown> | undefined; line: number; optional: boolean }
   >();
+  // The lines each request answers, in order: looked up once per answer (not every line per answer).
+  const linesOf = new Map<string, VaultSecretLine[]>();
   for (const line of lines) {
     const key = readKey(line);
+    const same = linesOf.get(key);
+    if (same) same.push(line);
+    else linesOf.set(key, [line]);
     const known = plans.get(key);
     // A path is optional only if every line that reads it is.
     plans.set(key, {
@@ -159,7 +164,7 @@ export async function fetchVaultSecrets(
       // Mask what is selected as soon as it arrives, in the form it is delivered in: a later error
       // message must not be able to show it. Fields not selected are not registered: they are never
       // delivered, and a field like `flag: true` would mask every "true" in the job's log.
-      for (const line of lines) if (readKey(line) === key) for (const value of selectedValues(line, result)) deps.onValue(value);
+      for (const line of linesOf.get(key) ?? []) for (const value of selectedValues(line, result)) deps.onValue(value);
       deps.debug(`read ${result.readPath}${result.version !== undefined ? ` (version ${result.version})` : ''}`);
       return result;
     } catch (error) {

@@ -114,6 +114,8 @@ async function run(
     docker?: ReturnType<typeof fakeDocker>;
     deps?: Partial<MainDeps>;
     shm?: string;
+    /** Called once main has written its summary: the end of the job's own work. */
+    onSummary?: () => void;
   } = {},
 ): Promise<Run> {
   // /dev/shm is a tmpfs here: a directory in it stands for it, so this run's roots and the sweep
@@ -122,6 +124,11 @@ async function run(
   const env: Record<string, string> = { RUNNER_TEMP: await tempDir(os.tmpdir(), 'ps-unit-temp-'), HOME: shm, ...options.env };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
   const { runner, events } = recording();
+  const recorded = { ...runner };
+  runner.appendSummary = async (markdown) => {
+    await recorded.appendSummary(markdown);
+    options.onSummary?.();
+  };
   const vault = fakeVault(options.vault ?? VAULT);
   const docker = options.docker ?? fakeDocker();
   await runMain({
@@ -139,7 +146,8 @@ async function run(
   return { runner, events, vault, docker: docker.calls, shm, ledger: () => JSON.parse(runner.state.get('ledger') ?? '{}') as Ledger };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** A turn of the event loop: a later answer without a clock. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const mode = (file: string): number => statSync(file).mode & 0o777;
 
 describe('runMain with Vault', () => {
@@ -294,7 +302,7 @@ describe('runMain with Vault', () => {
         // The runner cancels while this read is in flight; it answers within the grace period.
         for (const handler of handlers) handler('SIGINT');
         closedAt.push(r0.closed);
-        await sleep(10);
+        await nextTurn();
       },
     };
     const r0 = fakeVault(vault);
@@ -353,10 +361,16 @@ describe('runMain with Vault', () => {
     const shm = await tempDir('/dev/shm', 'ps-unit-shm-');
     const stale = await createPrivateDir({}, undefined, shm, { expires: iso(T0 - 1000), vault: { url: APPROLE.url } });
     await fs.writeFile(path.join(stale.root, 'vault-token'), 'hvs.token-of-an-earlier-job-0123');
+    // The revocation answers only once the job's own work is done: the step still waits for it.
+    let workDone = (): void => {};
+    const summaryWritten = new Promise<void>((resolve) => (workDone = resolve));
     const r = await run(
       { ...APPROLE, secrets: SECRETS },
-      // The revocation is slow: the step still waits for it.
-      { shm, vault: { ...VAULT, before: (_m, p) => (p === 'auth/token/revoke-self' ? sleep(50) : undefined) } },
+      {
+        shm,
+        onSummary: () => workDone(),
+        vault: { ...VAULT, before: (_m, p) => (p === 'auth/token/revoke-self' ? summaryWritten : undefined) },
+      },
     );
     expect(r.runner.failures).toEqual([]);
     expect(r.vault.revoked).toEqual(['hvs.token-of-an-earlier-job-0123']);

@@ -1,5 +1,6 @@
 // A VaultClient (src/vault/client.ts) for unit tests, answering from tables: mounts for the mount
-// lookup, answers by API path, and how long each takes. It records every call with the token it
+// lookup, answers by API path, and how many turns of the event loop each takes (an order of
+// answers no clock can upset: nothing here waits on wall-clock time). It records every call with the token it
 // carried, the most reads and lookups in flight at once, and each lease id the moment its answer
 // arrives, as the transport's onLease does.
 import type { VaultError } from '../../../src/core/errors.ts';
@@ -17,7 +18,10 @@ export interface FakeVaultOptions {
   readonly mounts?: Record<string, { type: string; version?: string }>;
   /** Answers by API path (with `?version=N` when pinned); a path with no answer is a 404. */
   readonly answers?: Record<string, Answer>;
-  /** Milliseconds before the answer to a path arrives (default: the next turn). */
+  /**
+   * Turns of the event loop before the answer to a path arrives, counted from its request
+   * (default 0: the next turn). An answer with fewer turns arrives first, whatever the machine's load.
+   */
   readonly delays?: Record<string, number>;
 }
 
@@ -46,7 +50,7 @@ export function fakeVault(options: FakeVaultOptions = {}): FakeVault {
     now[kind]++;
     peak[kind] = Math.max(peak[kind], now[kind]);
     try {
-      await new Promise((resolve) => setTimeout(resolve, options.delays?.[path] ?? 0));
+      for (let turn = 0; turn <= (options.delays?.[path] ?? 0); turn++) await new Promise((resolve) => setImmediate(resolve));
       let result = own() ?? vaultError(method, path, 404);
       if (typeof result === 'function') result = result();
       if (result instanceof Error) throw result;

@@ -121,8 +121,8 @@ describe('leases when a read fails', () => {
       {
         mounts: { ...KV2, 'database/': { type: 'database' } },
         answers: { 'database/creds/a': creds('a'), 'database/creds/c': creds('c'), 'database/creds/d': creds('d') },
-        // Two at a time: a answers first and c takes its place; the KV read fails; c, in flight
-        // then, answers after the failure; d would have been next.
+        // Two at a time (delays in turns of the event loop): a answers first and c takes its
+        // place; the KV read fails; c, in flight then, answers after the failure; d would have been next.
         delays: { 'database/creds/a': 0, 'secret/data/gone': 15, 'database/creds/c': 40 },
       },
       2,
