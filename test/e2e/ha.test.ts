@@ -47,7 +47,8 @@ afterEach(async () => {
   job = undefined;
   // Every node back, so the next test starts from a whole cluster.
   for (const url of cluster.urls) await cluster.restart(url);
-  await cluster.waitForLeader(30_000);
+  // Every node agreeing on the active one: a standby that has not learnt of it yet fails a login.
+  await cluster.waitForSettled(30_000);
 }, 60_000);
 
 const kvOnly = Array.from({ length: COUNT }, (_, i) => `secret/ha/s${i} value | S${i}`).join('\n');

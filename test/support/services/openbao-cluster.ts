@@ -253,6 +253,26 @@ export class OpenBaoCluster {
     }
   }
 
+  /**
+   * Waits until every running node is unsealed and names the same active node, which says it is
+   * itself: a standby that has not learnt of a new leader yet answers a login with 500 "local node
+   * not active but active cluster node not found", so a test must not start before this.
+   */
+  async waitForSettled(timeoutMs: number): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const leader = await this.leader();
+      if (leader !== undefined) {
+        const running = this.#nodes.filter((n) => n.daemon !== undefined && !n.daemon.hasExited());
+        const views = await Promise.all(running.map((n) => json(`${n.url}/v1/sys/leader`, 'GET').catch(() => undefined)));
+        if (views.every((v) => v?.status === 200 && v.body?.leader_address === leader)) return leader;
+      }
+      if (Date.now() > until)
+        throw new Error(`the nodes do not agree on an active node after ${timeoutMs} ms: ${JSON.stringify(await this.status())}`);
+      await sleep(100);
+    }
+  }
+
   /** Each node's view: up or not, sealed, standby. */
   async status(): Promise<Array<{ id: string; up: boolean; sealed?: boolean; standby?: boolean }>> {
     return Promise.all(
