@@ -3,7 +3,7 @@
 // registry passwords. The action's login goes through a PATH shim
 // that records the docker CLI's argv and stdin, so the password is proven to travel on stdin only.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, promises as fs, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,15 @@ import { assertNoLeak, type Job, type StepResult } from '../support/harness/inde
 import { ensureBaseImage, sharedEngine, startRegistry, type DockerEngine, type Registry } from '../support/services/docker.ts';
 import { OpenBao } from '../support/services/openbao.ts';
 import { MAIN, POST, newJob, ledgerOf, privateDirsOf } from './setup.ts';
+
+/** An empty DOCKER_CONFIG for the docker CLI run from the test process, one per file, removed after it. */
+let cliConfigDir: string | undefined;
+function cliConfig(): string {
+  return (cliConfigDir ??= mkdtempSync(path.join(os.tmpdir(), 'ps-cfg-')));
+}
+afterAll(() => {
+  if (cliConfigDir !== undefined) rmSync(cliConfigDir, { recursive: true, force: true });
+});
 
 const PASSWORD = 'registry-Pa55-for-ci-7b2f';
 const TLS_PASSWORD = 'tls-registry-Pa55-41c9';
@@ -73,7 +82,7 @@ function check(steps: StepResult[]): void {
 function dockerBytes(args: string[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn(engine.cli, args, {
-      env: { PATH: BASE_PATH, ...engine.env, DOCKER_CONFIG: mkdtempSync(path.join(os.tmpdir(), 'ps-cfg-')) },
+      env: { PATH: BASE_PATH, ...engine.env, DOCKER_CONFIG: cliConfig() },
     });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));

@@ -6,7 +6,7 @@
 // kubeconfig carries; a BuildKit build on the real docker engine that mounts the `.npmrc` as a
 // secret. Each test asserts the invariant after post.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, promises as fs, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,15 @@ import { makePki, type Pki } from '../support/services/tls.ts';
 import { startKubeApi, type KubeApiServer } from '../support/services/token-review.ts';
 import { DocRun, docBlock, docSteps, replaceAll } from './doc-workflow.ts';
 import { createdToken, ledgerOf, newJob } from './setup.ts';
+
+/** An empty DOCKER_CONFIG for the docker CLI run from the test process, one per file, removed after it. */
+let cliConfigDir: string | undefined;
+function cliConfig(): string {
+  return (cliConfigDir ??= mkdtempSync(path.join(os.tmpdir(), 'ps-cfg-')));
+}
+afterAll(() => {
+  if (cliConfigDir !== undefined) rmSync(cliConfigDir, { recursive: true, force: true });
+});
 
 const GIT_USER = 'netrc-user-4f2a';
 const GIT_PASSWORD = 'Netrc-Pa55:w0rd!-8d3e';
@@ -251,7 +260,7 @@ describe('.npmrc inside a BuildKit build (the real docker engine)', () => {
   function dockerBytes(args: string[]): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const child = spawn(engine.cli, args, {
-        env: { PATH: BASE_PATH, ...engine.env, DOCKER_CONFIG: mkdtempSync(path.join(os.tmpdir(), 'ps-cfg-')) },
+        env: { PATH: BASE_PATH, ...engine.env, DOCKER_CONFIG: cliConfig() },
       });
       const chunks: Buffer[] = [];
       child.stdout.on('data', (c: Buffer) => chunks.push(c));

@@ -30,11 +30,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
 import {
-  type Daemon,
+  daemonStopper,
   freePort,
   killDaemonAndRemoveDirSync,
   makeInstanceDir,
-  onExit,
   sleep,
   spawnDaemon,
   sweepDeadOwners,
@@ -156,16 +155,7 @@ export async function startLdap(): Promise<Ldap> {
   const logFile = join(dir, 'slapd.log');
   const dbDir = join(dir, 'db');
   const conf = join(dir, 'slapd.conf');
-  let daemon: Daemon | undefined;
-  const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      if (daemon) await terminate(daemon, 2000);
-      killDaemonAndRemoveDirSync(dir, daemon?.pid);
-      unregister();
-    })());
+  const { own, stop } = daemonStopper(dir, 2000);
 
   const bindDn = `cn=admin,${BASE_DN}`;
   const bindPassword = randomBytes(18).toString('hex');
@@ -221,7 +211,7 @@ export async function startLdap(): Promise<Ldap> {
         env: ENV,
         pidFile: join(dir, 'slapd.pid'),
       });
-      daemon = d;
+      own(d);
       const deadline = Date.now() + 15_000;
       let up = false;
       let last = '';

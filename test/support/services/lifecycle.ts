@@ -196,6 +196,26 @@ export function onExit(cleanup: () => void): () => void {
   };
 }
 
+/**
+ * The stop of a service's one daemon and its instance dir: `own(d)` names the daemon once it is
+ * spawned; `stop()` terminates it (SIGTERM, SIGKILL after `graceMs`) and removes the dir, once
+ * however often it is called, and the same happens synchronously if this process exits first.
+ */
+export function daemonStopper(dir: string, graceMs: number): { own: (d: Daemon) => void; stop: () => Promise<void> } {
+  let daemon: Daemon | undefined;
+  const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
+  let stopping: Promise<void> | undefined;
+  return {
+    own: (d) => void (daemon = d),
+    stop: () =>
+      (stopping ??= (async () => {
+        if (daemon) await terminate(daemon, graceMs);
+        killDaemonAndRemoveDirSync(dir, daemon?.pid);
+        unregister();
+      })()),
+  };
+}
+
 // ---- instance dirs --------------------------------------------------------------------------
 
 const OWNER_FILE = 'owner.pid';

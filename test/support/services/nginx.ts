@@ -25,11 +25,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
 import {
-  type Daemon,
+  daemonStopper,
   freePort,
   killDaemonAndRemoveDirSync,
   makeInstanceDir,
-  onExit,
   sleep,
   spawnDaemon,
   sweepDeadOwners,
@@ -163,15 +162,7 @@ export async function startBasicAuthServer(): Promise<BasicAuthServer> {
   const htpasswd = join(dir, 'htpasswd');
   const errorLog = join(dir, 'error.log');
   const accessLog = join(dir, 'access.log');
-  let daemon: Daemon | undefined;
-  const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      if (daemon) await terminate(daemon, 2000);
-      killDaemonAndRemoveDirSync(dir, daemon?.pid);
-      unregister();
-    })());
+  const { own, stop } = daemonStopper(dir, 2000);
 
   try {
     // the worker (nobody, as root) reads the password file and what it serves
@@ -189,7 +180,7 @@ export async function startBasicAuthServer(): Promise<BasicAuthServer> {
         env: ENV,
         pidFile: join(dir, 'master.pid'),
       });
-      daemon = d;
+      own(d);
       const deadline = Date.now() + 15_000;
       let up = false;
       while (!d.hasExited() && Date.now() < deadline) {

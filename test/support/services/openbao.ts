@@ -20,16 +20,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baoBinary } from './openbao-install.ts';
 import {
-  type Daemon,
+  daemonStopper,
   freePort,
   killDaemonAndRemoveDirSync,
   makeInstanceDir,
-  onExit,
   signal,
   sleep,
   spawnDaemon,
   sweepDeadOwners,
-  terminate,
 } from './lifecycle.ts';
 
 const PREFIX = 'ps-openbao-';
@@ -121,15 +119,7 @@ export class OpenBao {
     sweepStale();
     const dir = makeInstanceDir(tmpdir(), PREFIX);
     const logFile = join(dir, 'bao.log');
-    let daemon: Daemon | undefined;
-    const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
-    let stopping: Promise<void> | undefined;
-    const stop = (): Promise<void> =>
-      (stopping ??= (async () => {
-        if (daemon) await terminate(daemon, 3000);
-        killDaemonAndRemoveDirSync(dir, daemon?.pid);
-        unregister();
-      })());
+    const { own, stop } = daemonStopper(dir, 3000);
     const rootToken = `root-${randomBytes(12).toString('hex')}`;
     try {
       for (let attempt = 1; ; attempt++) {
@@ -158,7 +148,7 @@ export class OpenBao {
         ];
         writeFileSync(logFile, '');
         const d = spawnDaemon(bao, args, { log: logFile, env: { PATH: '/usr/bin:/bin', HOME: dir }, pidFile: join(dir, 'bao.pid') });
-        daemon = d;
+        own(d);
         const url = `http://127.0.0.1:${port}`;
         const deadline = Date.now() + 20_000;
         let up = false;

@@ -25,16 +25,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
 import {
-  type Daemon,
+  daemonStopper,
   freePort,
   killDaemonAndRemoveDirSync,
   makeInstanceDir,
-  onExit,
   signal,
   sleep,
   spawnDaemon,
   sweepDeadOwners,
-  terminate,
 } from './lifecycle.ts';
 
 export interface Proxy {
@@ -99,16 +97,7 @@ export async function startProxy(): Promise<Proxy> {
   const dir = makeInstanceDir(tmpdir(), PREFIX);
   const logFile = join(dir, 'tinyproxy.log');
   const stderrFile = join(dir, 'stderr.log');
-  let daemon: Daemon | undefined;
-  const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      if (daemon) await terminate(daemon, 2000);
-      killDaemonAndRemoveDirSync(dir, daemon?.pid);
-      unregister();
-    })());
+  const { own, stop } = daemonStopper(dir, 2000);
 
   try {
     let port = 0;
@@ -135,7 +124,7 @@ export async function startProxy(): Promise<Proxy> {
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
         pidFile: join(dir, 'tinyproxy.pid'),
       });
-      daemon = d;
+      own(d);
 
       const deadline = Date.now() + 10_000;
       let up = false;

@@ -25,11 +25,10 @@ import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
-  type Daemon,
+  daemonStopper,
   freePort,
   killDaemonAndRemoveDirSync,
   makeInstanceDir,
-  onExit,
   sleep,
   spawnDaemon,
   sweepDeadOwners,
@@ -150,15 +149,7 @@ export async function startVerdaccio(): Promise<Verdaccio> {
   const logFile = join(dir, 'verdaccio.log');
   const conf = join(dir, 'config.yaml');
   const htpasswd = join(dir, 'htpasswd');
-  let daemon: Daemon | undefined;
-  const unregister = onExit(() => killDaemonAndRemoveDirSync(dir, daemon?.pid));
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      if (daemon) await terminate(daemon, 3000);
-      killDaemonAndRemoveDirSync(dir, daemon?.pid);
-      unregister();
-    })());
+  const { own, stop } = daemonStopper(dir, 3000);
 
   try {
     mkdirSync(join(dir, 'storage'), { mode: 0o700 });
@@ -172,7 +163,7 @@ export async function startVerdaccio(): Promise<Verdaccio> {
         env: { PATH: `${dirname(process.execPath)}:${ENV_PATH}`, HOME: dir, NODE_ENV: 'production' },
         pidFile: join(dir, 'verdaccio.pid'),
       });
-      daemon = d;
+      own(d);
       const deadline = Date.now() + 30_000;
       let up = false;
       while (!d.hasExited() && Date.now() < deadline) {

@@ -1,10 +1,10 @@
 // The Vault inputs (src/inputs/vault.ts), through main's parseInputs: auth methods, TLS material,
 // the proxy from the environment.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
 import { parseInputs } from '../../../src/inputs/main.ts';
 import { proxyFor } from '../../../src/inputs/vault.ts';
@@ -14,6 +14,7 @@ const base = { INPUT_SECRETS: 'secret/data/app password', INPUT_URL: 'https://va
 let certPem = '';
 let keyPem = '';
 let dir = '';
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'ps-pem-'));
   execFileSync(

@@ -1,13 +1,13 @@
 // runScan through the recording fake runner, a fake `docker` exec and a fake `docker save` (no
 // docker): findings, the verdict and its booleans, the one-line failure of each mistake (with the
 // SARIF still written), and no value anywhere a reader could see it.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Exec, ExecResult } from '../../../src/core/exec.ts';
 import { runScan } from '../../../src/leak-scan/run.ts';
 import { fakeRunner, type FakeRunner } from '../../support/fake-runner.ts';
+import { tempDir } from '../../support/temp.ts';
 
 const VALUE = 'Sup3r-s3cret-value-for-the-scan';
 const ENV_VALUE = 'npm_0123456789abcdefghij';
@@ -43,7 +43,7 @@ interface Scanned {
 }
 
 async function scanWith(inputs: Record<string, string>, setup: Setup = {}): Promise<Scanned> {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'ps-scan-run-'));
+  const root = tempDir('ps-scan-run-');
   const workspace = path.join(root, 'ws');
   const temp = path.join(root, 'temp');
   const secrets = path.join(root, 'secrets');

@@ -1,18 +1,18 @@
 // scanTargets and findDockerfiles: paths and images (through fake docker commands) scanned into
 // one outcome; a stream that fails and a glob that matches nothing are problems, never clean.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findDockerfiles, rate, scanTargets } from '../../../src/leak-scan/scan-targets.ts';
 import { buildPatterns } from '../../../src/scan/patterns.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
+import { tempDir } from '../../support/temp.ts';
 
 const VALUE = 'value-for-scan-targets-42';
 
 describe('findDockerfiles', () => {
   it('finds Dockerfiles and Containerfiles, not in dependency or build output folders', async () => {
-    const ws = mkdtempSync(path.join(os.tmpdir(), 'ps-dockerfiles-'));
+    const ws = tempDir('ps-dockerfiles-');
     for (const file of [
       'Dockerfile',
       'app/Containerfile',
@@ -36,7 +36,7 @@ describe('findDockerfiles', () => {
 
 describe('scanTargets', () => {
   it('finds a value in a file and an image, and reports a failed docker command and an unmatched glob', async () => {
-    const ws = mkdtempSync(path.join(os.tmpdir(), 'ps-targets-'));
+    const ws = tempDir('ps-targets-');
     writeFileSync(path.join(ws, 'a.txt'), `x ${VALUE}`);
     const outcome = await scanTargets(
       {

@@ -1,16 +1,16 @@
 // collectValues: the secrets directory's regular files (no dot names, no links, no directories)
 // and the named env vars, each masked as it is read; what cannot be read is an InputError.
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
 import { collectValues } from '../../../src/leak-scan/values.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
+import { tempDir } from '../../support/temp.ts';
 
 function secretsDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ps-values-'));
+  const dir = tempDir('ps-values-');
   writeFileSync(path.join(dir, 'B_TOKEN'), 'b-value-123456');
   writeFileSync(path.join(dir, 'A_PASSWORD'), 'a-value-123456');
   writeFileSync(path.join(dir, '.ledger'), 'not a secret');

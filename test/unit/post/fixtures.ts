@@ -1,28 +1,20 @@
 // What main leaves for post, for post's unit tests: a real private root (created by main's own
 // createPrivateDir in a temporary RUNNER_TEMP), secret files and a token file in it, the ledger as
 // main saves it, and the inputs post is handed again.
-import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { afterEach } from 'vitest';
 import type { Exec, ExecOptions } from '../../../src/core/exec.ts';
 import type { Ledger } from '../../../src/core/ledger.ts';
 import { createPrivateDir, writeExclusive, type PrivateDir } from '../../../src/core/private-dir.ts';
+import { tempDir } from '../../support/temp.ts';
 
 export const VAULT_URL = 'https://vault.example:8200';
 export const TOKEN = 'hvs.post-unit-Token-4f9c2a';
 export const VALUES = { DB_PASSWORD: 'post-unit-Value-A-71c3e9', API_KEY: 'post-unit-Value-B-0d8f42' } as const;
 export const LEASES = ['database/creds/ci/l1', 'database/creds/ci/l2'];
 
-const made: string[] = [];
-afterEach(() => {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
 export function tmp(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ps-post-unit-'));
-  made.push(dir);
-  return dir;
+  return tempDir('ps-post-unit-');
 }
 
 export interface LeftBehind {

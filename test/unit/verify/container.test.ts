@@ -1,15 +1,15 @@
 // verifyContainer and expectedFromDir: sizes from the host directory (files only), names that are
 // not safe names never reach docker's argv, and the summary table says what was seen.
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Exec } from '../../../src/core/exec.ts';
 import { expectedFromDir, verifyContainer, verifySummary } from '../../../src/verify/container.ts';
+import { tempDir } from '../../support/temp.ts';
 
 describe('expectedFromDir', () => {
   it('lists the regular files with their byte counts, sorted; directories and links are not secrets', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ps-expected-'));
+    const dir = tempDir('ps-expected-');
     writeFileSync(path.join(dir, 'B'), '12345');
     writeFileSync(path.join(dir, 'A'), '');
     mkdirSync(path.join(dir, 'sub'));

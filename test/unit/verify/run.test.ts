@@ -1,18 +1,18 @@
 // runVerify through the recording fake runner and a fake `docker exec` (no docker): the outcome of
 // each case, the one-line failure of each mistake with no stack, and no value anywhere visible.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Exec, ExecResult } from '../../../src/core/exec.ts';
 import { runVerify } from '../../../src/verify/run.ts';
 import { fakeRunner, type FakeRunner } from '../../support/fake-runner.ts';
+import { tempDir } from '../../support/temp.ts';
 
 const VALUE = 'pa55-w0rd-value-never-read-back';
 
 /** A secrets directory as main delivers it: one file per secret. */
 function secretsDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ps-verify-'));
+  const dir = tempDir('ps-verify-');
   writeFileSync(path.join(dir, 'DB_PASSWORD'), VALUE);
   writeFileSync(path.join(dir, 'API_KEY'), 'k3y');
   return dir;
