@@ -2,7 +2,6 @@
 // with htpasswd (and TLS), started by test/services, and a real OpenBao dev server holding the
 // registry passwords. The action's login goes through a PATH shim
 // that records the docker CLI's argv and stdin, so the password is proven to travel on stdin only.
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, promises as fs, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,15 +11,6 @@ import { assertNoLeak, type Job, type StepResult } from '../support/harness/inde
 import { ensureBaseImage, sharedEngine, startRegistry, type DockerEngine, type Registry } from '../support/services/docker.ts';
 import { OpenBao } from '../support/services/openbao.ts';
 import { MAIN, POST, newJob, ledgerOf, privateDirsOf } from './setup.ts';
-
-/** An empty DOCKER_CONFIG for the docker CLI run from the test process, one per file, removed after it. */
-let cliConfigDir: string | undefined;
-function cliConfig(): string {
-  return (cliConfigDir ??= mkdtempSync(path.join(os.tmpdir(), 'ps-cfg-')));
-}
-afterAll(() => {
-  if (cliConfigDir !== undefined) rmSync(cliConfigDir, { recursive: true, force: true });
-});
 
 const PASSWORD = 'registry-Pa55-for-ci-7b2f';
 const TLS_PASSWORD = 'tls-registry-Pa55-41c9';
@@ -78,17 +68,11 @@ function check(steps: StepResult[]): void {
   for (const value of values) expect(argv.includes(value), 'a value reached docker argv').toBe(false);
 }
 
-/** Runs the docker CLI from the test process (not a job step) and returns raw stdout bytes. */
-function dockerBytes(args: string[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(engine.cli, args, {
-      env: { PATH: BASE_PATH, ...engine.env, DOCKER_CONFIG: cliConfig() },
-    });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`docker ${args[0]} exited ${code}`))));
-  });
+/** The docker CLI from the test process (not a job step): raw stdout bytes, or an error on failure. */
+async function dockerBytes(args: string[]): Promise<Buffer> {
+  const r = await engine.run(args);
+  if (r.code !== 0) throw new Error(`docker ${args[0]} exited ${String(r.code)}: ${r.stderr.trim()}`);
+  return r.stdoutBytes;
 }
 
 describe('docker login into a per-job DOCKER_CONFIG', () => {

@@ -5,7 +5,6 @@
 // (test/support/services/token-review.ts: no cluster can run here), over TLS with the CA the
 // kubeconfig carries; a BuildKit build on the real docker engine that mounts the `.npmrc` as a
 // secret. Each test asserts the invariant after post.
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, promises as fs, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,15 +18,6 @@ import { makePki, type Pki } from '../support/services/tls.ts';
 import { startKubeApi, type KubeApiServer } from '../support/services/token-review.ts';
 import { DocRun, docBlock, docSteps, replaceAll } from './doc-workflow.ts';
 import { createdToken, ledgerOf, newJob } from './setup.ts';
-
-/** An empty DOCKER_CONFIG for the docker CLI run from the test process, one per file, removed after it. */
-let cliConfigDir: string | undefined;
-function cliConfig(): string {
-  return (cliConfigDir ??= mkdtempSync(path.join(os.tmpdir(), 'ps-cfg-')));
-}
-afterAll(() => {
-  if (cliConfigDir !== undefined) rmSync(cliConfigDir, { recursive: true, force: true });
-});
 
 const GIT_USER = 'netrc-user-4f2a';
 const GIT_PASSWORD = 'Netrc-Pa55:w0rd!-8d3e';
@@ -256,17 +246,11 @@ describe('.npmrc inside a BuildKit build (the real docker engine)', () => {
     rmSync(spyDir, { recursive: true, force: true });
   });
 
-  /** The docker CLI from the test process (not a job step): raw stdout bytes. */
-  function dockerBytes(args: string[]): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(engine.cli, args, {
-        env: { PATH: BASE_PATH, ...engine.env, DOCKER_CONFIG: cliConfig() },
-      });
-      const chunks: Buffer[] = [];
-      child.stdout.on('data', (c: Buffer) => chunks.push(c));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`docker ${args[0]} exited ${code}`))));
-    });
+  /** The docker CLI from the test process (not a job step): raw stdout bytes, or an error on failure. */
+  async function dockerBytes(args: string[]): Promise<Buffer> {
+    const r = await engine.run(args);
+    if (r.code !== 0) throw new Error(`docker ${args[0]} exited ${String(r.code)}: ${r.stderr.trim()}`);
+    return r.stdoutBytes;
   }
 
   it('the build sees the whole .npmrc at /root/.npmrc; no layer, no history entry holds it; the image scan passes', async () => {

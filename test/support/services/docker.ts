@@ -65,6 +65,8 @@ export interface RunOptions {
 export interface RunResult {
   code: number | null;
   stdout: string;
+  /** stdout as the bytes it was (`docker save` writes a tar). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -351,7 +353,8 @@ function runCommand(
     });
     child.once('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: Buffer.concat(err).toString('utf8') });
     });
   });
 }

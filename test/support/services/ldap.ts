@@ -29,16 +29,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
-import {
-  daemonStopper,
-  freePort,
-  killDaemonAndRemoveDirSync,
-  makeInstanceDir,
-  sleep,
-  spawnDaemon,
-  sweepDeadOwners,
-  terminate,
-} from './lifecycle.ts';
+import { daemonStopper, freePort, makeInstanceDir, readText, sleep, spawnDaemon, sweepStaleDaemons, tail, terminate } from './lifecycle.ts';
 
 export interface Ldap {
   /** 'ldap://127.0.0.1:PORT' */
@@ -95,15 +86,6 @@ function confinedByAppArmor(): boolean {
 }
 
 /** Removes instance dirs (and their slapd) whose owning test process is gone. */
-function sweepStale(): void {
-  sweepDeadOwners({
-    bases: [tmpdir()],
-    prefixes: [PREFIX],
-    pidFiles: ['slapd.pid'],
-    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
-  });
-}
-
 interface Ran {
   code: number | null;
   out: string;
@@ -121,16 +103,6 @@ function run(file: string, args: string[], input = '', timeoutMs = 15_000): Prom
     child.stdin.end(input);
   });
 }
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-const tail = (text: string, lines = 20): string => text.trimEnd().split('\n').slice(-lines).join('\n');
 
 /** RDN values the tests use: plain names, so no DN escaping is needed. */
 function checkName(what: string, value: string): string {
@@ -150,7 +122,7 @@ function ssha(password: string): string {
 
 export async function startLdap(): Promise<Ldap> {
   await ensurePackages(['slapd', 'ldap-utils']);
-  sweepStale();
+  sweepStaleDaemons(PREFIX, 'slapd.pid');
   const dir = makeInstanceDir(tmpdir(), PREFIX);
   const logFile = join(dir, 'slapd.log');
   const dbDir = join(dir, 'db');

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -215,6 +216,31 @@ export function daemonStopper(dir: string, graceMs: number): { own: (d: Daemon) 
       })()),
   };
 }
+
+/**
+ * Removes the instance dirs under the temp dir that `prefix` names whose owning process died, killing
+ * the daemon whose pid is in `pidFile` first (a test run that was killed leaves them).
+ */
+export function sweepStaleDaemons(prefix: string, pidFile: string): void {
+  sweepDeadOwners({
+    bases: [tmpdir()],
+    prefixes: [prefix],
+    pidFiles: [pidFile],
+    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
+  });
+}
+
+/** A file's text, or '' when it cannot be read (a log a daemon has not written yet). */
+export function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The last `lines` lines of a log, for a failure message. */
+export const tail = (text: string, lines = 20): string => text.trimEnd().split('\n').slice(-lines).join('\n');
 
 // ---- instance dirs --------------------------------------------------------------------------
 

@@ -19,21 +19,12 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
-import {
-  daemonStopper,
-  freePort,
-  killDaemonAndRemoveDirSync,
-  makeInstanceDir,
-  sleep,
-  spawnDaemon,
-  sweepDeadOwners,
-  terminate,
-} from './lifecycle.ts';
+import { daemonStopper, freePort, makeInstanceDir, readText, sleep, spawnDaemon, sweepStaleDaemons, tail, terminate } from './lifecycle.ts';
 
 /** One line of access.log. */
 export interface HttpAccess {
@@ -68,25 +59,6 @@ const NGINX = '/usr/sbin/nginx';
 const GIT = '/usr/bin/git';
 const PREFIX = 'ps-nginx-';
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
-
-function sweepStale(): void {
-  sweepDeadOwners({
-    bases: [tmpdir()],
-    prefixes: [PREFIX],
-    pidFiles: ['master.pid'],
-    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
-  });
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-const tail = (text: string, lines = 20): string => text.trimEnd().split('\n').slice(-lines).join('\n');
 
 function checkName(what: string, value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) throw new Error(`${what} ${JSON.stringify(value)}: use letters, digits, . _ -`);
@@ -156,7 +128,7 @@ function config(dir: string, port: number): string {
 
 export async function startBasicAuthServer(): Promise<BasicAuthServer> {
   await ensurePackages(['nginx', 'git']);
-  sweepStale();
+  sweepStaleDaemons(PREFIX, 'master.pid');
   const dir = makeInstanceDir(tmpdir(), PREFIX);
   const www = join(dir, 'www');
   const htpasswd = join(dir, 'htpasswd');

@@ -14,21 +14,12 @@
 // lifecycle.ts: own process group under pdeathsig, an exit hook, a sweep of dead owners' dirs.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baoBinary } from './openbao-install.ts';
-import {
-  daemonStopper,
-  freePort,
-  killDaemonAndRemoveDirSync,
-  makeInstanceDir,
-  signal,
-  sleep,
-  spawnDaemon,
-  sweepDeadOwners,
-} from './lifecycle.ts';
+import { daemonStopper, freePort, makeInstanceDir, readText, signal, sleep, spawnDaemon, sweepStaleDaemons } from './lifecycle.ts';
 
 const PREFIX = 'ps-openbao-';
 
@@ -62,23 +53,6 @@ export interface Rule {
 /** A policy in HCL from path rules. */
 export function policyHcl(rules: readonly Rule[]): string {
   return rules.map((r) => `path ${JSON.stringify(r.path)} {\n  capabilities = ${JSON.stringify(r.capabilities)}\n}\n`).join('\n');
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function sweepStale(): void {
-  sweepDeadOwners({
-    bases: [tmpdir()],
-    prefixes: [PREFIX],
-    pidFiles: ['bao.pid'],
-    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
-  });
 }
 
 function bindable(port: number): Promise<boolean> {
@@ -116,7 +90,7 @@ export class OpenBao {
 
   static async start(opts: OpenBaoOptions = {}): Promise<OpenBao> {
     const bao = opts.binary ?? baoBinary();
-    sweepStale();
+    sweepStaleDaemons(PREFIX, 'bao.pid');
     const dir = makeInstanceDir(tmpdir(), PREFIX);
     const logFile = join(dir, 'bao.log');
     const { own, stop } = daemonStopper(dir, 3000);

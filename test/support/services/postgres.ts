@@ -29,17 +29,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensurePackages } from './install.ts';
 import {
+  type Daemon,
   freePort,
   isRunning,
   makeInstanceDir,
   onExit,
+  readText,
   signal,
   sleep,
   sleepSync,
   spawnDaemon,
   sweepDeadOwners,
+  tail,
   terminate,
-  type Daemon,
 } from './lifecycle.ts';
 
 export interface Postgres {
@@ -134,16 +136,6 @@ function run(file: string, args: string[], env: Record<string, string>, timeoutM
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-const tail = (text: string, lines = 20): string => text.trimEnd().split('\n').slice(-lines).join('\n');
 
 /**
  * Removes the SysV segment a killed server left (postmaster.pid line 7: "key shmid"), only when

@@ -19,21 +19,12 @@
 // stop() ends it and removes the dir; an exit hook (exit, SIGTERM/SIGINT/SIGHUP) does the same for
 // proxies not stopped; a later start sweeps dirs whose owning test process is gone (lifecycle.ts).
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from './install.ts';
-import {
-  daemonStopper,
-  freePort,
-  killDaemonAndRemoveDirSync,
-  makeInstanceDir,
-  signal,
-  sleep,
-  spawnDaemon,
-  sweepDeadOwners,
-} from './lifecycle.ts';
+import { daemonStopper, freePort, makeInstanceDir, readText, signal, sleep, spawnDaemon, sweepStaleDaemons } from './lifecycle.ts';
 
 export interface Proxy {
   /** 'http://127.0.0.1:PORT' */
@@ -53,15 +44,6 @@ const TINYPROXY = '/usr/bin/tinyproxy';
 const PREFIX = 'ps-proxy-';
 
 /** Removes proxy dirs (and their tinyproxy) whose owning test process is gone. */
-function sweepStale(): void {
-  sweepDeadOwners({
-    bases: [tmpdir()],
-    prefixes: [PREFIX],
-    pidFiles: ['tinyproxy.pid'],
-    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
-  });
-}
-
 // ---- the proxy ------------------------------------------------------------------------------
 
 function accepts(port: number): Promise<boolean> {
@@ -75,14 +57,6 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 const REQUEST_LINE = /\]: Request \(file descriptor \d+\): (.*)$/;
 
 /** "host:port", "[v6]:port"; tinyproxy logs the CONNECT target as the client sent it. */
@@ -93,7 +67,7 @@ function parseTarget(target: string): { host: string; port: number } | undefined
 
 export async function startProxy(): Promise<Proxy> {
   await ensurePackages(['tinyproxy-bin']);
-  sweepStale();
+  sweepStaleDaemons(PREFIX, 'tinyproxy.pid');
   const dir = makeInstanceDir(tmpdir(), PREFIX);
   const logFile = join(dir, 'tinyproxy.log');
   const stderrFile = join(dir, 'stderr.log');

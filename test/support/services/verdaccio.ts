@@ -20,20 +20,11 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  daemonStopper,
-  freePort,
-  killDaemonAndRemoveDirSync,
-  makeInstanceDir,
-  sleep,
-  spawnDaemon,
-  sweepDeadOwners,
-  terminate,
-} from './lifecycle.ts';
+import { daemonStopper, freePort, makeInstanceDir, readText, sleep, spawnDaemon, sweepStaleDaemons, tail, terminate } from './lifecycle.ts';
 import { registryTools, type RegistryTools } from './verdaccio-install.ts';
 
 /** One request as the registry logged it. */
@@ -80,25 +71,6 @@ export interface Verdaccio {
 const PREFIX = 'ps-verdaccio-';
 const ENV_PATH = '/usr/bin:/bin';
 
-function sweepStale(): void {
-  sweepDeadOwners({
-    bases: [tmpdir()],
-    prefixes: [PREFIX],
-    pidFiles: ['verdaccio.pid'],
-    cleanup: (dir, pids) => killDaemonAndRemoveDirSync(dir, pids[0]),
-  });
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-const tail = (text: string, lines = 20): string => text.trimEnd().split('\n').slice(-lines).join('\n');
-
 /** Names the tests use: plain, so an htpasswd line or a URL needs no escaping. */
 function checkName(what: string, value: string): string {
   if (!/^[a-z0-9][a-z0-9._-]*$/.test(value)) throw new Error(`${what} ${JSON.stringify(value)}: use a-z, 0-9, . _ -`);
@@ -144,7 +116,7 @@ function config(dir: string, port: number): string {
 
 export async function startVerdaccio(): Promise<Verdaccio> {
   const tools = registryTools();
-  sweepStale();
+  sweepStaleDaemons(PREFIX, 'verdaccio.pid');
   const dir = makeInstanceDir(tmpdir(), PREFIX);
   const logFile = join(dir, 'verdaccio.log');
   const conf = join(dir, 'config.yaml');
