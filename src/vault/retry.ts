@@ -9,6 +9,20 @@
  */
 export type TryOutcome = 'final' | 'not-acted' | 'maybe-acted';
 
+const KV_UPGRADING = 'Waiting for the primary to upgrade from non-versioned to versioned data';
+
+/**
+ * A KV v2 mount answers 400 with this error while it checks its storage layout, which a newly
+ * active node does right after a failover (seen for about a second against OpenBao 2.7 in
+ * test/e2e/ha.test.ts). The mount refuses every request until then, before handling it: Vault did
+ * not act, and the same request succeeds once the check is done.
+ */
+function kvUpgrading(status: number, body: unknown): boolean {
+  if (status !== 400 || body === null || typeof body !== 'object') return false;
+  const errors = (body as { errors?: unknown }).errors;
+  return Array.isArray(errors) && errors.some((e) => typeof e === 'string' && e.startsWith(KV_UPGRADING));
+}
+
 /**
  * An answer's status. Vault answers these when the request may succeed later: 412 a performance
  * standby not caught up (https://developer.hashicorp.com/vault/docs/enterprise/consistency), 429
@@ -17,9 +31,10 @@ export type TryOutcome = 'final' | 'not-acted' | 'maybe-acted';
  * routing) and 503 (sealed or standby unavailable, refused before routing) prove Vault did not act;
  * a 500/502/504 does not. Only a JSON answer gets here: an HTML or plain-text 503 from a proxy in
  * between fails as a malformed answer (exchange.ts), since that proxy may have forwarded first.
+ * A KV v2 mount's 400 while it checks its layout (kvUpgrading) is refused before handling too.
  */
-export function statusOutcome(status: number): TryOutcome {
-  if (status === 412 || status === 429 || status === 503) return 'not-acted';
+export function statusOutcome(status: number, body?: unknown): TryOutcome {
+  if (status === 412 || status === 429 || status === 503 || kvUpgrading(status, body)) return 'not-acted';
   if (status === 500 || status === 502 || status === 504) return 'maybe-acted';
   return 'final';
 }

@@ -86,7 +86,7 @@ export function createTransport(options: TransportOptions) {
         } else {
           // node-vault keeps only status and body of a failed response: the body carries the mark.
           if (uncertain && response.body !== null && typeof response.body === 'object') bodiesAfterUncertainTry.add(response.body);
-          const verdict = kvUpgrading(response.statusCode, response.body) ? 'not-acted' : statusOutcome(response.statusCode);
+          const verdict = statusOutcome(response.statusCode, response.body);
           if (verdict === 'final') return response;
           const retryable = verdict === 'not-acted' || (await retrySafe());
           if (response.statusCode === 429) refused = quotaRefusal((response.body as { errors?: unknown } | null)?.errors, attempt);
@@ -138,20 +138,6 @@ export function createTransport(options: TransportOptions) {
     },
     close: () => exchange.close(),
   };
-}
-
-const KV_UPGRADING = 'Waiting for the primary to upgrade from non-versioned to versioned data';
-
-/**
- * A KV v2 mount answers 400 with this error while it checks its storage layout, which a newly
- * active node does right after a failover (seen for about a second against OpenBao 2.7 in
- * test/e2e/ha.test.ts). The mount refuses every request until then, before handling it: Vault did
- * not act, and the same request succeeds once the check is done.
- */
-function kvUpgrading(status: number, body: unknown): boolean {
-  if (status !== 400 || body === null || typeof body !== 'object') return false;
-  const errors = (body as { errors?: unknown }).errors;
-  return Array.isArray(errors) && errors.some((e) => typeof e === 'string' && e.startsWith(KV_UPGRADING));
 }
 
 /**

@@ -4,6 +4,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { backoffMs, errorOutcome, isIdempotent, quotaRefusal, retryAfterMs, statusOutcome } from '../../../src/vault/retry.ts';
 
 describe('statusOutcome', () => {
+  it("a KV v2 mount's 400 while it checks its layout after a failover is not-acted; another 400 is final", () => {
+    const upgrading = {
+      errors: [
+        'Waiting for the primary to upgrade from non-versioned to versioned data. This backend will be unavailable for a brief period and will resume service shortly.',
+      ],
+    };
+    expect(statusOutcome(400, upgrading)).toBe('not-acted');
+    expect(statusOutcome(400, { errors: ['permission denied'] })).toBe('final');
+    expect(statusOutcome(400)).toBe('final');
+  });
+
   it.each([
     [200, 'final'],
     [204, 'final'],
