@@ -69,58 +69,68 @@ const QUOTA_LINE =
   /^(secrets line \d+: )?\S+ \S+: gave up on \S+ \S+(: | after status 429: .*; )Vault answered 429 request path "[^"]+": rate limit quota exceeded \(a Vault quota\), \d+ retr(y|ies) spent: raise the quota \(sys\/quotas\/rate-limit\), lower 'concurrency', or raise 'retries' or 'timeout'$/;
 
 describe('many jobs at once under a rate-limit quota', () => {
-  it(`${JOBS} jobs x ${SECRETS} secrets: each succeeds or fails naming the quota, retries are spread, nothing leaks, no token is left`, async () => {
-    const before = new Set(await vault.liveAccessors());
-    // Retry-After on: OpenBao then sends "0" (whole seconds rounded down) under a 1 s interval.
-    await vault.addRateLimitQuota('ci', { rate: RATE, interval: '1s', headers: true });
-    const jobs: Job[] = await Promise.all(Array.from({ length: JOBS }, () => newJob()));
-    let results: Array<{ main: StepResult; post: StepResult }>;
-    try {
-      results = await Promise.all(
-        jobs.map(async (job, j) => {
-          const main = await job.runMain(MAIN, {
-            url: proxy.url,
-            method: 'approle',
-            'role-id': ROLE_ID,
-            'secret-id': SECRET_ID,
-            secrets: Array.from({ length: SECRETS }, (_, i) => `secret/data/quota/j${j}/s${i} value | S${i}`).join('\n'),
-            retries: '6',
-          });
-          const post = await job.runPost(POST, main);
-          return { main, post };
-        }),
-      );
-    } finally {
-      await vault.removeRateLimitQuota('ci');
-    }
-    try {
-      const refused = proxy.requests.filter((r) => r.status === 429);
-      expect(refused.length, 'the quota never refused a request: the test proves nothing').toBeGreaterThan(20);
-      let succeeded = 0;
-      for (const [j, { main, post }] of results.entries()) {
-        const job = jobs[j] as Job;
-        assertNoLeak(job, [main, post], ALL, { privateDirs: privateDirsOf([main]) });
-        const errors = main.annotations.filter((a) => a.level === 'error').map((a) => a.message);
-        if (main.exitCode === 0) {
-          succeeded++;
-          expect(errors, main.log).toEqual([]);
-        } else {
-          // One line, naming the 429 and the quota and what to do.
-          expect(errors, main.log).toHaveLength(1);
-          expect(errors[0], main.log).toMatch(QUOTA_LINE);
-        }
-        expect(post.exitCode, post.log).toBe(0);
+  it(
+    `${JOBS} jobs x ${SECRETS} secrets: each succeeds or fails naming the quota, retries are spread, nothing leaks, no token is left`,
+    { timeout: 120_000, retry: 2 },
+    async () => {
+      const before = new Set(await vault.liveAccessors());
+      // This attempt's requests only (the proxy keeps every request since it started).
+      const from = proxy.requests.length;
+      // Retry-After on: OpenBao then sends "0" (whole seconds rounded down) under a 1 s interval.
+      await vault.addRateLimitQuota('ci', { rate: RATE, interval: '1s', headers: true });
+      const jobs: Job[] = await Promise.all(Array.from({ length: JOBS }, () => newJob()));
+      let results: Array<{ main: StepResult; post: StepResult }>;
+      try {
+        results = await Promise.all(
+          jobs.map(async (job, j) => {
+            const main = await job.runMain(MAIN, {
+              url: proxy.url,
+              method: 'approle',
+              'role-id': ROLE_ID,
+              'secret-id': SECRET_ID,
+              secrets: Array.from({ length: SECRETS }, (_, i) => `secret/data/quota/j${j}/s${i} value | S${i}`).join('\n'),
+              retries: '6',
+            });
+            const post = await job.runPost(POST, main);
+            return { main, post };
+          }),
+        );
+      } finally {
+        await vault.removeRateLimitQuota('ci');
       }
-      expect(succeeded, 'no job got through the quota').toBeGreaterThan(0);
-      // Retries after a refusal are spread over the second after it (and longer after more), not
-      // sent back at once.
-      const retries = retryTimes(proxy.requests);
-      expect(retries.length).toBeGreaterThan(20);
-      expect(largestBurst(retries, 100)).toBeLessThanOrEqual(BURST);
-      // Post revoked every token main logged in with (the quota gone, so nothing refuses the check).
-      expect(await newAccessors(vault, before)).toEqual([]);
-    } finally {
-      await Promise.all(jobs.map((job) => job.cleanup()));
-    }
-  }, 120_000);
+      try {
+        const requests = proxy.requests.slice(from);
+        const refused = requests.filter((r) => r.status === 429);
+        expect(refused.length, 'the quota never refused a request: the test proves nothing').toBeGreaterThan(20);
+        let succeeded = 0;
+        for (const [j, { main, post }] of results.entries()) {
+          const job = jobs[j] as Job;
+          assertNoLeak(job, [main, post], ALL, { privateDirs: privateDirsOf([main]) });
+          const errors = main.annotations.filter((a) => a.level === 'error').map((a) => a.message);
+          if (main.exitCode === 0) {
+            succeeded++;
+            expect(errors, main.log).toEqual([]);
+          } else {
+            // One line, naming the 429 and the quota and what to do.
+            expect(errors, main.log).toHaveLength(1);
+            expect(errors[0], main.log).toMatch(QUOTA_LINE);
+          }
+          expect(post.exitCode, post.log).toBe(0);
+        }
+        expect(succeeded, 'no job got through the quota').toBeGreaterThan(0);
+        // Retries after a refusal are spread over the second after it (and longer after more), not
+        // sent back at once.
+        const retries = retryTimes(requests);
+        expect(retries.length).toBeGreaterThan(20);
+        expect(largestBurst(retries, 100)).toBeLessThanOrEqual(BURST);
+        // Post revoked every token main logged in with (the quota gone, so nothing refuses the check).
+        expect(await newAccessors(vault, before)).toEqual([]);
+      } finally {
+        await Promise.all(jobs.map((job) => job.cleanup()));
+      }
+      // Arrival times at the proxy bunch when the machine's cores are busy with other test files (a
+      // starved process sends its spread retries late, together): a burst over the bound is tried
+      // again on a fresh attempt; an unspread client exceeds it on every attempt (40 to 100).
+    },
+  );
 });
