@@ -33,6 +33,8 @@ export interface AgentConfig {
   readonly namespace: string | undefined;
   readonly tls: NonNullable<TransportOptions['tls']>;
   readonly proxy: string | undefined;
+  /** `extra-headers`: the agent's requests carry them too. */
+  readonly headers?: Readonly<Record<string, string>>;
   readonly token: string;
   /** Renew the token too: only one this run created (a token the user passed in is theirs). */
   readonly renewToken: boolean;
@@ -64,6 +66,7 @@ export function clientOptions(config: AgentConfig, onLease: (lease: LeaseSeen) =
     namespace: config.namespace,
     tls: config.tls,
     ...(config.proxy !== undefined ? { proxy: config.proxy } : {}),
+    ...(config.headers !== undefined ? { headers: config.headers } : {}),
     // No overall deadline for a process that runs for hours; each request gets its own.
     deadline: Number.POSITIVE_INFINITY,
     requestTimeoutMs: 10_000,

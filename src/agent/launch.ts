@@ -39,6 +39,7 @@ export function agentConfig(
     namespace: vault.namespace,
     tls: tlsOptions(vault.tls),
     proxy: vault.proxy,
+    headers: vault.headers,
     token: session.token,
     // A batch token cannot be renewed (Vault answers 400) and a user's token is theirs.
     renewToken: session.created && !session.batch,

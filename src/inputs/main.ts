@@ -17,7 +17,7 @@ import { parseVault, type VaultConfig } from './vault.ts';
 export type { BuildSecretSpec, RegistryConfig } from './docker.ts';
 export type { ComposeService } from './compose.ts';
 export type { TemplateEntry } from './templates.ts';
-export { parseTls, proxyFor, type AuthConfig, type TlsConfig, type VaultConfig } from './vault.ts';
+export { parseExtraHeaders, parseTls, proxyFor, type AuthConfig, type JwtSigning, type TlsConfig, type VaultConfig } from './vault.ts';
 
 export interface RenewConfig {
   readonly refreshMs: number;
@@ -51,7 +51,15 @@ export interface Config {
 }
 
 /** The main action's boolean inputs (action.yml): each checked on every run, whatever else is used. */
-export const MAIN_BOOLEANS = ['unwrap-secret-id', 'tls-skip-verify', 'export-token', 'export-env', 'export-outputs', 'renew'] as const;
+export const MAIN_BOOLEANS = [
+  'unwrap-secret-id',
+  'tls-skip-verify',
+  'export-token',
+  'export-env',
+  'export-outputs',
+  'renew',
+  'ignore-not-found',
+] as const;
 /** `scrub`'s values: checked here by main, acted on by post (src/post/scrub.ts). */
 export const SCRUB_MODES = ['redact', 'delete', 'report', 'off'] as const;
 export type ScrubMode = (typeof SCRUB_MODES)[number];
@@ -99,7 +107,10 @@ export function parseInputs(env: Env): Config {
   // fails here, in main, instead of quietly turning a safeguard off in post.
   for (const name of MAIN_BOOLEANS) getBoolean(env, name, false);
   getChoice(env, 'scrub', SCRUB_MODES, 'redact');
-  const secrets = parseSecretsInput(getInput(env, 'secrets'));
+  // `ignore-not-found` (vault-action's ignoreNotFound): every `secrets` line optional, as if it
+  // ended in ' ?'; a missing path or key is then a warning and the line delivers nothing.
+  const ignoreNotFound = getBoolean(env, 'ignore-not-found', false);
+  const secrets = parseSecretsInput(getInput(env, 'secrets')).map((line) => (ignoreNotFound ? { ...line, optional: true } : line));
   const envSecrets = parseEnvSecretsInput(getInput(env, 'env-secrets'));
   const exportEnv = getBoolean(env, 'export-env', false);
   const exportOutputs = getBoolean(env, 'export-outputs', false);

@@ -6,7 +6,7 @@
 import { errorText } from '../core/errors.ts';
 import { DEFAULT_SECRETS_MOUNT, DEFAULT_TIMEOUT_SECONDS, getChoice, getInput, getInteger, type Env } from './common.ts';
 import { SCRUB_MODES, type ScrubMode } from './main.ts';
-import { parseTls, proxyFor, type TlsConfig } from './vault.ts';
+import { parseExtraHeaders, parseTls, proxyFor, type TlsConfig } from './vault.ts';
 
 /** The most `timeout` may be, as main takes it. */
 const MAX_TIMEOUT_SECONDS = 3600;
@@ -25,6 +25,8 @@ export interface PostVaultInputs {
   readonly tls: TlsConfig;
   /** The proxy for `url` from https_proxy / http_proxy, unless no_proxy exempts its host. */
   readonly proxy: string | undefined;
+  /** `extra-headers`, as main sent them (a gateway in front of Vault wants them on the revocations too). */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 export interface PostInputs {
@@ -58,13 +60,14 @@ export function parsePostInputs(env: Env): PostInputs {
   const tls = orDefault(() => parseTls(env), NO_TLS, 'post tries to revoke without the TLS inputs');
   const url = vaultUrl(env);
   const proxy = url === undefined ? undefined : orDefault(() => proxyFor(url, env), undefined, 'post tries to revoke without a proxy');
+  const headers = orDefault(() => parseExtraHeaders(getInput(env, 'extra-headers')), {}, 'post tries to revoke without extra headers');
   return {
     token: getInput(env, 'token') || undefined,
     timeoutMs: timeout * 1000,
     scrub,
     verifyContainer: getInput(env, 'verify-container') || undefined,
     verifyPath: getInput(env, 'verify-path') || DEFAULT_VERIFY_PATH,
-    vault: { url, namespace: getInput(env, 'namespace').replace(/^\/+|\/+$/g, '') || undefined, tls, proxy },
+    vault: { url, namespace: getInput(env, 'namespace').replace(/^\/+|\/+$/g, '') || undefined, tls, proxy, headers },
     problems,
   };
 }

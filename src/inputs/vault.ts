@@ -1,12 +1,14 @@
 // The Vault inputs of the main step: the server (`url` or VAULT_ADDR, `namespace`), the login
-// (`method` and the inputs each method needs), TLS (CA, client certificate, skip-verify) and the
-// proxy from the standard environment variables. Post reads the TLS and proxy settings here too, to
-// revoke what main created with the same connection. Errors name the input, never a credential.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+// (`method` and the inputs each method needs, a JWT's signing key), TLS (CA, client certificate,
+// skip-verify), `extra-headers` and the proxy from the standard environment variables. Post reads
+// the TLS, header and proxy settings here too, to revoke what main created with the same
+// connection. Errors name the input, never a credential.
+// About 390 lines: one parser per Vault input, each small; split, they would share every helper.
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../core/errors.ts';
-import { getBoolean, getInput, requireInput, type Env } from './common.ts';
+import { getBoolean, getInput, getInteger, requireInput, type Env } from './common.ts';
 
 export type AuthConfig =
   | { readonly method: 'token'; readonly token: string }
@@ -22,14 +24,29 @@ export type AuthConfig =
       readonly method: 'jwt';
       readonly mount: string;
       readonly role: string;
-      /** A JWT given directly; when absent, the job's GitHub OIDC token is requested. */
+      /** A JWT given directly; when absent (and no `signing`), the job's GitHub OIDC token is requested. */
       readonly jwt: string | undefined;
       readonly audience: string | undefined;
+      /** `jwt-private-key`: the action signs its own JWT (vault-action's jwtPrivateKey). */
+      readonly signing?: JwtSigning;
     }
+  | { readonly method: 'github'; readonly mount: string; readonly githubToken: string }
   | { readonly method: 'kubernetes'; readonly mount: string; readonly role: string; readonly tokenPath: string }
   | { readonly method: 'userpass' | 'ldap'; readonly mount: string; readonly username: string; readonly password: string }
   | { readonly method: 'cert'; readonly mount: string; readonly role: string | undefined }
   | { readonly method: 'custom'; readonly mount: string; readonly payload: Record<string, unknown> };
+
+/** A JWT the action signs itself, with vault-action's claims (src/vault/jwt-sign.ts). */
+export interface JwtSigning {
+  /** The private key as PEM text (possibly encrypted: then `passphrase`). */
+  readonly privateKey: string;
+  readonly passphrase: string | undefined;
+  /** RS256 for an RSA key, ES256 for an EC P-256 key: decided by the key. */
+  readonly algorithm: 'RS256' | 'ES256';
+  readonly ttlSeconds: number;
+  /** vault-action's claims from the job's environment (GITHUB_EVENT_NAME, ...); absent ones left out. */
+  readonly claims: Readonly<Record<string, string>>;
+}
 
 export interface TlsConfig {
   readonly ca: string | undefined;
@@ -45,10 +62,23 @@ export interface VaultConfig {
   readonly tls: TlsConfig;
   /** HTTP(S) proxy from https_proxy / http_proxy, unless no_proxy exempts the Vault host. */
   readonly proxy: string | undefined;
+  /** `extra-headers`: sent on every request to Vault; their values are secrets (masked, never logged). */
+  readonly headers: Readonly<Record<string, string>>;
   readonly exportToken: boolean;
 }
 
-const METHODS = ['token', 'approle', 'jwt', 'kubernetes', 'userpass', 'ldap', 'cert', 'custom'] as const;
+const METHODS = ['token', 'approle', 'jwt', 'github', 'kubernetes', 'userpass', 'ldap', 'cert', 'custom'] as const;
+/** vault-action's jwtTtl default, in seconds. */
+const DEFAULT_JWT_TTL_SECONDS = 3600;
+/** The job's environment variables vault-action's signed JWT carries, and the claim each becomes. */
+const JWT_CLAIMS_FROM_ENV = {
+  event: 'GITHUB_EVENT_NAME',
+  workflow: 'GITHUB_WORKFLOW',
+  sha: 'GITHUB_SHA',
+  actor: 'GITHUB_ACTOR',
+  repository: 'GITHUB_REPOSITORY',
+  ref: 'GITHUB_REF',
+} as const;
 const DEFAULT_KUBERNETES_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 function parseUrl(raw: string, input: string): string {
@@ -95,14 +125,20 @@ function parseAuth(env: Env): AuthConfig {
       };
     case 'jwt': {
       const jwt = getInput(env, 'jwt');
+      const signing = parseJwtSigning(env);
+      if (signing && jwt !== '') throw new InputError('jwt-private-key', "and 'jwt' both give the JWT; give one of them");
       return {
         method,
         mount: parseMount(env, method),
         role: requireInput(env, 'role', why),
         jwt: jwt === '' ? undefined : jwt,
         audience: getInput(env, 'jwt-audience') || undefined,
+        ...(signing ? { signing } : {}),
       };
     }
+    case 'github':
+      // https://developer.hashicorp.com/vault/api-docs/auth/github#login
+      return { method, mount: parseMount(env, method), githubToken: requireInput(env, 'github-token', why) };
     case 'kubernetes':
       return {
         method,
@@ -163,10 +199,124 @@ export function parseTls(env: Env): TlsConfig {
 }
 
 /**
+ * `jwt-private-key` (PEM, base64 PEM as vault-action takes it, or a file path), `jwt-key-password`
+ * and `jwt-ttl`. The key is opened here so that a wrong password or an unsupported key type is an
+ * input error before any request; the algorithm follows from the key. Never echoes the key.
+ */
+function parseJwtSigning(env: Env): JwtSigning | undefined {
+  const raw = getInput(env, 'jwt-private-key');
+  const passphrase = getInput(env, 'jwt-key-password') || undefined;
+  if (raw === '') {
+    for (const input of ['jwt-key-password', 'jwt-ttl'])
+      if (getInput(env, input) !== '') throw new InputError(input, "takes effect only with 'jwt-private-key'");
+    return undefined;
+  }
+  const privateKey = pemText(env, 'jwt-private-key', raw, 'key');
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(passphrase !== undefined ? { key: privateKey, passphrase } : privateKey);
+  } catch (error) {
+    const encrypted = /ENCRYPTED/.test(privateKey);
+    throw new InputError(
+      'jwt-private-key',
+      encrypted && passphrase === undefined
+        ? "is an encrypted key: give its password in 'jwt-key-password'"
+        : encrypted
+          ? "could not be decrypted with 'jwt-key-password'; check the password"
+          : `is not a valid PEM private key${(error as { code?: string }).code === 'ERR_MISSING_PASSPHRASE' ? " (it is encrypted: give 'jwt-key-password')" : ''}`,
+    );
+  }
+  let algorithm: JwtSigning['algorithm'];
+  if (key.asymmetricKeyType === 'rsa') algorithm = 'RS256';
+  else if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') algorithm = 'ES256';
+  else
+    throw new InputError(
+      'jwt-private-key',
+      `is a${key.asymmetricKeyType === 'ec' ? `n EC ${key.asymmetricKeyDetails?.namedCurve ?? ''}` : ` ${key.asymmetricKeyType ?? 'unknown'}`} key; use an RSA key (RS256) or an EC P-256 key (ES256)`,
+    );
+  const claims: Record<string, string> = {};
+  for (const [claim, variable] of Object.entries(JWT_CLAIMS_FROM_ENV)) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') claims[claim] = value;
+  }
+  return {
+    privateKey,
+    passphrase,
+    algorithm,
+    ttlSeconds: getInteger(env, 'jwt-ttl', DEFAULT_JWT_TTL_SECONDS, 1, 86_400),
+    claims,
+  };
+}
+
+// Header names the action sets itself, or that would break every request: refused in
+// `extra-headers` rather than sent twice or overriding the action's own.
+const RESERVED_HEADERS: Readonly<Record<string, string>> = {
+  'x-vault-token': 'the token comes from the login inputs',
+  'x-vault-namespace': "use the 'namespace' input",
+  'x-vault-request': 'the action sends it on every request',
+  'x-vault-wrap-ttl': 'it would wrap every answer, the login included, so nothing could be read',
+  host: 'it is set from url',
+  'content-length': 'it is set per request',
+  'content-type': 'it is set per request',
+  'transfer-encoding': 'it is set per request',
+  connection: 'it is hop-by-hop, managed by the connection',
+  'keep-alive': 'it is hop-by-hop, managed by the connection',
+  upgrade: 'it is hop-by-hop, managed by the connection',
+  te: 'it is hop-by-hop, managed by the connection',
+  trailer: 'it is hop-by-hop, managed by the connection',
+  expect: 'it is hop-by-hop, managed by the connection',
+  'proxy-authorization': 'a proxy from https_proxy carries its credentials in its URL',
+};
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * `extra-headers`, as vault-action reads `extraHeaders`: one `Name: value` per line, names
+ * case-insensitive (sent lower-cased), a repeated name's values joined with ", ". The values are
+ * treated as secrets (a gateway's key, a bearer token): no message here ever holds one.
+ */
+export function parseExtraHeaders(raw: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  raw.split(/\r?\n/).forEach((text, index) => {
+    const line = text.trim();
+    if (line === '') return;
+    const where = `line ${index + 1}`;
+    const colon = line.indexOf(':');
+    const name = (colon < 0 ? '' : line.slice(0, colon)).trim().toLowerCase();
+    if (colon < 0 || !HEADER_NAME.test(name))
+      throw new InputError('extra-headers', `${where}: expected 'Name: value' with a header name of letters, digits and -`);
+    const why = RESERVED_HEADERS[name];
+    if (why !== undefined) throw new InputError('extra-headers', `${where}: '${name}' cannot be given here: ${why}`);
+    const value = line.slice(colon + 1).trim();
+    // Node refuses such a value when sending; refused here with a line number and without the value.
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value))
+      throw new InputError('extra-headers', `${where}: the value of '${name}' holds a control or non-Latin-1 character`);
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+  });
+  return headers;
+}
+
+/**
  * A PEM input may be the PEM text, its base64 (as vault-action takes it), or a file path.
  * Checked here with node:crypto so a bad certificate is an input error, not a TLS failure later.
  */
 function readPem(env: Env, input: string, raw: string, kind: 'certificate' | 'key'): string {
+  const pem = pemText(env, input, raw, kind);
+  try {
+    if (kind === 'certificate') {
+      const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      if (blocks.length === 0) throw new Error('no certificate');
+      for (const block of blocks) new X509Certificate(block);
+    } else {
+      createPrivateKey(pem);
+    }
+  } catch {
+    throw new InputError(input, `is not a valid PEM ${kind}`);
+  }
+  return pem;
+}
+
+/** The PEM text of an input given as PEM, base64 PEM or a file path (a key's content never echoed). */
+function pemText(env: Env, input: string, raw: string, kind: 'certificate' | 'key'): string {
   let pem = raw;
   if (!raw.includes('-----BEGIN')) {
     const decoded = /^[A-Za-z0-9+/=\s]+$/.test(raw) ? Buffer.from(raw.replace(/\s+/g, ''), 'base64').toString('utf8') : '';
@@ -183,17 +333,6 @@ function readPem(env: Env, input: string, raw: string, kind: 'certificate' | 'ke
         );
       }
     }
-  }
-  try {
-    if (kind === 'certificate') {
-      const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-      if (blocks.length === 0) throw new Error('no certificate');
-      for (const block of blocks) new X509Certificate(block);
-    } else {
-      createPrivateKey(pem);
-    }
-  } catch {
-    throw new InputError(input, `is not a valid PEM ${kind}`);
   }
   return `${pem.trim()}\n`;
 }
@@ -243,6 +382,7 @@ export function parseVault(env: Env): VaultConfig {
     auth: parseAuth(env),
     tls: parseTls(env),
     proxy: proxyFor(url, env),
+    headers: parseExtraHeaders(getInput(env, 'extra-headers')),
     exportToken: getBoolean(env, 'export-token', false),
   };
 }

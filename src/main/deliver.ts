@@ -55,7 +55,11 @@ export interface Handover {
  * later steps (every value was masked when it arrived).
  */
 export function handOver(runner: Runner, config: Pick<Config, 'exportEnv' | 'exportOutputs'>, what: Handover): void {
-  if (what.vaultToken !== undefined) runner.setOutput('vault-token', what.vaultToken);
+  if (what.vaultToken !== undefined) {
+    runner.setOutput('vault-token', what.vaultToken);
+    // vault-action's name for it (outputToken), so a migrated workflow's later steps read it unchanged.
+    runner.setOutput('vault_token', what.vaultToken);
+  }
   runner.setOutput('secrets-dir', what.dir.secretsDir);
   runner.setOutput('env-file', what.envFile);
   runner.exportVariable(PRIVATE_DIR_ENV, what.dir.secretsDir);

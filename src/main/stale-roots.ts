@@ -199,6 +199,7 @@ async function revokeToken(
     namespace: vault.namespace,
     tls: same && config.vault ? tlsOptions(config.vault.tls) : {},
     ...(proxy !== undefined ? { proxy } : {}),
+    ...(same && config.vault ? { headers: config.vault.headers } : {}),
     deadline,
     retries: 1,
     maxSockets: 1,

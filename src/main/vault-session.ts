@@ -69,6 +69,8 @@ export async function vaultSecrets(
   }
   // The client key is a credential like the others.
   if (vault.tls.key !== undefined) masks.add(vault.tls.key);
+  // So are the extra headers' values (a gateway's key, a bearer token).
+  for (const value of Object.values(vault.headers)) masks.add(value);
   const createClient = await options.createClient;
   const recordLease = leaseRecorder(deps.ledger, deps.now);
   const client = createClient({
@@ -79,6 +81,7 @@ export async function vaultSecrets(
     maxSockets: config.concurrency,
     tls: tlsOptions(vault.tls),
     ...(vault.proxy !== undefined ? { proxy: vault.proxy } : {}),
+    headers: vault.headers,
     log: (message) => runner.debug(message),
     onLease: recordLease,
   });

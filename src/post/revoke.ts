@@ -44,6 +44,7 @@ export async function revokeVault(
   const tls = tlsOptions(inputs.vault.tls);
   // The client key is a credential like the token.
   if (tls.key !== undefined) masks.add(tls.key);
+  for (const value of Object.values(inputs.vault.headers)) masks.add(value);
   const createClient = await deps.loadVaultClient();
   const now = deps.now ?? Date.now;
   const start = now();
@@ -53,6 +54,7 @@ export async function revokeVault(
       namespace: ledger.namespace,
       tls,
       ...(inputs.vault.proxy !== undefined ? { proxy: inputs.vault.proxy } : {}),
+      headers: inputs.vault.headers,
       deadline,
       retries: 4,
       maxSockets: 4,

@@ -5,6 +5,7 @@ import { InputError, VaultError } from '../core/errors.ts';
 import type { AuthConfig } from '../inputs/main.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import type { VaultClient } from './client.ts';
+import { signJwt } from './jwt-sign.ts';
 
 export interface Session {
   readonly token: string;
@@ -22,6 +23,8 @@ export interface Session {
 export interface AuthDeps {
   readonly masks: MaskRegistry;
   readonly getIDToken: (audience?: string) => Promise<string>;
+  /** The clock a signed JWT's iat/nbf/exp come from (tests). */
+  readonly now?: () => number;
 }
 
 export async function login(client: VaultClient, auth: AuthConfig, deps: AuthDeps): Promise<Session> {
@@ -38,8 +41,19 @@ export async function login(client: VaultClient, auth: AuthConfig, deps: AuthDep
       const secretId = auth.unwrapSecretId ? await unwrapSecretId(client, auth.secretId, deps) : auth.secretId;
       return loginWith(client, auth.method, `auth/${auth.mount}/login`, { role_id: auth.roleId, secret_id: secretId }, deps);
     }
+    case 'github':
+      // https://developer.hashicorp.com/vault/api-docs/auth/github#login: Vault checks the token
+      // with GitHub's API and maps the user's organization and teams to policies.
+      deps.masks.add(auth.githubToken);
+      return loginWith(client, auth.method, `auth/${auth.mount}/login`, { token: auth.githubToken }, deps);
     case 'jwt': {
-      const jwt = auth.jwt ?? (await jobIdToken(auth.audience, deps));
+      if (auth.signing) {
+        // The key and its password are credentials: masked (with each PEM line) before any request.
+        deps.masks.add(auth.signing.privateKey);
+        if (auth.signing.passphrase !== undefined) deps.masks.add(auth.signing.passphrase);
+      }
+      const jwt =
+        auth.jwt ?? (auth.signing ? signJwt(auth.signing, auth.audience, (deps.now ?? Date.now)()) : await jobIdToken(auth.audience, deps));
       deps.masks.add(jwt);
       try {
         return await loginWith(client, auth.method, `auth/${auth.mount}/login`, { role: auth.role, jwt }, deps);
@@ -50,7 +64,9 @@ export async function login(client: VaultClient, auth: AuthConfig, deps: AuthDep
           const what =
             auth.jwt !== undefined
               ? `the token in 'jwt' carries an audience that role '${auth.role}' does not bind; give one for the role's bound_audiences ('jwt-audience' applies only to the job's OIDC token)`
-              : `the job's OIDC token (audience: ${auth.audience !== undefined ? `'${auth.audience}' from 'jwt-audience'` : "GitHub's default, https://github.com/OWNER"}) carries an audience that role '${auth.role}' does not bind; set 'jwt-audience' to one of the role's bound_audiences (or add it to them)`;
+              : auth.signing
+                ? `the JWT signed with 'jwt-private-key' (aud: ${auth.audience !== undefined ? `'${auth.audience}' from 'jwt-audience'` : 'none'}) does not match role '${auth.role}''s bound_audiences; set 'jwt-audience' to one of them (a role without bound_audiences refuses any aud)`
+                : `the job's OIDC token (audience: ${auth.audience !== undefined ? `'${auth.audience}' from 'jwt-audience'` : "GitHub's default, https://github.com/OWNER"}) carries an audience that role '${auth.role}' does not bind; set 'jwt-audience' to one of the role's bound_audiences (or add it to them)`;
           throw new VaultError(error.path, `${error.message}: ${what}`, error.status, { cause: error });
         }
         throw error;

@@ -13,6 +13,11 @@ export interface ExchangeOptions {
   /** An http(s):// proxy to tunnel through with CONNECT (never sends a request to it in the clear). */
   readonly proxy?: string;
   /**
+   * `extra-headers`, sent on every request (a gateway's key in front of Vault). Their values are
+   * secrets: nothing here logs a header, and the action's own headers are set after them.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
+  /**
    * Called with every lease id a response carries, the moment it arrives and before anything can
    * discard the response (a later error, a malformed body): whoever holds it can still revoke it.
    */
@@ -124,7 +129,7 @@ export function createExchange(options: ExchangeOptions): Exchange {
     const body = opts.json !== undefined ? Buffer.from(JSON.stringify(opts.json)) : undefined;
     // X-Vault-Request on every call: Vault Agent and Proxy with require_request_header refuse a
     // request without it (412), a guard against browser-borne SSRF; Vault itself ignores it.
-    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers, 'X-Vault-Request': 'true' };
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers, ...opts.headers, 'X-Vault-Request': 'true' };
     if (body) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(body.length);

@@ -13,9 +13,20 @@ describe('parseInputs', () => {
       auth: { method: 'token', token: 'hvs.x' },
       tls: { ca: undefined, cert: undefined, key: undefined, skipVerify: false },
       proxy: undefined,
+      headers: {},
       exportToken: false,
     });
     expect(config).toMatchObject({ exportEnv: false, exportOutputs: false, timeoutMs: 30_000, concurrency: 16, retries: 4 });
+  });
+
+  it("ignore-not-found makes every secrets line optional, as a trailing ' ?' does", () => {
+    const lines = 'secret/data/a k1\nsecret/data/b k2 ?';
+    expect(parseInputs({ ...base, INPUT_SECRETS: lines }).secrets.map((l) => l.optional)).toEqual([false, true]);
+    expect(parseInputs({ ...base, INPUT_SECRETS: lines, 'INPUT_IGNORE-NOT-FOUND': 'true' }).secrets.map((l) => l.optional)).toEqual([
+      true,
+      true,
+    ]);
+    expect(() => parseInputs({ ...base, 'INPUT_IGNORE-NOT-FOUND': 'yes' })).toThrow("input 'ignore-not-found': 'yes' is not a boolean");
   });
 
   it('falls back to VAULT_ADDR and needs no Vault inputs without Vault lines', () => {

@@ -22,7 +22,7 @@ describe('parsePostInputs', () => {
       scrub: DEFAULT_SCRUB,
       verifyContainer: undefined,
       verifyPath: DEFAULT_VERIFY_PATH,
-      vault: { url: undefined, namespace: undefined, tls: NO_TLS, proxy: undefined },
+      vault: { url: undefined, namespace: undefined, tls: NO_TLS, proxy: undefined, headers: {} },
       problems: [],
     });
   });
@@ -50,6 +50,7 @@ describe('parsePostInputs', () => {
         namespace: 'team/a',
         tls: { ...NO_TLS, skipVerify: true },
         proxy: 'http://proxy.example:3128/',
+        headers: {},
       },
       problems: [],
     });

@@ -1,6 +1,7 @@
 // What each login method sends and keeps, over a fake VaultClient and a recording runner: the
 // payload per method, every credential masked before the request goes out, the token the answer
 // carries, batch tokens, and the warning for a given token that will not outlive the agent.
+import { generateKeyPairSync, verify } from 'node:crypto';
 import { promises as fs, mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -140,6 +141,38 @@ describe('login payloads', () => {
     expect((error as Error).message).toMatch(
       /audience claim does not match any expected audience: the job's OIDC token \(audience: GitHub's default, https:\/\/github.com\/OWNER\) carries an audience that role 'ci' does not bind; set 'jwt-audience'/,
     );
+  });
+
+  it('github: the GitHub token as {token}, masked before the request', async () => {
+    const runner = fakeRunner();
+    const masked: string[][] = [];
+    const auth: AuthConfig = { method: 'github', mount: 'gh', githubToken: 'ghp_0123456789abcdef' };
+    const { client, session } = await run(auth, { 'auth/gh/login': loginAnswer(runner, masked) }, runner);
+    expect(client.calls).toEqual([{ op: 'write', path: 'auth/gh/login', token: undefined, body: { token: 'ghp_0123456789abcdef' } }]);
+    expect(masked[0]).toContain('ghp_0123456789abcdef');
+    expect(session).toMatchObject({ token: TOKEN, created: true, method: 'github' });
+  });
+
+  it('jwt with jwt-private-key: a JWT signed here is sent, the key and the JWT masked first, no OIDC token asked for', async () => {
+    const runner = fakeRunner({ idToken: async () => Promise.reject(new Error('not asked')) });
+    const masked: string[][] = [];
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const auth: AuthConfig = {
+      method: 'jwt',
+      mount: 'jwt',
+      role: 'ci',
+      jwt: undefined,
+      audience: undefined,
+      signing: { privateKey: pem, passphrase: 'unused-pass', algorithm: 'ES256', ttlSeconds: 60, claims: {} },
+    };
+    const { client } = await run(auth, { 'auth/jwt/login': loginAnswer(runner, masked) }, runner);
+    const jwt = String(client.calls[0]?.body?.jwt);
+    const [h = '', p = '', sig = ''] = jwt.split('.');
+    expect(verify('sha256', Buffer.from(`${h}.${p}`), { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64url'))).toBe(
+      true,
+    );
+    expect(masked[0]).toEqual(expect.arrayContaining([jwt, 'unused-pass', pem.split('\n')[1]]));
   });
 
   it('kubernetes: the service account token read from its file, trimmed, masked', async () => {
