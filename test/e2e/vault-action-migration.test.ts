@@ -70,7 +70,7 @@ async function delivered(main: StepResult, name: string): Promise<string> {
 /** Main delivers DB_PASSWORD, the token it made is OpenBao's and alive; post revokes it and cleans up. */
 async function loginCycle(inputs: Inputs): Promise<{ main: StepResult; post: StepResult; token: string; info: Record<string, unknown> }> {
   const j = theJob();
-  const main = await j.runMain(MAIN, { secrets: APP, ...inputs });
+  const main = await j.runMain(MAIN, { url: bao.url, secrets: APP, ...inputs });
   expect(main.exitCode, main.log).toBe(0);
   expect(main.annotations.filter((a) => a.level === 'error' || a.level === 'warning')).toEqual([]);
   expect(await delivered(main, 'DB_PASSWORD')).toBe(VALUES.password);
@@ -88,7 +88,7 @@ async function loginCycle(inputs: Inputs): Promise<{ main: StepResult; post: Ste
 /** Exit 1 with one one-line error annotation matching `expected`; post exits 0. */
 async function failing(inputs: Inputs, expected: RegExp): Promise<{ main: StepResult; post: StepResult }> {
   const j = theJob();
-  const main = await j.runMain(MAIN, { secrets: APP, ...inputs });
+  const main = await j.runMain(MAIN, { url: bao.url, secrets: APP, ...inputs });
   expect(main.exitCode, main.log).toBe(1);
   const errors = main.annotations.filter((a) => a.level === 'error');
   expect(errors, main.log).toHaveLength(1);
