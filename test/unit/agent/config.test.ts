@@ -23,6 +23,8 @@ describe('clientOptions', () => {
       options.onLease?.({ leaseId: 'database/creds/app/x', path: 'database/creds/app', duration: 10, renewable: true });
       expect(seen).toEqual(['database/creds/app/x']);
       expect('proxy' in clientOptions({ ...cfg, proxy: undefined }, () => {})).toBe(false);
+      // extra-headers: the agent's requests carry what main's did.
+      expect(clientOptions({ ...cfg, headers: { 'x-gateway-key': 'gw' } }, () => {}).headers).toEqual({ 'x-gateway-key': 'gw' });
     } finally {
       await dir.remove();
     }

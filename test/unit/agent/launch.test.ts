@@ -69,6 +69,11 @@ const sources: SourceState[] = [
 describe('agentConfig', () => {
   it('hands the agent paths, names, sources with their lines and leases, the schedule and the token, and no value', () => {
     const cfg = agentConfig(parseInputs(env), session, dir, '/r/secrets.env', secrets, sources, 1000);
+    expect(
+      agentConfig(parseInputs({ ...env, 'INPUT_EXTRA-HEADERS': 'X-Gateway-Key: gw' }), session, dir, '/r/e', [], [], 0).headers,
+    ).toEqual({
+      'x-gateway-key': 'gw',
+    });
     expect(cfg).toMatchObject({
       url: 'https://vault.example:8200',
       token: TOKEN,

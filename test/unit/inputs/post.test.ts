@@ -37,6 +37,7 @@ describe('parsePostInputs', () => {
       INPUT_URL: 'https://Vault.example:8200/',
       INPUT_NAMESPACE: '/team/a/',
       'INPUT_TLS-SKIP-VERIFY': 'true',
+      'INPUT_EXTRA-HEADERS': 'X-Gateway-Key: gw',
       https_proxy: 'proxy.example:3128',
     });
     expect(inputs).toEqual({
@@ -50,7 +51,7 @@ describe('parsePostInputs', () => {
         namespace: 'team/a',
         tls: { ...NO_TLS, skipVerify: true },
         proxy: 'http://proxy.example:3128/',
-        headers: {},
+        headers: { 'x-gateway-key': 'gw' },
       },
       problems: [],
     });
@@ -81,6 +82,11 @@ describe('parsePostInputs', () => {
       { INPUT_URL: 'https://v.example', https_proxy: 'socks5://p:1080' },
       "input 'https_proxy': 'socks5:' proxies are not supported; use an http:// or https:// proxy; post tries to revoke without a proxy",
       { vault: { url: 'https://v.example', namespace: undefined, tls: NO_TLS, proxy: undefined } },
+    ],
+    [
+      { 'INPUT_EXTRA-HEADERS': 'X-Vault-Token: hvs.secret-value' },
+      "input 'extra-headers': line 1: 'x-vault-token' cannot be given here: the token comes from the login inputs; post tries to revoke without extra headers",
+      { vault: { url: undefined, namespace: undefined, tls: NO_TLS, proxy: undefined, headers: {} } },
     ],
   ])('takes the default for a bad input and says so: %j', (env, problem, expected) => {
     const inputs = parsePostInputs(env);

@@ -26,6 +26,19 @@ describe('the request', () => {
     expect(request?.body).toBe('{"role_id":"r"}');
     e.close();
   });
+
+  it("carries extra-headers on every request, under the action's own (a token or namespace from the caller wins)", async () => {
+    const server = await serve((_req, res) => json(res, 200, {}));
+    const e = createExchange({ maxSockets: 2, headers: { 'x-gateway-key': 'gw-1', 'x-vault-token': 'from-headers' } });
+    const url = new URL(`${server.url}/v1/secret/data/app`);
+    await e.send({ method: 'GET', uri: url.href, headers: { 'X-Vault-Token': 'the-token' } }, url, 5000);
+    await e.send({ method: 'GET', uri: url.href }, url, 5000);
+    expect(server.requests.map((r) => [r.headers['x-gateway-key'], r.headers['x-vault-token']])).toEqual([
+      ['gw-1', 'the-token'],
+      ['gw-1', 'from-headers'],
+    ]);
+    e.close();
+  });
 });
 
 describe('the answer', () => {
