@@ -207,6 +207,36 @@ describe('extra-headers', () => {
     check([main, post], [token]);
   });
 
+  it("go with the renewal agent's requests too", async () => {
+    job = await newJob();
+    const j = theJob();
+    const main = await j.runMain(MAIN, {
+      url: fp.url,
+      secrets: APP,
+      method: 'approle',
+      'role-id': VALUES.roleId,
+      'secret-id': VALUES.roleSecretId,
+      'extra-headers': `X-Gateway-Key: ${V.headerSecret}`,
+      renew: 'true',
+      'refresh-interval': '1',
+      'agent-max-lifetime': '60',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    const token = createdToken(main);
+    const after = fp.requests.length;
+    // The agent re-reads the KV secret each second: wait for one of its reads.
+    const until = Date.now() + 15_000;
+    while (!fp.requests.slice(after).some((r) => r.path === 'secret/data/ci/app') && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 200));
+    const agentRequests = fp.requests.slice(after);
+    expect(agentRequests.map((r) => r.path)).toContain('secret/data/ci/app');
+    for (const r of agentRequests) expect(r.headers['x-gateway-key'], r.path).toBe(V.headerSecret);
+    const post = await j.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    expect(await bao.tokenAlive(token)).toBe(false);
+    check([main, post], [token]);
+  });
+
   it('a header the action sets itself is refused naming the line, never the value', async () => {
     job = await newJob();
     const { main, post } = await failing(
