@@ -1,8 +1,10 @@
 // A stand-in for Vault's GitHub auth method's login endpoint, in front of a REAL OpenBao. Why it
 // exists: OpenBao has no github auth method built in (its builtin registry: approle, cert, jwt,
-// kerberos, kubernetes, ldap, radius, userpass), and Vault's github method checks every token
-// against GitHub's API (api.github.com, or a GitHub Enterprise base_url), which this machine cannot
-// reach. So only `POST /v1/auth/<mount>/login` is answered here, in the shape Vault documents
+// kerberos, kubernetes, ldap, radius, userpass). Its external plugin (openbao/openbao-plugins,
+// auth/github) is not served by the Go module proxy these machines and CI reach, so it cannot be
+// installed the way the preflight installs everything else; and it would check every token against
+// GitHub's API (api.github.com, or a GitHub Enterprise base_url), which cannot be reached either,
+// so a GitHub stand-in would be needed behind it anyway. So only `POST /v1/auth/<mount>/login` is answered here, in the shape Vault documents
 // (https://developer.hashicorp.com/vault/api-docs/auth/github#login: body {"token": "..."}, answer
 // {"auth": {"client_token", "accessor", "policies", "metadata": {"username", "org"},
 // "lease_duration", "renewable"}}): a GitHub token this stand-in was given maps to a user, whose
