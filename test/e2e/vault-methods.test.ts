@@ -841,10 +841,11 @@ describe('a JSON field of a KV value', () => {
 });
 
 describe('export-token', () => {
-  it('true: the output vault-token is the created token, masked', async () => {
+  it("true: the outputs vault-token and vault_token (vault-action's name) are the created token, masked", async () => {
     job = await newJob();
     const { main, post, token } = await loginCycle({ ...approle(), 'export-token': 'true' });
     expect(main.outputs['vault-token']).toBe(token);
+    expect(main.outputs.vault_token).toBe(token);
     expect(main.masks).toContain(token);
     expect(main.log).not.toContain(token);
     check([main, post], [token]);
@@ -854,6 +855,7 @@ describe('export-token', () => {
     job = await newJob();
     const { main, post, token } = await loginCycle(approle());
     expect(main.outputs).not.toHaveProperty('vault-token');
+    expect(main.outputs).not.toHaveProperty('vault_token');
     expect(Object.values(main.outputs)).not.toContain(token);
     check([main, post], [token]);
   });

@@ -102,6 +102,7 @@ describe('handOver', () => {
     expect(runner.exported.get('APP_KEY')).toBe('value-one-1234');
     expect(runner.outputs.get('app.key')).toBe('value-one-1234');
     expect(runner.outputs.get('vault-token')).toBe('hvs.token-1234');
+    expect(runner.outputs.get('vault_token')).toBe('hvs.token-1234');
     expect(runner.exported.has('app.key')).toBe(false);
   });
 });

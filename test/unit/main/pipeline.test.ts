@@ -247,6 +247,7 @@ describe('runMain with Vault', () => {
     const r = await run({ ...APPROLE, secrets: SECRETS, 'export-token': 'true' });
     expect(r.runner.failures).toEqual([]);
     expect(r.runner.outputs.get('vault-token')).toBe(TOKEN);
+    expect(r.runner.outputs.get('vault_token')).toBe(TOKEN);
     const output = r.events.findIndex((e) => e.kind === 'output' && e.text.startsWith('vault-token='));
     const lastRead = r.events.findLastIndex((e) => e.kind === 'debug' && e.text.startsWith('read '));
     expect(output).toBeGreaterThan(lastRead);
