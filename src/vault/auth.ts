@@ -63,9 +63,9 @@ export async function login(client: VaultClient, auth: AuthConfig, deps: AuthDep
         if (error instanceof VaultError && error.status !== undefined && /\baud(ience)?\b/i.test(error.message)) {
           const what =
             auth.jwt !== undefined
-              ? `the token in 'jwt' carries an audience that role '${auth.role}' does not bind; give one for the role's bound_audiences ('jwt-audience' applies only to the job's OIDC token)`
+              ? `the token in 'jwt' carries an audience that role '${auth.role}' does not bind; give one for the role's bound_audiences ('jwt-audience' does not change a JWT given in 'jwt')`
               : auth.signing
-                ? `the JWT signed with 'jwt-private-key' (aud: ${auth.audience !== undefined ? `'${auth.audience}' from 'jwt-audience'` : 'none'}) does not match role '${auth.role}''s bound_audiences; set 'jwt-audience' to one of them (a role without bound_audiences refuses any aud)`
+                ? `the JWT signed with 'jwt-private-key' (aud: ${auth.audience !== undefined ? `'${auth.audience}' from 'jwt-audience'` : 'none'}) carries no audience that role '${auth.role}' binds; set 'jwt-audience' to one of its bound_audiences (a role without bound_audiences refuses a JWT that has an aud)`
                 : `the job's OIDC token (audience: ${auth.audience !== undefined ? `'${auth.audience}' from 'jwt-audience'` : "GitHub's default, https://github.com/OWNER"}) carries an audience that role '${auth.role}' does not bind; set 'jwt-audience' to one of the role's bound_audiences (or add it to them)`;
           throw new VaultError(error.path, `${error.message}: ${what}`, error.status, { cause: error });
         }
