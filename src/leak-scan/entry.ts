@@ -2,6 +2,7 @@
 import { builtin } from '../core/builtin.ts';
 import { dockerEnv, nodeExec } from '../core/exec.ts';
 import { actionsRunner } from '../core/runner.ts';
+import { loadVaultClient } from '../vault/client.ts';
 import { runScan } from './run.ts';
 
 /** `docker save IMAGE` read as the CLI writes it: the archive never lands on disk. */
@@ -27,4 +28,4 @@ async function* dockerSave(image: string): AsyncIterable<Buffer> {
   }
 }
 
-await runScan({ env: process.env, runner: actionsRunner, exec: nodeExec, dockerSave });
+await runScan({ env: process.env, runner: actionsRunner, exec: nodeExec, dockerSave, loadVaultClient });

@@ -1,0 +1,101 @@
+// The scan's own Vault fetch, for a job that never ran the main action (a check job that downloads
+// another job's artifact): the same login and the same `secrets` lines as main, through the same
+// engine (vault/auth.ts, vault/fetch.ts), but nothing is delivered: each value is masked the moment
+// it arrives and only looked for. Nothing outlives the step: every lease an answer carried is
+// revoked, then the token this step logged in for, before the step ends, whatever failed.
+import { errorText } from '../core/errors.ts';
+import type { MaskRegistry } from '../core/mask.ts';
+import type { Runner } from '../core/runner.ts';
+import type { ScanVault } from '../inputs/scan.ts';
+import { login, type Session } from '../vault/auth.ts';
+import { tlsOptions, type VaultClientFactory } from '../vault/client.ts';
+import { fetchVaultSecrets } from '../vault/fetch.ts';
+
+export interface VaultValue {
+  readonly name: string;
+  readonly value: string;
+  /** The `secrets` line it came from. */
+  readonly line: number;
+}
+
+export interface VaultValuesDeps {
+  readonly runner: Runner;
+  readonly masks: MaskRegistry;
+  readonly loadVaultClient: () => Promise<VaultClientFactory>;
+  readonly now?: () => number;
+}
+
+export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): Promise<VaultValue[]> {
+  const { runner, masks } = deps;
+  const { config } = vault;
+  if (config.tls.skipVerify)
+    runner.warning(
+      "tls-skip-verify is on: Vault's certificate is not checked, so anyone on the network path can read every secret and token; give 'ca-certificate' instead",
+    );
+  if (config.tls.key !== undefined) masks.add(config.tls.key);
+  const leases: string[] = [];
+  const createClient = await deps.loadVaultClient();
+  const client = createClient({
+    url: config.url,
+    namespace: config.namespace,
+    deadline: (deps.now ?? Date.now)() + vault.timeoutMs,
+    retries: vault.retries,
+    maxSockets: vault.concurrency,
+    tls: tlsOptions(config.tls),
+    ...(config.proxy !== undefined ? { proxy: config.proxy } : {}),
+    log: (message) => runner.debug(message),
+    // Every lease the moment its answer arrives, so it is revoked even if the fetch then fails.
+    onLease: (lease) => void (leases.includes(lease.leaseId) || leases.push(lease.leaseId)),
+  });
+  let session: Session | undefined;
+  try {
+    session = await login(client, config.auth, { masks, getIDToken: (aud) => runner.getIDToken(aud) });
+    const outcome = await fetchVaultSecrets(client, vault.secrets, vault.concurrency, {
+      onValue: (value) => masks.add(value),
+      debug: (message) => runner.debug(message),
+    });
+    for (const warning of outcome.warnings) runner.warning(warning);
+    return outcome.secrets.map((s) => ({ name: s.name, value: s.value, line: s.source.line }));
+  } finally {
+    await cleanUp(runner, masks, client, session, leases);
+    client.close();
+  }
+}
+
+/**
+ * Leases first (a dynamic secret read now is a fresh credential, useless to anyone), then the token
+ * this step created. A token given as `token` is the user's: used, never revoked. What cannot be
+ * revoked is a warning naming it (a lease id, never a value); it ends with its TTL.
+ */
+async function cleanUp(
+  runner: Runner,
+  masks: MaskRegistry,
+  client: { write: (path: string, body: Record<string, unknown>) => Promise<unknown>; revokeSelf: () => Promise<void> },
+  session: Session | undefined,
+  leases: readonly string[],
+): Promise<void> {
+  if (leases.length > 0)
+    runner.warning(
+      `${leases.length} secrets line(s) answered with a lease (a dynamic secret): reading one issues a new credential, which no artifact made earlier can hold; revoked now`,
+    );
+  const revokesLeases = session?.created === true && !session.batch;
+  for (const id of leases) {
+    try {
+      await client.write('sys/leases/revoke', { lease_id: id });
+    } catch (error) {
+      // Revoking the token this step created revokes its leases with it; only otherwise is this left.
+      if (!revokesLeases) runner.warning(`lease ${id} was not revoked (it ends with its TTL): ${masks.scrub(errorText(error))}`);
+    }
+  }
+  if (!session?.created) return;
+  if (session.batch) {
+    runner.warning('the Vault login gave a batch token, which cannot be revoked: it ends with its TTL');
+    return;
+  }
+  try {
+    await client.revokeSelf();
+    runner.debug('the Vault token this step created is revoked');
+  } catch (error) {
+    runner.warning(`the Vault token this step created was not revoked (it ends with its TTL): ${masks.scrub(errorText(error))}`);
+  }
+}
