@@ -28,4 +28,21 @@ async function* dockerSave(image: string): AsyncIterable<Buffer> {
   }
 }
 
-await runScan({ env: process.env, runner: actionsRunner, exec: nodeExec, dockerSave, loadVaultClient });
+await runScan({
+  env: process.env,
+  runner: actionsRunner,
+  exec: nodeExec,
+  dockerSave,
+  loadVaultClient,
+  // While a listener is attached Node does not exit on these: a token the scan logged in for is
+  // revoked first (vault-values.ts).
+  onCancel: (handler) => {
+    const listener = (signal: NodeJS.Signals): void => handler(signal);
+    process.on('SIGINT', listener);
+    process.on('SIGTERM', listener);
+    return () => {
+      process.off('SIGINT', listener);
+      process.off('SIGTERM', listener);
+    };
+  },
+});

@@ -20,7 +20,7 @@ import type { Env } from '../inputs/common.ts';
 import { unreadableSecretsDir, type SecretsDir } from '../inputs/secrets-dir.ts';
 import type { ScanConfig } from '../inputs/scan.ts';
 import { loadVaultClient, type VaultClientFactory } from '../vault/client.ts';
-import { fetchScanValues } from './vault-values.ts';
+import { fetchScanValues, type VaultValuesDeps } from './vault-values.ts';
 
 export interface ScanValue {
   readonly name: string;
@@ -51,6 +51,8 @@ export interface ValueDeps {
   readonly runner: Runner;
   /** The Vault client, loaded only when this step fetches from Vault (a separate bundle, as in main). */
   readonly loadVaultClient?: () => Promise<VaultClientFactory>;
+  /** The runner's cancellation: a token this step logged in for is revoked then too. */
+  readonly onCancel?: VaultValuesDeps['onCancel'];
 }
 
 type Config = Pick<ScanConfig, 'secretsDir' | 'secretEnvNames'> & Partial<Pick<ScanConfig, 'roots' | 'vault'>>;
@@ -92,7 +94,7 @@ export async function collectValues(config: Config, env: Env, masks: MaskRegistr
   if (config.vault) {
     if (!deps) throw new Error('collectValues needs the runner to fetch from Vault');
     const fetched = await fetchScanValues(
-      { runner: deps.runner, masks, loadVaultClient: deps.loadVaultClient ?? loadVaultClient },
+      { runner: deps.runner, masks, loadVaultClient: deps.loadVaultClient ?? loadVaultClient, onCancel: deps.onCancel },
       config.vault,
     );
     for (const v of fetched) add(v.name, v.value);

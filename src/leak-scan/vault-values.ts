@@ -2,13 +2,14 @@
 // another job's artifact): the same login and the same `secrets` lines as main, through the same
 // engine (vault/auth.ts, vault/fetch.ts), but nothing is delivered: each value is masked the moment
 // it arrives and only looked for. Nothing outlives the step: every lease an answer carried is
-// revoked, then the token this step logged in for, before the step ends, whatever failed.
-import { errorText } from '../core/errors.ts';
+// revoked, then the token this step logged in for, before the step ends, whatever failed, and
+// also when the job is cancelled (the scan action has no post step to do it later).
+import { errorText, VaultError } from '../core/errors.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import type { Runner } from '../core/runner.ts';
 import type { ScanVault } from '../inputs/scan.ts';
 import { login, type Session } from '../vault/auth.ts';
-import { tlsOptions, type VaultClientFactory } from '../vault/client.ts';
+import { tlsOptions, type VaultClient, type VaultClientFactory, type VaultClientOptions } from '../vault/client.ts';
 import { fetchVaultSecrets } from '../vault/fetch.ts';
 
 export interface VaultValue {
@@ -23,7 +24,12 @@ export interface VaultValuesDeps {
   readonly masks: MaskRegistry;
   readonly loadVaultClient: () => Promise<VaultClientFactory>;
   readonly now?: () => number;
+  /** Subscribes to the runner's cancellation (SIGINT, then SIGTERM); returns the unsubscribe. */
+  readonly onCancel?: ((handler: (signal: string) => void) => () => void) | undefined;
 }
+
+/** How long the revocations after a cancellation may take (the runner sends SIGTERM 7.5 s after SIGINT). */
+const CANCEL_CLEANUP_MS = 5000;
 
 export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): Promise<VaultValue[]> {
   const { runner, masks } = deps;
@@ -34,11 +40,12 @@ export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): 
     );
   if (config.tls.key !== undefined) masks.add(config.tls.key);
   const leases: string[] = [];
+  const now = deps.now ?? Date.now;
   const createClient = await deps.loadVaultClient();
-  const client = createClient({
+  const options: VaultClientOptions = {
     url: config.url,
     namespace: config.namespace,
-    deadline: (deps.now ?? Date.now)() + vault.timeoutMs,
+    deadline: now() + vault.timeoutMs,
     retries: vault.retries,
     maxSockets: vault.concurrency,
     tls: tlsOptions(config.tls),
@@ -46,6 +53,17 @@ export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): 
     log: (message) => runner.debug(message),
     // Every lease the moment its answer arrives, so it is revoked even if the fetch then fails.
     onLease: (lease) => void (leases.includes(lease.leaseId) || leases.push(lease.leaseId)),
+  };
+  const client = createClient(options);
+  // A cancelled job: nothing new is started, and the revocations run on a fresh client (the
+  // cancelled one starts no request), within a bound, before the step ends.
+  const cancelled: { signal?: string } = {};
+  const stopListening = deps.onCancel?.((signal) => {
+    if (cancelled.signal !== undefined) return;
+    cancelled.signal = signal;
+    client.cancel(signal);
+    // Requests in flight get a bounded while to answer (a login that answers is then revoked).
+    setTimeout(() => client.close(), CANCEL_CLEANUP_MS).unref();
   });
   let session: Session | undefined;
   try {
@@ -54,12 +72,30 @@ export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): 
       onValue: (value) => masks.add(value),
       debug: (message) => runner.debug(message),
     });
-    for (const warning of outcome.warnings) runner.warning(warning);
-    return outcome.secrets.map((s) => ({ name: s.name, value: s.value, line: s.source.line }));
+    if (cancelled.signal === undefined) {
+      for (const warning of outcome.warnings) runner.warning(warning);
+      return outcome.secrets.map((s) => ({ name: s.name, value: s.value, line: s.source.line }));
+    }
+  } catch (error) {
+    if (cancelled.signal === undefined) throw error;
   } finally {
-    await cleanUp(runner, masks, client, session, leases);
-    client.close();
+    let revoker: VaultClient = client;
+    if (cancelled.signal !== undefined) {
+      revoker = createClient({ ...options, deadline: now() + CANCEL_CLEANUP_MS });
+      revoker.token = session?.token;
+    }
+    try {
+      await cleanUp(runner, masks, revoker, session, leases);
+    } finally {
+      stopListening?.();
+      client.close();
+      revoker.close();
+    }
   }
+  throw new VaultError(
+    config.url,
+    `the job was cancelled (${cancelled.signal}) while this step read from Vault; ${session?.created ? 'the token it logged in for is revoked' : 'no token was created'}, and nothing was scanned`,
+  );
 }
 
 /**

@@ -13,6 +13,7 @@ import { stopAgent } from '../../src/agent/launch.ts';
 import { BASE_PATH } from '../support/harness/context.ts';
 import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
 import { sharedEngine, startRegistry, type DockerEngine, type Registry } from '../support/services/docker.ts';
+import { startFaultProxy } from '../support/services/fault-proxy.ts';
 import type { OpenBao } from '../support/services/openbao.ts';
 import { ALL_VALUES, createdToken, ledgerOf, MAIN, POST, privateDirsOf, repo, startVault, VALUES, newJob } from './setup.ts';
 
@@ -210,5 +211,38 @@ describe('the leak scan knows every value the job was given', () => {
     expect(errorsOf(write)[0]).toMatch(/^input 'secrets': line 1: a 'write' entry issues a new credential/);
     expect((await vault.liveAccessors()).filter((a) => !before.has(a))).toEqual([]);
     assertNoLeak(job, [scan, clean, write], ALL_VALUES);
+  }, 60_000);
+
+  it('a check job cancelled while the scan reads from Vault: the token it logged in for is revoked before the step ends', async () => {
+    const proxy = await startFaultProxy(vault.url);
+    try {
+      proxy.inject({ path: /^secret\/data\/ci\/app/, kind: 'latency', latencyMs: 3000 });
+      job = await newJob();
+      const before = new Set(await vault.liveAccessors());
+      const dir = artifacts({ 'app.log': `connecting with ${VALUES.password}\n` });
+      const pidFile = path.join(artifacts({}), 'pid');
+      const running = job.runMain(
+        SCAN,
+        { paths: dir, ...login(), url: proxy.url, secrets: 'secret/ci/app password | DB_PASSWORD' },
+        // The step keeps the shell's pid (exec), so the test can signal it as the runner would; bash,
+        // since dash drops env vars whose names hold '-' (INPUT_ROLE-ID).
+        { actionYml: SCAN_YML, wrap: ['bash', '-c', `echo $$ > ${pidFile}; exec "$@"`, 'sh'] },
+      );
+      const until = Date.now() + 10_000;
+      while (proxy.count('GET', /^secret\/data\/ci\/app/) < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(proxy.count('GET', /^secret\/data\/ci\/app/)).toBe(1);
+      // Logged in: the token is alive while the read waits.
+      expect((await vault.liveAccessors()).filter((a) => !before.has(a))).toHaveLength(1);
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+      const scan = await running;
+      expect(scan.exitCode).toBe(1);
+      expect(errorsOf(scan).join('\n')).toContain(
+        'the job was cancelled (SIGTERM) while this step read from Vault; the token it logged in for is revoked, and nothing was scanned',
+      );
+      expect((await vault.liveAccessors()).filter((a) => !before.has(a))).toEqual([]);
+      assertNoLeak(job, [scan], ALL_VALUES);
+    } finally {
+      await proxy.stop();
+    }
   }, 60_000);
 });
