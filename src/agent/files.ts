@@ -92,7 +92,13 @@ export class SecretFiles {
       if (old === undefined || old === secret.value) continue;
       // The old value may already sit in an artifact built before the rotation, and after the
       // rewrite no file holds it: it is kept (before the rewrite) for the leak scan to look for.
-      await appendSideValues(this.config.root, [{ name: `${secret.name} (superseded)`, source: 'superseded', value: old }]);
+      // Keeping it must not stop the rotation (a replaced credential may be about to expire).
+      try {
+        await appendSideValues(this.config.root, [{ name: `${secret.name} (superseded)`, source: 'superseded', value: old }]);
+      } catch (error) {
+        this.deps.status.failed('keep superseded value', error, this.deps.now());
+        await this.deps.log(`the old value of ${secret.name} is not kept for the leak scan: ${errorText(error)}`);
+      }
       await writeAtomic(path.join(this.config.secretsDir, secret.name), secret.value, this.config.fileAccess);
       this.values.set(secret.name, secret.value);
       this.pending.add(secret.name);

@@ -72,6 +72,18 @@ describe('SecretFiles', () => {
     expect(Object.keys(await dir.snapshot()).sort()).toEqual(['PASSWORD', 'USER', 'secrets.env']);
   });
 
+  it('a superseded value that cannot be kept is logged and counted; the rotation goes on', async () => {
+    const { dir, lines, files, logged, status } = await setup(undefined);
+    // A directory where the side-values file would go: nothing can be appended to it.
+    await fs.mkdir(path.join(dir.root, 'side-values'));
+    await files.apply(lines, result({ user: 'app', password: 'pw-second' }), 'secret/data/app changed');
+    expect((await dir.snapshot()).PASSWORD).toBe('pw-second');
+    expect(logged.some((m) => m.startsWith('the old value of PASSWORD is not kept for the leak scan: '))).toBe(true);
+    expect(logged.join('\n')).not.toContain('pw-1');
+    await status.save(T0);
+    expect((await dir.status()).failures.map((f) => f.what)).toEqual(['keep superseded value']);
+  });
+
   it('with nothing changed writes nothing and runs nothing', async () => {
     const { dir, lines, files, exec } = await setup('reload');
     const before = (await fs.stat(path.join(dir.secretsDir, 'PASSWORD'))).ino;
