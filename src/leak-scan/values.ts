@@ -101,6 +101,8 @@ export async function collectValues(config: Config, env: Env, masks: MaskRegistr
     for (const line of config.vault.secrets)
       sources.vaultLines.push({ line: line.line, path: line.path, values: fetched.filter((v) => v.line === line.line).length });
   }
+  const from = sourcesText(sources);
+  if (deps && from.length > 0) deps.runner.info(`Looking for ${values.length} value(s) from: ${from.join('; ')}`);
   return { values, sources };
 }
 
@@ -127,7 +129,13 @@ async function stepsToRead(config: Config, env: Env): Promise<Array<{ dir: Secre
     .filter((r) => narrowed === undefined || r.secretsDir === narrowed)
     .map((root) => ({ dir: { path: root.secretsDir, from: config.secretsDir?.from ?? PRIVATE_DIR_ENV }, root }));
   const dir = config.secretsDir;
-  if (dir !== undefined && !steps.some((s) => s.dir.path === path.resolve(dir.path))) steps.push({ dir, root: undefined });
+  if (dir !== undefined && !steps.some((s) => s.dir.path === path.resolve(dir.path))) {
+    // Not listed (a step's own `env:` may have dropped the list): the directory main makes in its
+    // root still leads to that root, once the root is proven ours and names this directory.
+    const parent = await proveRoot(path.dirname(path.resolve(dir.path)), bases);
+    const root = typeof parent !== 'string' && parent.secretsDir === path.resolve(dir.path) ? parent : undefined;
+    steps.push({ dir, root });
+  }
   return steps;
 }
 

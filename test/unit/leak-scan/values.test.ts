@@ -95,6 +95,14 @@ describe('collectValues', () => {
     );
     expect(one.values.map((v) => v.name)).toEqual(['NPM_TOKEN', 'registry-password (ghcr.io)', 'vault-token']);
     expect(one.sources.steps.map((s) => s.root)).toEqual([first.root]);
+
+    // No list at all: the secrets directory still leads to its proven root, side values included.
+    const unlisted = await collectValues(
+      { secretsDir: { path: first.secretsDir, from: 'PIPELINE_SECRETS_DIR' }, roots: [], secretEnvNames: [] },
+      env,
+      new MaskRegistry(fakeRunner()),
+    );
+    expect(unlisted.values.map((v) => v.name)).toEqual(['NPM_TOKEN', 'registry-password (ghcr.io)', 'vault-token']);
   });
 
   it('an entry of PIPELINE_SECRETS_ROOTS that is not a root of ours is refused, naming it and why; nothing in it is read', async () => {
