@@ -2,7 +2,6 @@
 import { builtin } from '../core/builtin.ts';
 import { dockerEnv, nodeExec } from '../core/exec.ts';
 import { actionsRunner } from '../core/runner.ts';
-import { loadVaultClient } from '../vault/client.ts';
 import { runScan } from './run.ts';
 
 /** `docker save IMAGE` read as the CLI writes it: the archive never lands on disk. */
@@ -33,7 +32,8 @@ await runScan({
   runner: actionsRunner,
   exec: nodeExec,
   dockerSave,
-  loadVaultClient,
+  // Loaded only by a scan that fetches from Vault itself (the cold start is every scan's).
+  loadVaultClient: async () => (await import('../vault/client.ts')).loadVaultClient(),
   // While a listener is attached Node does not exit on these: a token the scan logged in for is
   // revoked first (vault-values.ts).
   onCancel: (handler) => {

@@ -19,8 +19,8 @@ import type { Runner } from '../core/runner.ts';
 import type { Env } from '../inputs/common.ts';
 import { unreadableSecretsDir, type SecretsDir } from '../inputs/secrets-dir.ts';
 import type { ScanConfig } from '../inputs/scan.ts';
-import { loadVaultClient, type VaultClientFactory } from '../vault/client.ts';
-import { fetchScanValues, type VaultValuesDeps } from './vault-values.ts';
+import type { VaultClientFactory } from '../vault/client.ts';
+import type { VaultValuesDeps } from './vault-values.ts';
 
 export interface ScanValue {
   readonly name: string;
@@ -93,10 +93,10 @@ export async function collectValues(config: Config, env: Env, masks: MaskRegistr
   }
   if (config.vault) {
     if (!deps) throw new Error('collectValues needs the runner to fetch from Vault');
-    const fetched = await fetchScanValues(
-      { runner: deps.runner, masks, loadVaultClient: deps.loadVaultClient ?? loadVaultClient, onCancel: deps.onCancel },
-      config.vault,
-    );
+    // Loaded only by a scan that fetches from Vault: most scans never do, and the cold start is every scan's.
+    const { fetchScanValues } = await import('./vault-values.ts');
+    const loadVaultClient = deps.loadVaultClient ?? (await import('../vault/client.ts')).loadVaultClient;
+    const fetched = await fetchScanValues({ runner: deps.runner, masks, loadVaultClient, onCancel: deps.onCancel }, config.vault);
     for (const v of fetched) add(v.name, v.value);
     for (const line of config.vault.secrets)
       sources.vaultLines.push({ line: line.line, path: line.path, values: fetched.filter((v) => v.line === line.line).length });
