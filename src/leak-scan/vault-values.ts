@@ -28,7 +28,7 @@ export interface VaultValuesDeps {
   readonly onCancel?: ((handler: (signal: string) => void) => () => void) | undefined;
 }
 
-/** How long the revocations after a cancellation may take (the runner sends SIGTERM 7.5 s after SIGINT). */
+/** How long the revocations after a cancellation (or a spent deadline) may take (the runner sends SIGTERM 7.5 s after SIGINT). */
 const CANCEL_CLEANUP_MS = 5000;
 
 export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): Promise<VaultValue[]> {
@@ -66,6 +66,7 @@ export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): 
     setTimeout(() => client.close(), CANCEL_CLEANUP_MS).unref();
   });
   let session: Session | undefined;
+  let revoked: boolean | undefined;
   try {
     session = await login(client, config.auth, { masks, getIDToken: (aud) => runner.getIDToken(aud) });
     const outcome = await fetchVaultSecrets(client, vault.secrets, vault.concurrency, {
@@ -79,13 +80,15 @@ export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): 
   } catch (error) {
     if (cancelled.signal === undefined) throw error;
   } finally {
+    // The revocations on a fresh client when this one may start nothing more: cancelled, or its
+    // deadline (the fetch's `timeout`) all but spent, which must not keep the token alive.
     let revoker: VaultClient = client;
-    if (cancelled.signal !== undefined) {
+    if (cancelled.signal !== undefined || now() > options.deadline - CANCEL_CLEANUP_MS) {
       revoker = createClient({ ...options, deadline: now() + CANCEL_CLEANUP_MS });
       revoker.token = session?.token;
     }
     try {
-      await cleanUp(runner, masks, revoker, session, leases);
+      revoked = await cleanUp(runner, masks, revoker, session, leases);
     } finally {
       stopListening?.();
       client.close();
@@ -94,7 +97,7 @@ export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): 
   }
   throw new VaultError(
     config.url,
-    `the job was cancelled (${cancelled.signal}) while this step read from Vault; ${session?.created ? 'the token it logged in for is revoked' : 'no token was created'}, and nothing was scanned`,
+    `the job was cancelled (${cancelled.signal}) while this step read from Vault; ${revoked ? 'the token it logged in for is revoked' : session?.created ? 'the token it logged in for could not be revoked (see the warning)' : 'it had no token of its own to revoke'}, and nothing was scanned`,
   );
 }
 
@@ -109,10 +112,10 @@ async function cleanUp(
   client: { write: (path: string, body: Record<string, unknown>) => Promise<unknown>; revokeSelf: () => Promise<void> },
   session: Session | undefined,
   leases: readonly string[],
-): Promise<void> {
+): Promise<boolean> {
   if (leases.length > 0)
     runner.warning(
-      `${leases.length} secrets line(s) answered with a lease (a dynamic secret): reading one issues a new credential, which no artifact made earlier can hold; revoked now`,
+      `${leases.length} answer(s) carried a lease (a dynamic secret): reading one issues a new credential, which no artifact made earlier can hold; revoked now`,
     );
   const revokesLeases = session?.created === true && !session.batch;
   for (const id of leases) {
@@ -123,15 +126,17 @@ async function cleanUp(
       if (!revokesLeases) runner.warning(`lease ${id} was not revoked (it ends with its TTL): ${masks.scrub(errorText(error))}`);
     }
   }
-  if (!session?.created) return;
+  if (!session?.created) return false;
   if (session.batch) {
     runner.warning('the Vault login gave a batch token, which cannot be revoked: it ends with its TTL');
-    return;
+    return false;
   }
   try {
     await client.revokeSelf();
     runner.debug('the Vault token this step created is revoked');
+    return true;
   } catch (error) {
     runner.warning(`the Vault token this step created was not revoked (it ends with its TTL): ${masks.scrub(errorText(error))}`);
+    return false;
   }
 }

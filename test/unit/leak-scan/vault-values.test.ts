@@ -48,6 +48,14 @@ describe('fetchScanValues', () => {
     expect(vault.revoked).toEqual([TOKEN]);
   });
 
+  it('a fetch that spent its deadline: the token is revoked on a fresh client with a deadline of its own', async () => {
+    let clock = 1_000_000;
+    const { vault, deps } = setup({ before: (_, path) => void (path === 'secret/data/app' && (clock += 60_000)) });
+    await fetchScanValues({ ...deps, now: () => clock }, scanVault('secret/app password | P'));
+    expect(vault.clients.map((c) => c.deadline)).toEqual([1_000_000 + 30_000, clock + 5000]);
+    expect(vault.revoked).toEqual([TOKEN]);
+  });
+
   it("a token given as 'token' is used and never revoked", async () => {
     const { vault, deps } = setup();
     const values = await fetchScanValues(deps, scanVault('secret/app password | P', { INPUT_TOKEN: TOKEN }));
@@ -63,7 +71,7 @@ describe('fetchScanValues', () => {
     expect(vault.requests.at(-1)).toBe('POST auth/token/revoke-self');
     expect(vault.revoked).toEqual([TOKEN]);
     expect(runner.warnings).toEqual([
-      '1 secrets line(s) answered with a lease (a dynamic secret): reading one issues a new credential, which no artifact made earlier can hold; revoked now',
+      '1 answer(s) carried a lease (a dynamic secret): reading one issues a new credential, which no artifact made earlier can hold; revoked now',
     ]);
   });
 
