@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { errorText } from '../core/errors.ts';
 import type { Exec } from '../core/exec.ts';
 import type { FileAccess } from '../core/file-access.ts';
+import { appendSideValues } from '../core/job-values.ts';
 import { envFileText, fileId, markerHash, ROOT_MARKER } from '../core/private-dir.ts';
 import type { VaultSecretLine } from '../inputs/secret-spec.ts';
 import { select, type Secret } from '../vault/fetch.ts';
@@ -18,6 +19,8 @@ import { writeAtomic, type StatusBook } from './status.ts';
 
 /** What of the agent's config the files need (AgentConfig has it all). */
 export interface FilesConfig {
+  /** The private root: the superseded values go to its side-values file (core/job-values.ts). */
+  readonly root: string;
   readonly secretsDir: string;
   readonly fileAccess?: FileAccess;
   readonly envFile: string;
@@ -85,7 +88,17 @@ export class SecretFiles {
     const changed: Secret[] = [];
     for (const secret of fresh) {
       // Only files main delivered: a key that appeared since is not a file anyone asked for.
-      if (!this.values.has(secret.name) || this.values.get(secret.name) === secret.value) continue;
+      const old = this.values.get(secret.name);
+      if (old === undefined || old === secret.value) continue;
+      // The old value may already sit in an artifact built before the rotation, and after the
+      // rewrite no file holds it: it is kept (before the rewrite) for the leak scan to look for.
+      // Keeping it must not stop the rotation (a replaced credential may be about to expire).
+      try {
+        await appendSideValues(this.config.root, [{ name: `${secret.name} (superseded)`, source: 'superseded', value: old }]);
+      } catch (error) {
+        this.deps.status.failed('keep superseded value', error, this.deps.now());
+        await this.deps.log(`the old value of ${secret.name} is not kept for the leak scan: ${errorText(error)}`);
+      }
       await writeAtomic(path.join(this.config.secretsDir, secret.name), secret.value, this.config.fileAccess);
       this.values.set(secret.name, secret.value);
       this.pending.add(secret.name);

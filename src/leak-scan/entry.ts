@@ -27,4 +27,22 @@ async function* dockerSave(image: string): AsyncIterable<Buffer> {
   }
 }
 
-await runScan({ env: process.env, runner: actionsRunner, exec: nodeExec, dockerSave });
+await runScan({
+  env: process.env,
+  runner: actionsRunner,
+  exec: nodeExec,
+  dockerSave,
+  // Loaded only by a scan that fetches from Vault itself (the cold start is every scan's).
+  loadVaultClient: async () => (await import('../vault/client.ts')).loadVaultClient(),
+  // While a listener is attached Node does not exit on these: a token the scan logged in for is
+  // revoked first (vault-values.ts).
+  onCancel: (handler) => {
+    const listener = (signal: NodeJS.Signals): void => handler(signal);
+    process.on('SIGINT', listener);
+    process.on('SIGTERM', listener);
+    return () => {
+      process.off('SIGINT', listener);
+      process.off('SIGTERM', listener);
+    };
+  },
+});

@@ -16,9 +16,9 @@ import { lintDockerfile, type LintFinding } from './dockerfile-lint.ts';
 import { sarifReport } from './report.ts';
 import { findDockerfiles, rate, scanTargets, type ScanOutcome, type ScanProblem, type TargetDeps } from './scan-targets.ts';
 import { findingText, scanSummary } from './summary.ts';
-import { collectValues } from './values.ts';
+import { collectValues, type ValueDeps } from './values.ts';
 
-export interface ScanDeps extends TargetDeps {
+export interface ScanDeps extends TargetDeps, ValueDeps {
   readonly env: Env;
 }
 
@@ -53,7 +53,7 @@ async function scanStep(deps: ScanDeps, masks: MaskRegistry, files: ReportFiles)
   const { env, runner } = deps;
   const { workspace } = files;
   const config = parseScanInputs(env);
-  const { values, sources } = await collectValues(config, env, masks);
+  const { values, sources } = await collectValues(config, env, masks, deps);
   const { paths, images } = config;
   const dockerfiles = config.dockerfiles?.map((f) => path.resolve(workspace, f)) ?? (await findDockerfiles(workspace));
   const dir = config.secretsDir;
@@ -97,7 +97,7 @@ async function scanStep(deps: ScanDeps, masks: MaskRegistry, files: ReportFiles)
   runner.info(
     `Scanned ${result.files} input(s), ${(result.bytes / 1e6).toFixed(1)} MB in ${(result.elapsedMs / 1000).toFixed(1)} s (${rate(result.bytes, result.elapsedMs)}) for ${values.length} value(s) in ${patterns.length} encoded form(s): ${result.findings.length} leak(s), ${result.problems.length} problem(s), ${result.lint.length} Dockerfile warning(s)`,
   );
-  await runner.appendSummary(scanSummary(result, workspace, values.length, patterns.length));
+  await runner.appendSummary(scanSummary(result, workspace, values.length, patterns.length, sources));
 
   // The verdict: the scan ran and is reported, so a failure here is not an error (no failure
   // summary section, and the SARIF written above stays).

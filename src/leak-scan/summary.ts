@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { cell } from '../core/summary-text.ts';
 import type { Finding } from '../scan/scanner.ts';
 import type { ScanOutcome } from './scan-targets.ts';
+import { sourcesText, type ValueSources } from './values.ts';
 
 export function findingText(f: Finding): string {
   return `secret '${f.name}' found as ${f.encoding} in ${f.path}${f.line !== undefined ? ` line ${f.line}` : ''} at byte ${f.offset}`;
@@ -19,12 +20,20 @@ function verdict(result: ScanOutcome): string {
   return '**No leak found.**';
 }
 
-export function scanSummary(result: ScanOutcome, workspace: string, values: number, patterns: number): string {
+export function scanSummary(
+  result: ScanOutcome,
+  workspace: string,
+  values: number,
+  patterns: number,
+  sources: ValueSources = { steps: [], envNames: [], vaultLines: [] },
+): string {
+  const from = sourcesText(sources);
   const lines = [
     '### Pipeline Secrets leak scan',
     '',
     `${result.files} input(s), ${(result.bytes / 1e6).toFixed(1)} MB scanned in ${(result.elapsedMs / 1000).toFixed(1)} s for ${values} value(s) in ${patterns} encoded form(s)${result.followed > 0 ? `, ${result.followed} symlink(s) followed` : ''}.`,
     '',
+    ...(from.length > 0 ? ['The values came from:', '', ...from.map((f) => `- ${cell(f)}`), ''] : []),
     verdict(result),
     '',
   ];

@@ -1,66 +1,185 @@
-// The values the leak scan looks for: each file of the secrets directory an earlier Pipeline
-// Secrets step delivered, and the env vars named in `secret-env-names`. They are read here and
-// nowhere else in the step, and each is masked the moment it is read: an error while the rest are
-// collected is scrubbed of it too.
+// The values the leak scan looks for, and where they came from:
+// - every Pipeline Secrets step of the job: the private roots in PIPELINE_SECRETS_ROOTS, each read
+//   only once it is proven ours (core/job-values.ts proveRoot: the list is outside input), with the
+//   files of its secrets directory and its side-values file (registry passwords given as inputs,
+//   the Vault token, every value the renewal agent superseded); `secrets-dir` narrows it to the
+//   step whose secrets directory it names; PIPELINE_SECRETS_DIR alone (no list) still works;
+// - the env vars named in `secret-env-names`;
+// - the Vault `secrets` lines this step fetches itself (vault-values.ts), in a job without main.
+// They are read here and nowhere else in the step, and each is masked the moment it is read: an
+// error while the rest are collected is scrubbed of it too. The sources name steps, env names and
+// Vault lines with counts, never a value.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../core/errors.ts';
+import { proveRoot, readSideValues, ROOTS_ENV, type ProvenRoot, type SideSource } from '../core/job-values.ts';
 import type { MaskRegistry } from '../core/mask.ts';
+import { PRIVATE_DIR_ENV } from '../core/private-dir.ts';
+import type { Runner } from '../core/runner.ts';
 import type { Env } from '../inputs/common.ts';
-import { unreadableSecretsDir } from '../inputs/secrets-dir.ts';
+import { unreadableSecretsDir, type SecretsDir } from '../inputs/secrets-dir.ts';
 import type { ScanConfig } from '../inputs/scan.ts';
+import type { VaultClientFactory } from '../vault/client.ts';
+import type { VaultValuesDeps } from './vault-values.ts';
 
 export interface ScanValue {
   readonly name: string;
   readonly value: string;
 }
 
-export interface CollectedValues {
-  readonly values: ScanValue[];
-  /** Where they came from, for the report: counts and the directory, never a value. */
-  readonly sources: string[];
+/** One Pipeline Secrets step whose values were read: its private root (when known) and what it held. */
+export interface StepSource {
+  readonly root: string | undefined;
+  readonly secretsDir: string;
+  readonly files: number;
+  readonly side: Readonly<Record<SideSource, number>>;
 }
 
-export async function collectValues(
-  config: Pick<ScanConfig, 'secretsDir' | 'secretEnvNames'>,
-  env: Env,
-  masks: MaskRegistry,
-): Promise<CollectedValues> {
+/** Where the values came from, for the summary and the report: names and counts, never a value. */
+export interface ValueSources {
+  readonly steps: StepSource[];
+  readonly envNames: string[];
+  readonly vaultLines: Array<{ readonly line: number; readonly path: string; readonly values: number }>;
+}
+
+export interface CollectedValues {
+  readonly values: ScanValue[];
+  readonly sources: ValueSources;
+}
+
+export interface ValueDeps {
+  readonly runner: Runner;
+  /** The Vault client, loaded only when this step fetches from Vault (a separate bundle, as in main). */
+  readonly loadVaultClient?: () => Promise<VaultClientFactory>;
+  /** The runner's cancellation: a token this step logged in for is revoked then too. */
+  readonly onCancel?: VaultValuesDeps['onCancel'];
+}
+
+type Config = Pick<ScanConfig, 'secretsDir' | 'secretEnvNames'> & Partial<Pick<ScanConfig, 'roots' | 'vault'>>;
+
+export async function collectValues(config: Config, env: Env, masks: MaskRegistry, deps?: ValueDeps): Promise<CollectedValues> {
   const values: ScanValue[] = [];
-  const sources: string[] = [];
+  const sources: ValueSources = { steps: [], envNames: [], vaultLines: [] };
   const add = (name: string, value: string): void => {
     // Masked in this step too: a finding message or an error could otherwise be made to echo it.
     masks.add(value);
-    values.push({ name, value });
+    // One pattern per value: the same value from two steps is one thing to look for.
+    if (value !== '' && !values.some((v) => v.value === value)) values.push({ name, value });
   };
-  const dir = config.secretsDir;
-  if (dir !== undefined) {
-    let names: string[];
-    try {
-      names = await fs.readdir(dir.path);
-    } catch (error) {
-      throw unreadableSecretsDir(dir, error);
-    }
-    for (const name of names.sort()) {
-      // Dot names are ours (the directory's own bookkeeping), never a secret; links are not followed.
-      if (name.startsWith('.')) continue;
-      const file = path.join(dir.path, name);
-      try {
-        if (!(await fs.lstat(file)).isFile()) continue;
-        add(name, await fs.readFile(file, 'utf8'));
-      } catch (error) {
-        // A file this step's user may not read (another user's directory) is the user's to fix: an InputError.
-        throw unreadableSecretsDir(dir, error, file);
+  for (const step of await stepsToRead(config, env)) {
+    const files = await readSecretFiles(step.dir, add);
+    const side: Record<SideSource, number> = { 'registry-password': 0, 'vault-token': 0, superseded: 0 };
+    if (step.root !== undefined) {
+      const read = await readSideValues(step.root.root).catch((error: unknown) => {
+        throw new InputError(
+          'secrets-dir',
+          `the side-values file of ${step.root?.root} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); nothing in it was looked for`,
+          { cause: error },
+        );
+      });
+      for (const v of read.values) {
+        add(v.name, v.value);
+        side[v.source]++;
       }
     }
-    sources.push(`${names.length} file(s) of ${dir.path}`);
+    sources.steps.push({ root: step.root?.root, secretsDir: step.dir.path, files, side });
   }
   for (const name of config.secretEnvNames) {
     const value = env[name];
     if (value === undefined || value === '')
       throw new InputError('secret-env-names', `environment variable '${name}' is not set or empty (pass it with env:)`);
     add(name, value);
+    sources.envNames.push(name);
   }
-  if (config.secretEnvNames.length > 0) sources.push(`${config.secretEnvNames.length} env var(s)`);
+  if (config.vault) {
+    if (!deps) throw new Error('collectValues needs the runner to fetch from Vault');
+    // Loaded only by a scan that fetches from Vault: most scans never do, and the cold start is every scan's.
+    const { fetchScanValues } = await import('./vault-values.ts');
+    const loadVaultClient = deps.loadVaultClient ?? (await import('../vault/client.ts')).loadVaultClient;
+    const fetched = await fetchScanValues({ runner: deps.runner, masks, loadVaultClient, onCancel: deps.onCancel }, config.vault);
+    for (const v of fetched) add(v.name, v.value);
+    for (const line of config.vault.secrets)
+      sources.vaultLines.push({ line: line.line, path: line.path, values: fetched.filter((v) => v.line === line.line).length });
+  }
+  const from = sourcesText(sources);
+  if (deps && from.length > 0) deps.runner.info(`Looking for ${values.length} value(s) from: ${from.join('; ')}`);
   return { values, sources };
+}
+
+/**
+ * The steps whose values are read: the proven roots of PIPELINE_SECRETS_ROOTS (all of them, or the
+ * one whose secrets directory `secrets-dir` names), and a secrets directory no listed root holds
+ * (a `secrets-dir` of another kind, or PIPELINE_SECRETS_DIR from a main without the list) by its files.
+ */
+async function stepsToRead(config: Config, env: Env): Promise<Array<{ dir: SecretsDir; root: ProvenRoot | undefined }>> {
+  const bases = ['/dev/shm', env.RUNNER_TEMP ?? ''];
+  const narrowed = config.secretsDir?.from === 'secrets-dir' ? path.resolve(config.secretsDir.path) : undefined;
+  const roots: ProvenRoot[] = [];
+  for (const root of config.roots ?? []) {
+    const proven = await proveRoot(root, bases);
+    if (typeof proven !== 'string') roots.push(proven);
+    // With `secrets-dir` the other steps are not read, so an entry that is not ours changes nothing.
+    else if (narrowed === undefined)
+      throw new InputError(
+        'secrets-dir',
+        `not given, and ${root} (from ${ROOTS_ENV}, set by earlier Pipeline Secrets steps) is refused: ${proven}; nothing in it was read. Name the secrets directory of the step to check in 'secrets-dir'`,
+      );
+  }
+  const steps: Array<{ dir: SecretsDir; root: ProvenRoot | undefined }> = roots
+    .filter((r) => narrowed === undefined || r.secretsDir === narrowed)
+    .map((root) => ({ dir: { path: root.secretsDir, from: config.secretsDir?.from ?? PRIVATE_DIR_ENV }, root }));
+  const dir = config.secretsDir;
+  if (dir !== undefined && !steps.some((s) => s.dir.path === path.resolve(dir.path))) {
+    // Not listed (a step's own `env:` may have dropped the list): the directory main makes in its
+    // root still leads to that root, once the root is proven ours and names this directory.
+    const parent = await proveRoot(path.dirname(path.resolve(dir.path)), bases);
+    const root = typeof parent !== 'string' && parent.secretsDir === path.resolve(dir.path) ? parent : undefined;
+    steps.push({ dir, root });
+  }
+  return steps;
+}
+
+/** Adds each regular file of the secrets directory; returns how many there were. */
+async function readSecretFiles(dir: SecretsDir, add: (name: string, value: string) => void): Promise<number> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir.path);
+  } catch (error) {
+    throw unreadableSecretsDir(dir, error);
+  }
+  let files = 0;
+  for (const name of names.sort()) {
+    // Dot names are ours (the directory's own bookkeeping), never a secret; links are not followed.
+    if (name.startsWith('.')) continue;
+    const file = path.join(dir.path, name);
+    try {
+      if (!(await fs.lstat(file)).isFile()) continue;
+      add(name, await fs.readFile(file, 'utf8'));
+      files++;
+    } catch (error) {
+      // A file this step's user may not read (another user's directory) is the user's to fix: an InputError.
+      throw unreadableSecretsDir(dir, error, file);
+    }
+  }
+  return files;
+}
+
+/** The sources in words, for the log and the summary: steps, env names and Vault lines, each with a count. */
+export function sourcesText(sources: ValueSources): string[] {
+  const out: string[] = [];
+  for (const step of sources.steps) {
+    const side = [
+      [step.side['registry-password'], 'registry password(s) given as inputs'],
+      [step.side['vault-token'], 'Vault token(s)'],
+      [step.side.superseded, 'value(s) the renewal agent superseded'],
+    ]
+      .filter(([n]) => (n as number) > 0)
+      .map(([n, what]) => `${n} ${what}`);
+    out.push(
+      `Pipeline Secrets step ${step.root ?? step.secretsDir}: ${step.files} secret file(s)${side.length > 0 ? `, ${side.join(', ')}` : ''}`,
+    );
+  }
+  if (sources.envNames.length > 0) out.push(`${sources.envNames.length} env var(s): ${sources.envNames.join(', ')}`);
+  for (const line of sources.vaultLines) out.push(`Vault secrets line ${line.line} (${line.path}): ${line.values} value(s)`);
+  return out;
 }

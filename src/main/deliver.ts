@@ -1,6 +1,7 @@
 // Main's delivery: the private directory (made before any credential arrives), the 0600 secret
 // files and env-file (each path in the ledger before it is written), and, once every other step
 // has succeeded, the paths and the values asked for handed to later steps as env vars and outputs.
+import { ROOTS_ENV, withRoot } from '../core/job-values.ts';
 import type { LedgerWriter } from '../core/ledger.ts';
 import { createPrivateDir, PRIVATE_DIR_ENV, writeSecretFiles, type Delivered, type PrivateDir } from '../core/private-dir.ts';
 import type { Runner } from '../core/runner.ts';
@@ -46,6 +47,8 @@ export interface Handover {
   readonly dir: PrivateDir;
   readonly envFile: string;
   readonly secrets: readonly Secret[];
+  /** PIPELINE_SECRETS_ROOTS as this step got it: the roots of the job's earlier steps. */
+  readonly rootsList?: string | undefined;
   /** The Vault token, set only when `export-token` asks for it. */
   readonly vaultToken: string | undefined;
 }
@@ -63,6 +66,8 @@ export function handOver(runner: Runner, config: Pick<Config, 'exportEnv' | 'exp
   runner.setOutput('secrets-dir', what.dir.secretsDir);
   runner.setOutput('env-file', what.envFile);
   runner.exportVariable(PRIVATE_DIR_ENV, what.dir.secretsDir);
+  // Every root of the job, for the leak scan (job-values.ts): a path list, never a value.
+  runner.exportVariable(ROOTS_ENV, withRoot(what.rootsList, what.dir.root));
   if (config.exportEnv) for (const s of what.secrets) runner.exportVariable(s.envName, s.value);
   if (config.exportOutputs) for (const s of what.secrets) runner.setOutput(s.name, s.value);
 }

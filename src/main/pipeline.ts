@@ -4,6 +4,7 @@
 // it is read, before any step can print it; nothing is delivered, exported or summarised until every
 // required secret has been fetched; whatever main creates is in the ledger (state) the moment it
 // exists, so post can clean up after any failure.
+import { appendSideValues, ROOTS_ENV, type SideValue } from '../core/job-values.ts';
 import { LedgerWriter } from '../core/ledger.ts';
 import { isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
 import type { Exec } from '../core/exec.ts';
@@ -62,6 +63,8 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
   alongside(sweepStaleRoots(deps, config));
   // The private directory exists before any credential arrives, so a token has a safe place to wait.
   const dir = await createRoot({ env, shm: deps.shm, now }, config, ledger);
+  // A password given as an input has no secret file: the leak scan finds it in the side-values file.
+  await appendSideValues(dir.root, givenRegistryPasswords(config));
   const fromVault = vault
     ? await vaultSecrets({ runner, masks, ledger, now, onCancel: deps.onCancel }, config, vault.config, {
         root: dir.root,
@@ -86,7 +89,7 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
 
   // Everything succeeded: only now do paths, and values when asked for, reach later steps.
   const token = config.vault?.exportToken ? fromVault.auth?.session.token : undefined;
-  handOver(runner, config, { dir, envFile: delivered.envFile, secrets, vaultToken: token });
+  handOver(runner, config, { dir, envFile: delivered.envFile, secrets, vaultToken: token, rootsList: env[ROOTS_ENV] });
   publishBuildSecrets(runner, builds, dir.secretsDir, secrets, config.exportEnv);
   if (composeFile !== undefined) runner.setOutput('compose-file', composeFile);
   handOverRendered(runner, config, rendered);
@@ -110,6 +113,14 @@ function readInputs(env: Env, masks: MaskRegistry): Config {
   const config = parseInputs(env);
   for (const r of config.registries) if ('value' in r.password) masks.add(r.password.value);
   return config;
+}
+
+function givenRegistryPasswords(config: Config): SideValue[] {
+  return config.registries.flatMap((r) =>
+    'value' in r.password
+      ? [{ name: `registry-password (${r.registry})`, source: 'registry-password' as const, value: r.password.value }]
+      : [],
+  );
 }
 
 function startLoading(load: () => Promise<VaultClientFactory>): Promise<VaultClientFactory> {

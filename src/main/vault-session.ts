@@ -3,6 +3,7 @@
 // so post can revoke them whatever fails or is cancelled afterwards.
 import * as path from 'node:path';
 import { VaultError } from '../core/errors.ts';
+import { appendSideValues } from '../core/job-values.ts';
 import type { LedgerWriter } from '../core/ledger.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import { writeExclusive } from '../core/private-dir.ts';
@@ -165,6 +166,8 @@ export async function authenticate(
     });
     await writeExclusive(tokenFile, session.token);
   }
+  // The token (created or given) is a value of this job too: the leak scan looks for it.
+  await appendSideValues(root, [{ name: 'vault-token', source: 'vault-token', value: session.token }]);
   runner.debug(`logged in to Vault with method ${session.method}${vault.proxy ? ' through the proxy' : ''}`);
   return { session, tokenRevocable: session.created && !session.batch, batchTokenExpires };
 }

@@ -1,4 +1,4 @@
-// Post's deletions: every file main wrote, the token file, a secrets directory the user named (only
+// Post's deletions: every file main wrote, the token file, the side-values file, a secrets directory the user named (only
 // when nothing else is left in it), and the private root (only when it is provably ours). Paths come
 // from the ledger as checkLedger proved them; a file already gone is no problem (post may run twice).
 // Rendered files main wrote in the workspace (`templates` with `path=`) go first, before the scrub,
@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { AgentStatus } from '../agent/agent.ts';
+import { SIDE_VALUES_FILE } from '../core/job-values.ts';
 import type { Ledger } from '../core/ledger.ts';
 import { fileId, ROOT_MARKER, ROOT_PREFIX } from '../core/private-dir.ts';
 import type { CleanupReport } from './summary.ts';
@@ -32,6 +33,9 @@ export async function removeDelivered(ledger: Ledger): Promise<Pick<CleanupRepor
     }
   }
   if (ledger.root) {
+    // The values without a file of their own (core/job-values.ts) go first and by name, even when
+    // the root itself cannot be removed; bookkeeping of the root, like its marker, so not counted.
+    await removeFile(path.join(ledger.root, SIDE_VALUES_FILE), problems);
     if (await removeRoot(ledger.root, problems)) dirsRemoved.push(ledger.root);
   }
   return { filesRemoved, dirsRemoved, problems };

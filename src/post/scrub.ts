@@ -14,6 +14,7 @@
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errorText } from '../core/errors.ts';
+import { readSideValues } from '../core/job-values.ts';
 import type { Ledger } from '../core/ledger.ts';
 import type { Runner } from '../core/runner.ts';
 import type { ScrubMode } from '../inputs/main.ts';
@@ -61,6 +62,9 @@ export async function scrubJobWorkspace(
     const token = await fs.readFile(ledger.tokenFile, 'utf8').catch(() => undefined);
     if (token !== undefined) values.push({ name: 'vault-token', value: token });
   }
+  // The values no file holds (a registry password given as an input, those the agent superseded).
+  const side = ledger.root ? await readSideValues(ledger.root).catch(() => undefined) : undefined;
+  for (const v of side?.values ?? []) if (!values.some((known) => known.value === v.value)) values.push(v);
   if (values.length === 0) return { scrubbed: undefined, problems: [] };
   try {
     const result = await scrubWorkspace(workspace, values, mode);

@@ -44,7 +44,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   templates: ['core'],
   agent: ['core', 'inputs', 'vault', 'templates'],
   verify: ['core', 'inputs'],
-  'leak-scan': ['core', 'inputs', 'scan'],
+  'leak-scan': ['core', 'inputs', 'vault', 'scan'],
   main: ['core', 'inputs', 'vault', 'docker', 'agent', 'templates'],
   post: ['core', 'inputs', 'vault', 'docker', 'agent', 'verify', 'scan'],
 };

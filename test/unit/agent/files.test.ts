@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeRootIfOurs, SecretFiles } from '../../../src/agent/files.ts';
 import { StatusBook } from '../../../src/agent/status.ts';
+import { readSideValues } from '../../../src/core/job-values.ts';
 import type { ReadResult } from '../../../src/vault/kv.ts';
 import { config, fakeExec, kvSource, line, T0, tempRoot, type TempRoot } from './fakes.ts';
 
@@ -57,6 +58,30 @@ describe('SecretFiles', () => {
     expect(files.bytes('PASSWORD')).toBe(9);
     expect(exec.calls.map((c) => c.env.PIPELINE_SECRETS_CHANGED)).toEqual(['PASSWORD']);
     expect(exec.calls[0]?.files.PASSWORD).toBe('pw-second');
+  });
+
+  it('keeps each superseded value in the side-values file, before the rewrite, for the leak scan', async () => {
+    const { dir, lines, files } = await setup(undefined);
+    await files.apply(lines, result({ user: 'app', password: 'pw-second' }), 'secret/data/app changed');
+    await files.apply(lines, result({ user: 'app', password: 'pw-third' }), 'secret/data/app changed');
+    expect((await readSideValues(dir.root)).values).toEqual([
+      { name: 'PASSWORD (superseded)', source: 'superseded', value: 'pw-1' },
+      { name: 'PASSWORD (superseded)', source: 'superseded', value: 'pw-second' },
+    ]);
+    // Next to the secrets directory, never in it: a container mounting it does not see them.
+    expect(Object.keys(await dir.snapshot()).sort()).toEqual(['PASSWORD', 'USER', 'secrets.env']);
+  });
+
+  it('a superseded value that cannot be kept is logged and counted; the rotation goes on', async () => {
+    const { dir, lines, files, logged, status } = await setup(undefined);
+    // A directory where the side-values file would go: nothing can be appended to it.
+    await fs.mkdir(path.join(dir.root, 'side-values'));
+    await files.apply(lines, result({ user: 'app', password: 'pw-second' }), 'secret/data/app changed');
+    expect((await dir.snapshot()).PASSWORD).toBe('pw-second');
+    expect(logged.some((m) => m.startsWith('the old value of PASSWORD is not kept for the leak scan: '))).toBe(true);
+    expect(logged.join('\n')).not.toContain('pw-1');
+    await status.save(T0);
+    expect((await dir.status()).failures.map((f) => f.what)).toEqual(['keep superseded value']);
   });
 
   it('with nothing changed writes nothing and runs nothing', async () => {

@@ -158,6 +158,22 @@ describe('defaults agree with the action.yml files', () => {
     ],
     ['verify/action.yml', { INPUT_CONTAINER: 'app', 'INPUT_SECRETS-DIR': '/s' }, parseVerifyInputs],
     ['scan/action.yml', { INPUT_PATHS: 'dist', 'INPUT_SECRETS-DIR': '/s' }, parseScanInputs],
+    [
+      'scan/action.yml',
+      { INPUT_PATHS: 'dist', INPUT_SECRETS: 'secret/app key', INPUT_URL: 'https://vault.example', INPUT_TOKEN: 't' },
+      parseScanInputs,
+    ],
+    [
+      'scan/action.yml',
+      {
+        INPUT_PATHS: 'dist',
+        INPUT_SECRETS: 'secret/app key',
+        INPUT_URL: 'https://vault.example',
+        INPUT_METHOD: 'kubernetes',
+        INPUT_ROLE: 'ci',
+      },
+      parseScanInputs,
+    ],
   ])('%s (%j)', (file, given, parseStep) => {
     const defaults = actionDefaults(file);
     expect(Object.keys(defaults).length).toBeGreaterThan(0);

@@ -16,7 +16,9 @@ describe('parseScanInputs', () => {
       images: [],
       dockerfiles: undefined,
       secretsDir: { path: '/tmp/s', from: 'secrets-dir' },
+      roots: [],
       secretEnvNames: [],
+      vault: undefined,
       failOnLeak: true,
       failOnLint: false,
     });
@@ -62,7 +64,7 @@ describe('parseScanInputs', () => {
     [
       { 'INPUT_SECRETS-DIR': '' },
       'secrets-dir',
-      "input 'secrets-dir': not given and PIPELINE_SECRETS_DIR is not set, so there are no values to look for: run Pipeline Secrets in an earlier step, or name env vars in 'secret-env-names'",
+      "input 'secrets-dir': not given and PIPELINE_SECRETS_DIR is not set, so there are no values to look for: run Pipeline Secrets in an earlier step, give Vault 'secrets' (and 'url', 'method'...) for this step to fetch, or name env vars in 'secret-env-names'",
     ],
   ])('%j: an error naming %s', (overrides, input, message) => {
     const error = inputError({ ...base, ...overrides });
@@ -76,6 +78,58 @@ describe('parseScanInputs', () => {
     expect(error.input).toBe('secret-env-names');
     expect(error.message).toMatch(/^input 'secret-env-names': entry 2 is not an environment variable name/);
     expect(error.message).not.toContain(pasted);
+  });
+
+  it('PIPELINE_SECRETS_ROOTS: every step of the job, each once, blank entries dropped; a source on its own', () => {
+    expect(
+      parseScanInputs({
+        INPUT_PATHS: '.',
+        PIPELINE_SECRETS_ROOTS: '/dev/shm/pipeline-secrets-a::/dev/shm/pipeline-secrets-b:/dev/shm/pipeline-secrets-a',
+      }).roots,
+    ).toEqual(['/dev/shm/pipeline-secrets-a', '/dev/shm/pipeline-secrets-b']);
+  });
+
+  it("Vault: main's inputs and `secrets` lines, main's defaults; a source on its own", () => {
+    const config = parseScanInputs({
+      INPUT_PATHS: '.',
+      INPUT_URL: 'https://vault.example:8200/',
+      INPUT_METHOD: 'approle',
+      'INPUT_ROLE-ID': 'role',
+      'INPUT_SECRET-ID': 'sid',
+      INPUT_SECRETS: 'secret/ci/app password | APP_PASSWORD\nsecret/ci/tls * ?',
+    });
+    expect(config.secretsDir).toBeUndefined();
+    expect(config.vault).toMatchObject({
+      config: { url: 'https://vault.example:8200', auth: { method: 'approle', mount: 'approle', roleId: 'role', secretId: 'sid' } },
+      timeoutMs: 30_000,
+      concurrency: 16,
+      retries: 4,
+    });
+    expect(config.vault?.secrets.map((l) => [l.line, l.path, l.name, l.optional])).toEqual([
+      [1, 'secret/ci/app', 'APP_PASSWORD', false],
+      [2, 'secret/ci/tls', undefined, true],
+    ]);
+  });
+
+  it.each([
+    [{ INPUT_SECRETS: 'secret/ci/app password' }, "input 'url': is required when `secrets` has entries (or set VAULT_ADDR)"],
+    [
+      { INPUT_SECRETS: 'secret/ci/app password', INPUT_URL: 'https://v.example', INPUT_METHOD: 'approle' },
+      "input 'role-id': is required for method 'approle'",
+    ],
+    [
+      {
+        INPUT_SECRETS: 'secret/ci/app password\nwrite pki/issue/ci {"common_name": "a.example"} certificate | CERT',
+        INPUT_URL: 'https://v.example',
+      },
+      "input 'secrets': line 2: a 'write' entry issues a new credential, which no artifact made earlier can hold; the scan looks for values that exist already: leave it out here (a step that delivered it lists it in its own private directory)",
+    ],
+    [
+      { INPUT_SECRETS: 'secret/ci/app', INPUT_URL: 'https://v.example', INPUT_TOKEN: 't' },
+      "input 'secrets': line 1: found 1 word(s); expected '<path> <key> [| NAME]', '<path> * [| PREFIX]', '<path> ** [| PREFIX]' or 'write <path> {json} <key> [| NAME]', optionally ending in ' ?'",
+    ],
+  ])("Vault mistakes are the main step's messages: %j", (env, message) => {
+    expect(inputError({ INPUT_PATHS: '.', ...env }).message).toBe(message);
   });
 
   it('lint only (no paths, no images) needs no values', () => {

@@ -205,7 +205,7 @@ describe('runScan', () => {
         'no earlier Pipeline Secrets step and no env var names',
         { paths: '.' },
         { secrets: null },
-        "input 'secrets-dir': not given and PIPELINE_SECRETS_DIR is not set, so there are no values to look for: run Pipeline Secrets in an earlier step, or name env vars in 'secret-env-names'",
+        "input 'secrets-dir': not given and PIPELINE_SECRETS_DIR is not set, so there are no values to look for: run Pipeline Secrets in an earlier step, give Vault 'secrets' (and 'url', 'method'...) for this step to fetch, or name env vars in 'secret-env-names'",
       ],
       [
         'a secrets directory with no secret in it',

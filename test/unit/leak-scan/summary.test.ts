@@ -30,6 +30,34 @@ describe('scanSummary', () => {
     expect(text).toMatch(/\d input\(s\), 2\.0 MB scanned in 1\.0 s for 2 value\(s\) in 10 encoded form\(s\)/);
   });
 
+  it('says where the values came from: each step by its private directory and counts, env names, Vault lines', () => {
+    const text = scanSummary({ ...clean }, '/ws', 5, 40, {
+      steps: [
+        {
+          root: '/dev/shm/pipeline-secrets-a',
+          secretsDir: '/dev/shm/pipeline-secrets-a/secrets',
+          files: 2,
+          side: { 'registry-password': 1, 'vault-token': 1, superseded: 0 },
+        },
+        { root: undefined, secretsDir: '/ws/my-secrets', files: 1, side: { 'registry-password': 0, 'vault-token': 0, superseded: 0 } },
+      ],
+      envNames: ['SLACK_WEBHOOK'],
+      vaultLines: [{ line: 3, path: 'secret/ci/app', values: 2 }],
+    });
+    expect(text).toContain(
+      [
+        'The values came from:',
+        '',
+        '- Pipeline Secrets step /dev/shm/pipeline-secrets-a: 2 secret file(s), 1 registry password(s) given as inputs, 1 Vault token(s)',
+        '- Pipeline Secrets step /ws/my-secrets: 1 secret file(s)',
+        // Markdown-escaped (cell): renders as the name.
+        '- 1 env var(s): SLACK\\_WEBHOOK',
+        '- Vault secrets line 3 (secret/ci/app): 2 value(s)',
+      ].join('\n'),
+    );
+    expect(scanSummary({ ...clean }, '/ws', 0, 0)).not.toContain('The values came from');
+  });
+
   it('lists findings with workspace-relative paths, problems, symlink notices and Dockerfile warnings', () => {
     const text = scanSummary(
       {

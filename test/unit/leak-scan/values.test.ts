@@ -1,11 +1,14 @@
-// collectValues: the secrets directory's regular files (no dot names, no links, no directories)
-// and the named env vars, each masked as it is read; what cannot be read is an InputError.
+// collectValues: the secrets directory's regular files (no dot names, no links, no directories),
+// every proven private root of the job with its side values, and the named env vars, each masked as
+// it is read; what cannot be read, or a root that is not ours, is an InputError.
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
-import { collectValues } from '../../../src/leak-scan/values.ts';
+import { appendSideValues } from '../../../src/core/job-values.ts';
+import { createPrivateDir } from '../../../src/core/private-dir.ts';
+import { collectValues, sourcesText } from '../../../src/leak-scan/values.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
 import { tempDir } from '../../support/temp.ts';
 
@@ -33,15 +36,91 @@ describe('collectValues', () => {
       { name: 'B_TOKEN', value: 'b-value-123456' },
       { name: 'NPM_TOKEN', value: 'npm-value-123456' },
     ]);
-    expect(got.sources).toEqual([`5 file(s) of ${dir}`, '1 env var(s)']);
+    expect(got.sources).toEqual({
+      steps: [{ root: undefined, secretsDir: dir, files: 2, side: { 'registry-password': 0, 'vault-token': 0, superseded: 0 } }],
+      envNames: ['NPM_TOKEN'],
+      vaultLines: [],
+    });
     expect(runner.masked).toEqual(expect.arrayContaining(['a-value-123456', 'b-value-123456', 'npm-value-123456']));
   });
 
   it('no directory and no names: nothing to look for', async () => {
     expect(await collectValues({ secretsDir: undefined, secretEnvNames: [] }, {}, new MaskRegistry(fakeRunner()))).toEqual({
       values: [],
-      sources: [],
+      sources: { steps: [], envNames: [], vaultLines: [] },
     });
+  });
+
+  it('every step of PIPELINE_SECRETS_ROOTS: its files and side values, each value once; secrets-dir narrows to one step', async () => {
+    const temp = tempDir('ps-values-roots-');
+    const env = { RUNNER_TEMP: temp };
+    const first = await createPrivateDir(env, undefined, path.join(temp, 'no-shm'));
+    const second = await createPrivateDir(env, undefined, path.join(temp, 'no-shm'));
+    writeFileSync(path.join(first.secretsDir, 'NPM_TOKEN'), 'npm-first-123456', { mode: 0o600 });
+    writeFileSync(path.join(second.secretsDir, 'DB_PASSWORD'), 'db-second-123456', { mode: 0o600 });
+    writeFileSync(path.join(second.secretsDir, 'SAME'), 'npm-first-123456', { mode: 0o600 });
+    await appendSideValues(first.root, [
+      { name: 'registry-password (ghcr.io)', source: 'registry-password', value: 'registry-pw-123456' },
+      { name: 'vault-token', source: 'vault-token', value: 'hvs.first-token-1234' },
+    ]);
+    await appendSideValues(second.root, [{ name: 'DB_PASSWORD (superseded)', source: 'superseded', value: 'db-old-123456' }]);
+    const runner = fakeRunner();
+    const all = await collectValues(
+      { secretsDir: { path: second.secretsDir, from: 'PIPELINE_SECRETS_DIR' }, roots: [first.root, second.root], secretEnvNames: [] },
+      env,
+      new MaskRegistry(runner),
+    );
+    expect(all.values.map((v) => v.name)).toEqual([
+      'NPM_TOKEN',
+      'registry-password (ghcr.io)',
+      'vault-token',
+      'DB_PASSWORD',
+      'DB_PASSWORD (superseded)',
+    ]);
+    expect(all.sources.steps).toEqual([
+      { root: first.root, secretsDir: first.secretsDir, files: 1, side: { 'registry-password': 1, 'vault-token': 1, superseded: 0 } },
+      { root: second.root, secretsDir: second.secretsDir, files: 2, side: { 'registry-password': 0, 'vault-token': 0, superseded: 1 } },
+    ]);
+    expect(runner.masked).toEqual(expect.arrayContaining(['registry-pw-123456', 'hvs.first-token-1234', 'db-old-123456']));
+    expect(sourcesText(all.sources)).toEqual([
+      `Pipeline Secrets step ${first.root}: 1 secret file(s), 1 registry password(s) given as inputs, 1 Vault token(s)`,
+      `Pipeline Secrets step ${second.root}: 2 secret file(s), 1 value(s) the renewal agent superseded`,
+    ]);
+
+    // secrets-dir names one step: only its values, and an entry of the list that is not ours is not even looked at.
+    const one = await collectValues(
+      { secretsDir: { path: first.secretsDir, from: 'secrets-dir' }, roots: ['/etc', first.root, second.root], secretEnvNames: [] },
+      env,
+      new MaskRegistry(fakeRunner()),
+    );
+    expect(one.values.map((v) => v.name)).toEqual(['NPM_TOKEN', 'registry-password (ghcr.io)', 'vault-token']);
+    expect(one.sources.steps.map((s) => s.root)).toEqual([first.root]);
+
+    // No list at all: the secrets directory still leads to its proven root, side values included.
+    const unlisted = await collectValues(
+      { secretsDir: { path: first.secretsDir, from: 'PIPELINE_SECRETS_DIR' }, roots: [], secretEnvNames: [] },
+      env,
+      new MaskRegistry(fakeRunner()),
+    );
+    expect(unlisted.values.map((v) => v.name)).toEqual(['NPM_TOKEN', 'registry-password (ghcr.io)', 'vault-token']);
+  });
+
+  it('an entry of PIPELINE_SECRETS_ROOTS that is not a root of ours is refused, naming it and why; nothing in it is read', async () => {
+    const temp = tempDir('ps-values-refused-');
+    const fake = path.join(temp, 'pipeline-secrets-planted');
+    mkdirSync(path.join(fake, 'secrets'), { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(fake, 'secrets', 'X'), 'planted-value-1234');
+    const runner = fakeRunner();
+    const error = await collectValues(
+      { secretsDir: undefined, roots: [fake], secretEnvNames: [] },
+      { RUNNER_TEMP: temp },
+      new MaskRegistry(runner),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as Error).message).toBe(
+      `input 'secrets-dir': not given, and ${fake} (from PIPELINE_SECRETS_ROOTS, set by earlier Pipeline Secrets steps) is refused: it carries no readable marker (ENOENT); nothing in it was read. Name the secrets directory of the step to check in 'secrets-dir'`,
+    );
+    expect(runner.masked).toEqual([]);
   });
 
   it.each([

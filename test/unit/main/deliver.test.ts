@@ -93,7 +93,12 @@ describe('handOver', () => {
     const runner = fakeRunner();
     handOver(runner, config, { dir, envFile: '/r/secrets.env', secrets, vaultToken: undefined });
     expect(Object.fromEntries(runner.outputs)).toEqual({ 'secrets-dir': '/r/secrets', 'env-file': '/r/secrets.env' });
-    expect(Object.fromEntries(runner.exported)).toEqual({ PIPELINE_SECRETS_DIR: '/r/secrets' });
+    // The job-wide list of roots (for the leak scan) gets this step's root after the earlier steps' ones.
+    expect(Object.fromEntries(runner.exported)).toEqual({ PIPELINE_SECRETS_DIR: '/r/secrets', PIPELINE_SECRETS_ROOTS: '/r' });
+    handOver(runner, config, { dir, envFile: '/r/secrets.env', secrets, vaultToken: undefined, rootsList: '/q:/r' });
+    expect(runner.exported.get('PIPELINE_SECRETS_ROOTS')).toBe('/q:/r');
+    handOver(runner, config, { dir, envFile: '/r/secrets.env', secrets, vaultToken: undefined, rootsList: '/q' });
+    expect(runner.exported.get('PIPELINE_SECRETS_ROOTS')).toBe('/q:/r');
   });
 
   it('export-env by env name, export-outputs by name, the token when given', () => {

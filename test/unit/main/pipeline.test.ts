@@ -185,7 +185,7 @@ describe('runMain with Vault', () => {
 
     // Paths only: no value leaves as an env var or output unless asked.
     expect(Object.fromEntries(r.runner.outputs)).toEqual({ 'secrets-dir': dir, 'env-file': envFile });
-    expect(Object.fromEntries(r.runner.exported)).toEqual({ PIPELINE_SECRETS_DIR: dir });
+    expect(Object.fromEntries(r.runner.exported)).toEqual({ PIPELINE_SECRETS_DIR: dir, PIPELINE_SECRETS_ROOTS: ledger.root });
     // The unselected field is not masked (never delivered); the client was built with the deadline and closed.
     expect(r.runner.masked).not.toContain('never-selected-field-value');
     expect(r.vault.clients.map((c) => c.deadline)).toEqual([T0 + 30_000]);

@@ -5,6 +5,7 @@ import { promises as fs, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readSideValues, SIDE_VALUES_FILE } from '../../../src/core/job-values.ts';
 import { LedgerWriter, type Ledger } from '../../../src/core/ledger.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
 import { parseInputs, type Config, type VaultConfig } from '../../../src/inputs/main.ts';
@@ -94,13 +95,14 @@ describe('authenticate', () => {
     expect(saved(d.runner as FakeRunner)).toMatchObject({ tokenBatch: true, tokenExpires: expires });
   });
 
-  it("the user's own token is used, never written or revoked", async () => {
+  it("the user's own token is used, never revoked: no token file for post, only the side-values file the leak scan reads", async () => {
     const root = await temp();
     const d = deps();
     const client = fakeVault(VAULT).factory(CLIENT);
     const auth = await authenticate(client, inputs({ method: 'token', token: TOKEN }).vault as VaultConfig, root, d);
     expect(auth).toMatchObject({ tokenRevocable: false, session: { created: false } });
-    expect(await fs.readdir(root)).toEqual([]);
+    expect(await fs.readdir(root)).toEqual([SIDE_VALUES_FILE]);
+    expect((await readSideValues(root)).values).toEqual([{ name: 'vault-token', source: 'vault-token', value: TOKEN }]);
     expect((d.runner as FakeRunner).state.size).toBe(0);
   });
 });

@@ -1,10 +1,11 @@
 // removeDelivered: post's deletions, on a real private root made by main's createPrivateDir.
-import { mkdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { promises as fs, mkdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { removeDelivered, removeWorkspaceFiles } from '../../../src/post/remove.ts';
-import { createPrivateDir, fileId } from '../../../src/core/private-dir.ts';
-import { exists, mainLeftBehind, tmp } from './fixtures.ts';
+import { appendSideValues, SIDE_VALUES_FILE } from '../../../src/core/job-values.ts';
+import { createPrivateDir, fileId, ROOT_MARKER } from '../../../src/core/private-dir.ts';
+import { exists, mainLeftBehind, tmp, TOKEN } from './fixtures.ts';
 
 const idOf = (file: string): string => fileId(statSync(file, { bigint: true }));
 
@@ -88,6 +89,17 @@ describe('removeDelivered', () => {
     const left = await mainLeftBehind();
     expect(await removeDelivered(left.ledger)).toEqual({ filesRemoved: 3, dirsRemoved: [left.dir.root], problems: [] });
     expect(await exists(left.dir.root)).toBe(false);
+  });
+
+  it('removes the side-values file by name, uncounted, even where the root itself must stay', async () => {
+    const left = await mainLeftBehind();
+    await appendSideValues(left.dir.root, [{ name: 'vault-token', source: 'vault-token', value: TOKEN }]);
+    // Without its marker the root is not provably ours, and it is not empty: it stays, the side values do not.
+    await fs.unlink(path.join(left.dir.root, ROOT_MARKER));
+    writeFileSync(path.join(left.dir.root, 'other'), 'x');
+    expect(await removeDelivered(left.ledger)).toEqual({ filesRemoved: 3, dirsRemoved: [], problems: [] });
+    expect(await exists(path.join(left.dir.root, SIDE_VALUES_FILE))).toBe(false);
+    expect(await exists(left.dir.root)).toBe(true);
   });
 
   it('counts no file already gone, and is no problem then (a second run)', async () => {

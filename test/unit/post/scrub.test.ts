@@ -5,6 +5,7 @@ import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, wr
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { appendSideValues } from '../../../src/core/job-values.ts';
 import { scrubJobWorkspace, scrubWorkspace } from '../../../src/post/scrub.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
 import { mainLeftBehind, TOKEN, VALUES } from './fixtures.ts';
@@ -87,6 +88,28 @@ describe('scrubJobWorkspace', () => {
     ]);
     expect(runner.infos).toEqual(['scrub: API_KEY, vault-token found 2 time(s) in dump.txt: redacted']);
     expect(readFileSync(path.join(left.workspace, 'dump.txt'), 'utf8')).not.toMatch(/post-unit/);
+  });
+
+  it('scrubs for the values without a file too: a registry password given as an input, a value the agent superseded', async () => {
+    const left = await mainLeftBehind();
+    await appendSideValues(left.dir.root, [
+      { name: 'registry-password (ghcr.io)', source: 'registry-password', value: 'post-unit-Registry-Pw-9a1b' },
+      { name: 'DB_PASSWORD (superseded)', source: 'superseded', value: 'post-unit-Old-Value-3c4d' },
+      // The token is in its token file already: looked for once.
+      { name: 'vault-token', source: 'vault-token', value: TOKEN },
+    ]);
+    writeFileSync(path.join(left.workspace, 'old.txt'), 'post-unit-Old-Value-3c4d post-unit-Registry-Pw-9a1b\n');
+    const part = await scrubJobWorkspace(fakeRunner(), left.ledger, 'redact', left.workspace);
+    expect(part.scrubbed).toEqual([
+      {
+        path: path.join(left.workspace, 'old.txt'),
+        findings: 2,
+        names: ['DB_PASSWORD (superseded)', 'registry-password (ghcr.io)'],
+        action: 'redacted',
+        scrubbed: true,
+      },
+    ]);
+    expect(readFileSync(path.join(left.workspace, 'old.txt'), 'utf8')).not.toMatch(/post-unit/);
   });
 
   it("warns for each file in 'report' mode and leaves it; says 'no secret value found' for a clean workspace", async () => {
