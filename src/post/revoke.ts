@@ -21,7 +21,7 @@ export type RevokePart = Pick<
   CleanupReport,
   'tokenRevoked' | 'tokenBatchExpires' | 'leasesRevoked' | 'leasesWithToken' | 'leasesLeft' | 'problems'
 > &
-  Required<Pick<CleanupReport, 'certsRevoked' | 'certsLeft'>>;
+  Required<Pick<CleanupReport, 'certsRevoked' | 'certsExpired' | 'certsLeft'>>;
 
 // The policy line that lets post revoke a lease by id; Vault's default policy lacks it.
 const REVOKE_GRANT = 'path "sys/leases/revoke" { capabilities = ["update"] }';
@@ -42,6 +42,7 @@ export async function revokeVault(
     leasesWithToken: 0,
     leasesLeft: [],
     certsRevoked: 0,
+    certsExpired: 0,
     certsLeft: (ledger.certs ?? []).map((c) => certLeft(c, 'no Vault token left to revoke it with')),
     problems,
   };
@@ -80,6 +81,7 @@ export async function revokeVault(
   const notRevoked: Array<{ leaseId: string; reason: string }> = [];
   const certsNotRevoked: Array<{ cert: LedgerCert; reason: string }> = [];
   let certsRevoked = 0;
+  let certsExpired = 0;
   let leasesRevoked = 0;
   let tokenRevoked: boolean | undefined;
   try {
@@ -102,9 +104,10 @@ export async function revokeVault(
     const leaseGone = new Set(ledger.leases.filter((id) => !notRevoked.some((n) => n.leaseId === id)));
     for (const cert of ledger.certs ?? []) {
       if (cert.leaseId !== undefined && leaseGone.has(cert.leaseId)) continue;
-      const reason = await revokeBySerial(leaseClient, cert, masks);
-      if (reason === undefined) certsRevoked++;
-      else certsNotRevoked.push({ cert, reason });
+      const outcome = await revokeBySerial(leaseClient, cert, masks);
+      if (outcome === 'revoked') certsRevoked++;
+      else if (outcome === 'expired') certsExpired++;
+      else certsNotRevoked.push({ cert, reason: outcome.reason });
     }
     if (held.created && !ledger.tokenBatch) {
       try {
@@ -147,12 +150,23 @@ export async function revokeVault(
       leasesWithToken: notRevoked.length,
       leasesLeft: [],
       certsRevoked,
+      certsExpired,
       certsLeft,
       problems,
     };
   }
   const leasesLeft = notRevoked.map((lease) => ({ ...lease, expires: ledger.leaseExpires?.[lease.leaseId] }));
-  return { tokenRevoked, tokenBatchExpires, leasesRevoked, leasesWithToken: 0, leasesLeft, certsRevoked, certsLeft, problems };
+  return {
+    tokenRevoked,
+    tokenBatchExpires,
+    leasesRevoked,
+    leasesWithToken: 0,
+    leasesLeft,
+    certsRevoked,
+    certsExpired,
+    certsLeft,
+    problems,
+  };
 }
 
 /** A certificate still valid after post, named by name, mount and expiry: its serial is masked. */
@@ -161,24 +175,31 @@ function certLeft(cert: LedgerCert, reason: string): { name: string; mount: stri
 }
 
 /**
- * `<mount>/revoke` with the serial from its 0600 file (masked first: an error must not show it);
- * undefined when revoked, else why not. Revoking a certificate twice is not an error to Vault.
+ * `<mount>/revoke` with the serial from its 0600 file (masked first: an error must not show it).
+ * Vault answers a revoked certificate with its revocation_time (also when it was revoked before),
+ * and an expired one with no data (204): an expired certificate needs no revocation.
  */
-async function revokeBySerial(client: VaultClient, cert: LedgerCert, masks: MaskRegistry): Promise<string | undefined> {
+async function revokeBySerial(
+  client: VaultClient,
+  cert: LedgerCert,
+  masks: MaskRegistry,
+): Promise<'revoked' | 'expired' | { reason: string }> {
   let serial: string;
   try {
     serial = (await fs.readFile(cert.serialFile, 'utf8')).trim();
   } catch (error) {
-    return `its serial file could not be read (${(error as NodeJS.ErrnoException).code ?? 'error'}), so it was not revoked`;
+    return { reason: `its serial file could not be read (${(error as NodeJS.ErrnoException).code ?? 'error'}), so it was not revoked` };
   }
   masks.add(serial);
   try {
-    await client.write(`${cert.mount}/revoke`, { serial_number: serial });
-    return undefined;
+    const answer = await client.write(`${cert.mount}/revoke`, { serial_number: serial });
+    return answer?.data?.revocation_time !== undefined ? 'revoked' : 'expired';
   } catch (error) {
     if (error instanceof VaultError && error.status === 403)
-      return `Vault refused ${cert.mount}/revoke (403; the default policy lacks it); grant ${certGrant(cert.mount)} in the token's policy`;
-    return `not revoked: ${masks.scrub(errorText(error))}`;
+      return {
+        reason: `Vault refused ${cert.mount}/revoke (403; the default policy lacks it); grant ${certGrant(cert.mount)} in the token's policy`,
+      };
+    return { reason: `not revoked: ${masks.scrub(errorText(error))}` };
   }
 }
 

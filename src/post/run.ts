@@ -74,6 +74,7 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     leasesWithToken: 0,
     leasesLeft: [],
     certsRevoked: 0,
+    certsExpired: 0,
     certsLeft: [],
     problems: [],
   });
@@ -101,6 +102,7 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     leasesWithToken: revoked.leasesWithToken,
     leasesLeft: revoked.leasesLeft,
     certsRevoked: revoked.certsRevoked,
+    certsExpired: revoked.certsExpired,
     certsLeft: revoked.certsLeft,
     scrubbed: scrubbed.scrubbed,
     loggedOut: loggedOut.loggedOut,

@@ -20,6 +20,8 @@ export interface CleanupReport {
   readonly leasesLeft: ReadonlyArray<{ leaseId: string; expires: string | undefined; reason: string }>;
   /** Certificates of `pki` entries revoked by serial (those revoked with their lease count as leases). */
   readonly certsRevoked?: number;
+  /** Certificates Vault found expired when post came to revoke them (nothing left to revoke). */
+  readonly certsExpired?: number;
   /** Certificates still valid after post: by name, mount and expiry (the serial is masked), and why. */
   readonly certsLeft?: ReadonlyArray<{ name: string; mount: string; expires: string | undefined; reason: string }>;
   readonly filesRemoved: number;
@@ -129,8 +131,10 @@ export function cleanupSummary(report: CleanupReport): string {
     }
   }
   const certsLeft = report.certsLeft ?? [];
-  if ((report.certsRevoked ?? 0) + certsLeft.length > 0) {
-    lines.push(`- Certificates: ${report.certsRevoked ?? 0} revoked by serial, ${certsLeft.length} left valid`);
+  const certsExpired = report.certsExpired ?? 0;
+  if ((report.certsRevoked ?? 0) + certsExpired + certsLeft.length > 0) {
+    const expired = certsExpired > 0 ? `, ${certsExpired} expired already` : '';
+    lines.push(`- Certificates: ${report.certsRevoked ?? 0} revoked by serial${expired}, ${certsLeft.length} left valid`);
     for (const c of certsLeft) lines.push(`  - ⚠️ ${cell(certLeftText(c))}`);
   }
   if (report.loggedOut.length > 0) lines.push(`- Logged out of: ${report.loggedOut.map(cell).join(', ')}`);

@@ -217,6 +217,32 @@ describe('pki: certificates as files a TLS client uses, revoked by post', () => 
     assertNoLeak(job, [main, post], [...Object.values(VALUES), serial], { privateDirs: privateDirsOf([main]) });
   });
 
+  it('with renew: true the renewal agent leaves the certificate alone (issued once, by main): it expires, and post says so', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, {
+      ...approle('revoke'),
+      pki: 'pki/issue/nolease {"common_name": "client.pki.test", "ttl": "3s"} | client',
+      renew: 'true',
+      'refresh-interval': '1',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    const { key, serial, dir } = await issued(main);
+    // Past the certificate's 3 s TTL and three refresh rounds: nothing re-issued, nothing rewritten.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(await fs.readFile(path.join(dir, 'client.key'), 'utf8')).toBe(key);
+    const log = await fs.readFile(path.join(ledgerOf(main).root, 'agent.log'), 'utf8');
+    expect(log).toMatch(/agent started .*: 0 source\(s\)/);
+    expect(log).not.toMatch(/new credential|rewrote/);
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    // The agent did not replace it, so it expired: OpenBao answers its revocation without a
+    // revocation time (nothing is left to revoke), and post says so.
+    expect(post.summary).toContain('Certificates: 0 revoked by serial, 1 expired already, 0 left valid');
+    expect(await vault.certRevocationTime('pki', serial)).toBe(0);
+    expect(warnings(post)).toEqual([]);
+    assertNoLeak(job, [main, post], [...Object.values(VALUES), key, serial], { privateDirs: privateDirsOf([main]) });
+  }, 30_000);
+
   it('a pki line that is not an issue path fails main in one line naming the input and line', async () => {
     job = await newJob();
     const main = await job.runMain(MAIN, { ...approle('issue'), pki: 'pki/issue/nolease {"common_name": "a.test"}\npki/roles/x {}' });

@@ -38,6 +38,8 @@ export interface FakeVault {
   closed: number;
   /** Serials revoked through pki/revoke. */
   readonly serialsRevoked: string[];
+  /** Serials of certificates that have expired: pki/revoke answers them with no data. */
+  readonly expiredSerials: Set<string>;
   /** Whether a lease is still alive (issued to a token still alive, not revoked). */
   leaseAlive(leaseId: string): boolean;
 }
@@ -58,6 +60,7 @@ export function fakeVault(tokens: Record<string, readonly string[]> = {}): FakeV
     failures: new Map(),
     closed: 0,
     serialsRevoked: [],
+    expiredSerials: new Set(),
     leaseAlive: (leaseId) => [...vault.tokens.values()].some((leases) => leases.has(leaseId)),
   };
   const factory: VaultClientFactory = (options) => {
@@ -72,6 +75,8 @@ export function fakeVault(tokens: Record<string, readonly string[]> = {}): FakeV
         const leaseId = typeof body.lease_id === 'string' ? body.lease_id : undefined;
         const serial = typeof body.serial_number === 'string' ? body.serial_number : undefined;
         act(path, client.token, options, leaseId, serial);
+        // An expired certificate is answered 204 (no data), a revoked one with its revocation time.
+        if (path === PKI_REVOKE) return vault.expiredSerials.has(serial ?? '') ? undefined : { data: { revocation_time: 1 } };
         return undefined as VaultResponse | undefined;
       },
       async revokeSelf() {

@@ -66,6 +66,7 @@ describe('revokeVault', () => {
       leasesWithToken: 0,
       leasesLeft: [],
       certsRevoked: 0,
+      certsExpired: 0,
       certsLeft: [],
       problems: [],
     });
@@ -231,6 +232,13 @@ describe('revokeVault: certificates of `pki` entries', () => {
     expect(vault.calls.map((c) => c.path)).toEqual([PKI_REVOKE, REVOKE_SELF]);
     expect(vault.serialsRevoked).toEqual([SERIAL]);
     expect(part).toMatchObject({ certsRevoked: 1, certsLeft: [], tokenRevoked: true });
+  });
+
+  it('an expired certificate (Vault answers without a revocation time) is counted apart: nothing was left to revoke', async () => {
+    const vault = fakeVault({ [TOKEN]: [] });
+    vault.expiredSerials.add(SERIAL);
+    const { part } = await revoke(vault, ledgerWith({ leases: [], certs: [cert()] }));
+    expect(part).toMatchObject({ certsRevoked: 0, certsExpired: 1, certsLeft: [] });
   });
 
   it('a certificate whose lease was revoked by id is not revoked again by serial', async () => {
