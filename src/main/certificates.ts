@@ -9,7 +9,7 @@ import { writeExclusive } from '../core/private-dir.ts';
 import type { Runner } from '../core/runner.ts';
 import type { Config } from '../inputs/main.ts';
 import type { VaultClient } from '../vault/client.ts';
-import type { Secret } from '../vault/fetch.ts';
+import type { Lease, Secret } from '../vault/fetch.ts';
 import { issueCertificates, type IssuedCertificate } from '../vault/pki.ts';
 
 /** The file a certificate's serial waits in for post (the root is 0700, the file 0600). */
@@ -40,12 +40,12 @@ export async function issuePki(
   config: Pick<Config, 'pki' | 'concurrency'>,
   root: string,
   deps: { readonly runner: Runner; readonly masks: MaskRegistry; readonly ledger: LedgerWriter },
-): Promise<Secret[]> {
-  if (config.pki.length === 0) return [];
-  const { secrets } = await issueCertificates(client, config.pki, config.concurrency, {
+): Promise<{ secrets: Secret[]; leases: Lease[] }> {
+  if (config.pki.length === 0) return { secrets: [], leases: [] };
+  const { secrets, leases } = await issueCertificates(client, config.pki, config.concurrency, {
     onValue: (value) => deps.masks.add(value),
     onIssued: certificateRecorder(deps.ledger, root),
     debug: (message) => deps.runner.debug(message),
   });
-  return secrets;
+  return { secrets, leases };
 }

@@ -96,7 +96,8 @@ export async function vaultSecrets(
     ]);
     if (fetched.status === 'rejected') throw fetched.reason;
     if (certificates.status === 'rejected') throw certificates.reason;
-    return { ...fetched.value, secrets: [...fetched.value.secrets, ...certificates.value], auth };
+    const { secrets, leases } = certificates.value;
+    return { ...fetched.value, secrets: [...fetched.value.secrets, ...secrets], leases: [...fetched.value.leases, ...leases], auth };
   });
 }
 

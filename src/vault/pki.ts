@@ -8,7 +8,7 @@ import { VaultError } from '../core/errors.ts';
 import { mapLimit } from '../core/pool.ts';
 import type { PkiEntry } from '../inputs/pki.ts';
 import type { VaultClient } from './client.ts';
-import type { Secret } from './fetch.ts';
+import type { Lease, Secret } from './fetch.ts';
 
 /** A certificate as post needs it to revoke it: never its key; the serial only for a 0600 file. */
 export interface IssuedCertificate {
@@ -48,16 +48,20 @@ export async function issueCertificates(
   entries: readonly PkiEntry[],
   concurrency: number,
   deps: PkiDeps,
-): Promise<{ secrets: Secret[]; certificates: IssuedCertificate[] }> {
+): Promise<{ secrets: Secret[]; certificates: IssuedCertificate[]; leases: Lease[] }> {
   const issued = await mapLimit(entries, concurrency, (entry) => issueOne(client, entry, deps));
-  return { secrets: issued.flatMap((i) => i.secrets), certificates: issued.map((i) => i.certificate) };
+  return {
+    secrets: issued.flatMap((i) => i.secrets),
+    certificates: issued.map((i) => i.certificate),
+    leases: issued.flatMap((i) => (i.lease ? [i.lease] : [])),
+  };
 }
 
 async function issueOne(
   client: VaultClient,
   entry: PkiEntry,
   deps: PkiDeps,
-): Promise<{ secrets: Secret[]; certificate: IssuedCertificate }> {
+): Promise<{ secrets: Secret[]; certificate: IssuedCertificate; lease: Lease | undefined }> {
   let answer;
   try {
     answer = await client.write(entry.path, { ...entry.body });
@@ -114,7 +118,10 @@ async function issueOne(
       leaseId,
     },
   }));
-  return { secrets, certificate: { name: entry.name, mount: entry.mount, serial, expires: expiration, leaseId } };
+  const lease = leaseId
+    ? { leaseId, path: entry.path, duration: answer?.lease_duration, renewable: answer?.renewable === true }
+    : undefined;
+  return { secrets, certificate: { name: entry.name, mount: entry.mount, serial, expires: expiration, leaseId }, lease };
 }
 
 /**

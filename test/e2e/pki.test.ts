@@ -152,6 +152,8 @@ describe('pki: certificates as files a TLS client uses, revoked by post', () => 
     const cert = ledger.certs?.[0];
     expect(cert?.leaseId).toMatch(/^pki\/issue\/leased\//);
     expect(ledger.leases).toEqual([cert?.leaseId]);
+    // The lease is in the job summary like any other; the summary holds names and sizes, no value.
+    expect(main.summary).toContain(cert?.leaseId ?? '-');
     // Named after the role, as vault-action names its outputs: leased.crt ..., LEASED_CERT ..., leased_cert ...
     expect((await fs.readdir(dir)).sort()).toEqual(['leased.ca.pem', 'leased.chain.pem', 'leased.crt', 'leased.key']);
     const key = await fs.readFile(path.join(dir, 'leased.key'), 'utf8');

@@ -55,9 +55,9 @@ describe('issuePki', () => {
       },
     } as unknown as VaultClient;
     const root = tempDir('ps-certs-unit-');
-    expect(await issuePki(client, { pki: [], concurrency: 2 }, root, { runner, masks, ledger })).toEqual([]);
+    expect(await issuePki(client, { pki: [], concurrency: 2 }, root, { runner, masks, ledger })).toEqual({ secrets: [], leases: [] });
     expect(writes).toEqual([]);
-    const secrets = await issuePki(client, { pki: parsePkiInput('pki/issue/ci {"common_name": "a"}'), concurrency: 2 }, root, {
+    const { secrets, leases } = await issuePki(client, { pki: parsePkiInput('pki/issue/ci {"common_name": "a"}'), concurrency: 2 }, root, {
       runner,
       masks,
       ledger,
@@ -65,5 +65,6 @@ describe('issuePki', () => {
     expect(secrets.map((s) => s.name)).toEqual(['ci.crt', 'ci.key', 'ci.ca.pem', 'ci.chain.pem']);
     for (const form of [KEY, 'MHcCAQEEIcertificates-unit-key', SERIAL]) expect(runner.masked).toContain(form);
     expect(ledger.ledger.certs?.map((c) => c.name)).toEqual(['ci']);
+    expect(leases).toEqual([]);
   });
 });

@@ -83,8 +83,11 @@ describe('issueCertificates', () => {
   });
 
   it('keeps the lease a role with generate_lease gives', async () => {
-    const { run, recorded } = await issue('pki/issue/ci {}', { 'pki/issue/ci': { ...ANSWER, lease_id: 'pki/issue/ci/abc' } });
-    const { secrets } = await run;
+    const { run, recorded } = await issue('pki/issue/ci {}', {
+      'pki/issue/ci': { ...ANSWER, lease_id: 'pki/issue/ci/abc', lease_duration: 600, renewable: false },
+    });
+    const { secrets, leases } = await run;
+    expect(leases).toEqual([{ leaseId: 'pki/issue/ci/abc', path: 'pki/issue/ci', duration: 600, renewable: false }]);
     expect(recorded[0]?.leaseId).toBe('pki/issue/ci/abc');
     expect(secrets[0]?.source.kind === 'vault' && secrets[0].source.leaseId).toBe('pki/issue/ci/abc');
   });
