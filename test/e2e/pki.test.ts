@@ -5,13 +5,15 @@
 // without one; post revokes the certificate: by serial (`pki/revoke`) for a role without a lease,
 // with its lease for a role with `generate_lease`, and names the certificate (never its serial)
 // when Vault refuses both. What is revoked is asked of OpenBao (`pki/certs/revoked`, `pki/cert/SERIAL`).
-import { promises as fs } from 'node:fs';
+import { promises as fs, mkdtempSync, readFileSync } from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeak, type Job, type StepResult } from '../support/harness/index.ts';
+import { startFaultProxy, type FaultProxy } from '../support/services/fault-proxy.ts';
 import { OpenBao } from '../support/services/openbao.ts';
 import { MAIN as BUILT_MAIN, POST as BUILT_POST, ledgerOf, newJob, privateDirsOf } from './setup.ts';
 
@@ -23,6 +25,7 @@ const VALUES = { roleId: 'pki-role-id-6d2e', secretId: 'pki-secret-id-1f9c' };
 const FILES = ['client.crt', 'client.key', 'client.ca.pem', 'client.chain.pem'];
 
 let vault: OpenBao;
+let proxy: FaultProxy;
 let server: https.Server;
 let port: number;
 let job: Job;
@@ -58,11 +61,14 @@ beforeAll(async () => {
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
+  proxy = await startFaultProxy(vault.url);
 }, 120_000);
 afterEach(async () => {
+  proxy.clearFaults();
   await job?.cleanup();
 });
 afterAll(async () => {
+  await proxy?.stop();
   await new Promise((resolve) => server?.close(resolve));
   await vault?.stop();
 });
@@ -244,6 +250,40 @@ describe('pki: certificates as files a TLS client uses, revoked by post', () => 
     expect(warnings(post)).toEqual([]);
     assertNoLeak(job, [main, post], [...Object.values(VALUES), key, serial], { privateDirs: privateDirsOf([main]) });
   }, 30_000);
+
+  it('a job cancelled (SIGTERM) while Vault issues the certificate: the answer in flight is recorded, and post revokes it', async () => {
+    proxy.inject({ path: /^pki\/issue\//, kind: 'latency', latencyMs: 1500 });
+    // A token passed in (dash, the `sh` below, drops env names holding '-' such as INPUT_ROLE-ID):
+    // never revoked by post, which still revokes the certificate by serial with it.
+    const token = await vault.createToken({ policies: ['pki-issue', 'pki-revoke'] });
+    job = await newJob();
+    const pidFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'pki-pid-')), 'pid');
+    const from = proxy.requests.length;
+    const running = job.runMain(
+      MAIN,
+      { url: proxy.url, token, pki: 'pki/issue/nolease {"common_name": "client.pki.test"} | client' },
+      // The step process keeps the shell's pid (exec), so the test can signal it as the runner would.
+      { wrap: ['sh', '-c', `echo $$ > ${pidFile}; exec "$@"`, 'sh'] },
+    );
+    const issuing = (): number => proxy.requests.slice(from).filter((r) => /^pki\/issue\//.test(r.path)).length;
+    const until = Date.now() + 10_000;
+    while (issuing() < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(issuing()).toBe(1);
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+    const main = await running;
+    await fs.rm(path.dirname(pidFile), { recursive: true, force: true });
+    expect(main.exitCode).not.toBe(0);
+    expect(warnings(main).join('\n')).toContain('cancelled (SIGTERM)');
+    const cert = ledgerOf(main).certs?.[0];
+    expect(cert?.name).toBe('client');
+    const serial = (await fs.readFile(cert?.serialFile ?? '', 'utf8')).trim();
+    expect(await vault.certRevocationTime('pki', serial)).toBe(0);
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    expect(await vault.certRevocationTime('pki', serial)).toBeGreaterThan(0);
+    expect(await vault.tokenAlive(token)).toBe(true);
+    assertNoLeak(job, [main, post], [...Object.values(VALUES), serial, token], { privateDirs: privateDirsOf([main]) });
+  });
 
   it('a pki line that is not an issue path fails main in one line naming the input and line', async () => {
     job = await newJob();
