@@ -140,9 +140,10 @@ async function untilCancelled<T>(client: VaultClient, url: string, deps: VaultSe
     stopListening?.();
     client.close();
   }
+  const certs = deps.ledger.ledger.certs?.length ?? 0;
   throw new VaultError(
     url,
-    `the job was cancelled (${cancel.signal}) while talking to Vault; ${deps.ledger.ledger.leases.length} lease(s) issued so far are recorded for post to revoke`,
+    `the job was cancelled (${cancel.signal}) while talking to Vault; ${deps.ledger.ledger.leases.length} lease(s)${certs > 0 ? ` and ${certs} certificate(s)` : ''} issued so far are recorded for post to revoke`,
   );
 }
 
