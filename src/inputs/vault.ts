@@ -235,7 +235,7 @@ export function proxyFor(url: string, env: Env): string | undefined {
 /** The Vault half of main's config: read when the `secrets` input has entries. */
 export function parseVault(env: Env): VaultConfig {
   const rawUrl = getInput(env, 'url') || (env.VAULT_ADDR ?? '').trim();
-  if (rawUrl === '') throw new InputError('url', 'is required when `secrets` has entries (or set VAULT_ADDR)');
+  if (rawUrl === '') throw new InputError('url', 'is required when `secrets` or `pki` has entries (or set VAULT_ADDR)');
   const url = parseUrl(rawUrl, getInput(env, 'url') ? 'url' : 'VAULT_ADDR');
   return {
     url,
