@@ -115,6 +115,7 @@ describe('pki: certificates as files a TLS client uses, revoked by post', () => 
     });
     expect(main.exitCode, main.log).toBe(0);
     expect(warnings(main)).toEqual([]);
+    expect(main.summary).toContain('Post will revoke the Vault token, revoke 1 certificate(s) by serial, delete these files');
     const { key, cert, serial, dir } = await issued(main);
     expect(key).toMatch(/^-----BEGIN (RSA |EC )?PRIVATE KEY-----\n/);
     expect(key.endsWith('\n')).toBe(true);
