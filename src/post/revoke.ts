@@ -176,8 +176,8 @@ function certLeft(cert: LedgerCert, reason: string): { name: string; mount: stri
 
 /**
  * `<mount>/revoke` with the serial from its 0600 file (masked first: an error must not show it).
- * Vault answers a revoked certificate with its revocation_time (also when it was revoked before),
- * and an expired one with no data (204): an expired certificate needs no revocation.
+ * Vault answers a revoked certificate with its revocation_time and an expired one with no data
+ * (204; seen against OpenBao in test/e2e/pki.test.ts): an expired certificate needs no revocation.
  */
 async function revokeBySerial(
   client: VaultClient,
