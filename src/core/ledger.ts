@@ -3,7 +3,7 @@
 // revoke waits in a 0600 file of the private directory instead.
 // Post treats the ledger as untrusted input (checkLedger): it acts only on paths under the private
 // root it can prove main created, and sends a token only to the Vault address main was given.
-// About 375 lines: checkLedger's proof is one chain of checks, each leaning on the one before, and
+// About 390 lines: checkLedger's proof is one chain of checks, each leaning on the one before, and
 // reads best in one place.
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
