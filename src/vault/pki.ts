@@ -83,7 +83,7 @@ async function issueOne(
   const serial = data.serial_number;
   // The key first: nothing may print it, an error about this very answer included.
   if (typeof key === 'string') deps.onValue(key);
-  if (typeof serial === 'string') deps.onValue(serial);
+  if (typeof serial === 'string') for (const form of serialForms(serial)) deps.onValue(form);
   const expiration = typeof data.expiration === 'number' ? new Date(data.expiration * 1000).toISOString() : undefined;
   const leaseId = typeof answer?.lease_id === 'string' && answer.lease_id !== '' ? answer.lease_id : undefined;
   if (typeof serial === 'string' && serial !== '') {
@@ -122,6 +122,15 @@ async function issueOne(
     ? { leaseId, path: entry.path, duration: answer?.lease_duration, renewable: answer?.renewable === true }
     : undefined;
   return { secrets, certificate: { name: entry.name, mount: entry.mount, serial, expires: expiration, leaseId }, lease };
+}
+
+/**
+ * The serial as Vault gives it (`3a:5f:...`, as `openssl x509 -text` prints it too) and as
+ * `openssl x509 -serial` prints it (upper-case hex without colons), and that in lower case.
+ */
+export function serialForms(serial: string): string[] {
+  const hex = serial.replaceAll(':', '');
+  return [...new Set([serial, hex.toUpperCase(), hex.toLowerCase()])];
 }
 
 /**
