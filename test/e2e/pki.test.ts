@@ -296,6 +296,22 @@ describe('pki: certificates as files a TLS client uses, revoked by post', () => 
     assertNoLeak(job, [main, post], [...Object.values(VALUES), serial, token], { privateDirs: privateDirsOf([main]) });
   });
 
+  it('a role the policy does not grant: one line naming the pki line, the path and what to grant; nothing delivered', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, { ...approle('issue'), pki: 'pki/issue/server {"common_name": "a.test"}' });
+    expect(main.exitCode).not.toBe(0);
+    const errors = main.annotations.filter((a) => a.level === 'error').map((a) => a.message);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      /^pki line 1: .*pki\/issue\/server.*403.*: grant 'update' on 'pki\/issue\/server' in a policy of the token \(or of the login role\)$/,
+    );
+    expect(main.outputs['secrets-dir']).toBeUndefined();
+    expect(ledgerOf(main).certs).toBeUndefined();
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    assertNoLeak(job, [main, post], Object.values(VALUES), { privateDirs: privateDirsOf([main]) });
+  });
+
   it('a pki line that is not an issue path fails main in one line naming the input and line', async () => {
     job = await newJob();
     const main = await job.runMain(MAIN, { ...approle('issue'), pki: 'pki/issue/nolease {"common_name": "a.test"}\npki/roles/x {}' });
