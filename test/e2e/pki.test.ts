@@ -5,10 +5,9 @@
 // without one; post revokes the certificate: by serial (`pki/revoke`) for a role without a lease,
 // with its lease for a role with `generate_lease`, and names the certificate (never its serial)
 // when Vault refuses both. What is revoked is asked of OpenBao (`pki/certs/revoked`, `pki/cert/SERIAL`).
-import { promises as fs, mkdtempSync, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -266,7 +265,8 @@ describe('pki: certificates as files a TLS client uses, revoked by post', () => 
     // never revoked by post, which still revokes the certificate by serial with it.
     const token = await vault.createToken({ policies: ['pki-issue', 'pki-revoke'] });
     job = await newJob();
-    const pidFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'pki-pid-')), 'pid');
+    // In the job's own temporary root: job.cleanup() removes it whatever the test's outcome.
+    const pidFile = path.join(job.root, 'main.pid');
     const from = proxy.requests.length;
     const running = job.runMain(
       MAIN,
@@ -280,7 +280,6 @@ describe('pki: certificates as files a TLS client uses, revoked by post', () => 
     expect(issuing()).toBe(1);
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
     const main = await running;
-    await fs.rm(path.dirname(pidFile), { recursive: true, force: true });
     expect(main.exitCode).not.toBe(0);
     expect(warnings(main).join('\n')).toContain(
       'the job was cancelled (SIGTERM) while talking to Vault; 0 lease(s) and 1 certificate(s) issued so far are recorded for post to revoke',
