@@ -3,7 +3,7 @@
 // revoke waits in a 0600 file of the private directory instead.
 // Post treats the ledger as untrusted input (checkLedger): it acts only on paths under the private
 // root it can prove main created, and sends a token only to the Vault address main was given.
-// About 340 lines: checkLedger's proof is one chain of checks, each leaning on the one before, and
+// About 390 lines: checkLedger's proof is one chain of checks, each leaning on the one before, and
 // reads best in one place.
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -34,11 +34,27 @@ export interface Ledger {
   leases: string[];
   /** When each lease ends unless renewed (ISO time, from its TTL at issue): what post reports for one it cannot revoke. */
   leaseExpires?: Record<string, string>;
+  /**
+   * Certificates `pki` entries issued, recorded as each answer arrived: post revokes each by serial
+   * (`<mount>/revoke`) unless its lease was revoked. The serial is masked like a secret, so it waits
+   * in a 0600 file of the private root (serialFile), never in state.
+   */
+  certs?: LedgerCert[];
   /** The per-job DOCKER_CONFIG directory, and the registries a login was attempted for. */
   dockerConfig?: string;
   registries?: string[];
   /** The renewal agent's pid (post stops it first). */
   agentPid?: number;
+}
+
+export interface LedgerCert {
+  readonly name: string;
+  readonly mount: string;
+  readonly serialFile: string;
+  /** When it expires (ISO time): what post reports for one it cannot revoke. */
+  readonly expires?: string;
+  /** The lease it came with (a role with generate_lease): revoking the lease revokes the certificate. */
+  readonly leaseId?: string;
 }
 
 const KEY = 'ledger';
@@ -181,6 +197,9 @@ export async function checkLedger(raw: Ledger, expected: LedgerExpected): Promis
   }
   if (outside.length > 0) refused.push(`${named(outside, 'file path')}: not in the private directory main created; left in place`);
 
+  const certs = await provenCerts(raw.certs, dirs.slice(0, 1), refused);
+  if (certs.length > 0) out.certs = certs;
+
   if (raw.tokenFile !== undefined) {
     const resolved = await inside(raw.tokenFile, dirs.slice(0, 1));
     if (resolved === undefined)
@@ -308,6 +327,35 @@ async function inside(
   }
   const dir = dirs.find((d) => d.real === parent);
   return dir === undefined ? undefined : path.join(dir.named, name);
+}
+
+/**
+ * The certificates whose serial file lies in the root (like the token file) and whose mount is a
+ * Vault path: post sends `<mount>/revoke` only to the proven Vault address, with the serial the file holds.
+ */
+async function provenCerts(value: unknown, root: readonly Dir[], refused: string[]): Promise<LedgerCert[]> {
+  const out: LedgerCert[] = [];
+  for (const c of Array.isArray(value) ? (value as unknown[]) : []) {
+    const cert = (typeof c === 'object' && c !== null ? c : {}) as Record<string, unknown>;
+    const { name, mount, expires, leaseId } = cert;
+    const file = await inside(cert.serialFile, root);
+    const mountOk = typeof mount === 'string' && mount !== '' && mount.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+    if (file === GONE) continue;
+    if (typeof name !== 'string' || !mountOk || file === undefined) {
+      refused.push(
+        `the certificate record ${JSON.stringify(name ?? null)}: not a serial file in the private directory main created at a Vault mount; not revoked`,
+      );
+      continue;
+    }
+    out.push({
+      name,
+      mount,
+      serialFile: file,
+      ...(typeof expires === 'string' ? { expires } : {}),
+      ...(typeof leaseId === 'string' ? { leaseId } : {}),
+    });
+  }
+  return out;
 }
 
 /** The well-formed workspace entries: an absolute path, and the device:inode when main recorded one. */

@@ -8,6 +8,7 @@ import { FILE_MODES, type FileAccess } from '../core/file-access.ts';
 import { DEFAULT_TIMEOUT_SECONDS, getBoolean, getChoice, getInput, getInteger, type Env } from './common.ts';
 import { parseComposeServices, type ComposeService } from './compose.ts';
 import { parseBuildSecrets, parseRegistries, type BuildSecretSpec, type RegistryConfig } from './docker.ts';
+import { parsePkiInput, type PkiEntry } from './pki.ts';
 import { parseEnvSecretsInput, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
 import { parseTemplatesInput, type TemplateEntry } from './templates.ts';
 import { parseVault, type VaultConfig } from './vault.ts';
@@ -16,6 +17,7 @@ import { parseVault, type VaultConfig } from './vault.ts';
 // inputs read as one module to the code that uses them.
 export type { BuildSecretSpec, RegistryConfig } from './docker.ts';
 export type { ComposeService } from './compose.ts';
+export type { PkiEntry } from './pki.ts';
 export type { TemplateEntry } from './templates.ts';
 export { parseExtraHeaders, parseTls, proxyFor, type AuthConfig, type JwtSigning, type TlsConfig, type VaultConfig } from './vault.ts';
 
@@ -27,9 +29,11 @@ export interface RenewConfig {
 }
 
 export interface Config {
-  /** Present when the `secrets` input has at least one entry. */
+  /** Present when the `secrets` or `pki` input has at least one entry. */
   readonly vault: VaultConfig | undefined;
   readonly secrets: readonly VaultSecretLine[];
+  /** `pki`: certificates to issue, each delivered as NAME.crt, NAME.key, NAME.ca.pem, NAME.chain.pem. */
+  readonly pki: readonly PkiEntry[];
   readonly envSecrets: readonly EnvSecretLine[];
   readonly exportEnv: boolean;
   readonly exportOutputs: boolean;
@@ -111,6 +115,7 @@ export function parseInputs(env: Env): Config {
   // ended in ' ?'; a missing path or key is then a warning and the line delivers nothing.
   const ignoreNotFound = getBoolean(env, 'ignore-not-found', false);
   const secrets = parseSecretsInput(getInput(env, 'secrets')).map((line) => (ignoreNotFound ? { ...line, optional: true } : line));
+  const pki = parsePkiInput(getInput(env, 'pki'));
   const envSecrets = parseEnvSecretsInput(getInput(env, 'env-secrets'));
   const exportEnv = getBoolean(env, 'export-env', false);
   const exportOutputs = getBoolean(env, 'export-outputs', false);
@@ -118,14 +123,14 @@ export function parseInputs(env: Env): Config {
   const concurrency = getInteger(env, 'concurrency', 16, 1, 256);
   const retries = getInteger(env, 'retries', 4, 0, 20);
 
-  const vault: VaultConfig | undefined = secrets.length > 0 ? parseVault(env) : undefined;
+  const vault: VaultConfig | undefined = secrets.length > 0 || pki.length > 0 ? parseVault(env, '`secrets` or `pki`') : undefined;
   const registries = parseRegistries(env);
   const buildSecrets = parseBuildSecrets(env);
   const composeServices = parseComposeServices(env);
-  if (secrets.length === 0 && envSecrets.length === 0 && registries.length === 0) {
+  if (secrets.length === 0 && pki.length === 0 && envSecrets.length === 0 && registries.length === 0) {
     throw new InputError(
       'secrets',
-      'nothing to do: give `secrets` (Vault) or `env-secrets` (workflow secrets) entries, or a registry to log in to',
+      'nothing to do: give `secrets` (Vault) or `env-secrets` (workflow secrets) entries, `pki` certificates, or a registry to log in to',
     );
   }
 
@@ -147,6 +152,7 @@ export function parseInputs(env: Env): Config {
   return {
     vault,
     secrets,
+    pki,
     envSecrets,
     exportEnv,
     exportOutputs,

@@ -372,9 +372,10 @@ export function proxyFor(url: string, env: Env): string | undefined {
 }
 
 /** The Vault half of main's config: read when the `secrets` input has entries. */
-export function parseVault(env: Env): VaultConfig {
+/** `neededBy` names the inputs whose entries need Vault, for the message when `url` is missing. */
+export function parseVault(env: Env, neededBy = '`secrets`'): VaultConfig {
   const rawUrl = getInput(env, 'url') || (env.VAULT_ADDR ?? '').trim();
-  if (rawUrl === '') throw new InputError('url', 'is required when `secrets` has entries (or set VAULT_ADDR)');
+  if (rawUrl === '') throw new InputError('url', `is required when ${neededBy} has entries (or set VAULT_ADDR)`);
   const url = parseUrl(rawUrl, getInput(env, 'url') ? 'url' : 'VAULT_ADDR');
   return {
     url,

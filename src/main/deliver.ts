@@ -35,7 +35,9 @@ export async function writeFiles(
   config: Pick<Config, 'fileAccess'>,
 ): Promise<Delivered> {
   const delivered = await writeSecretFiles(dir, secrets, (files) => ledger.update((l) => l.files.push(...files)), config.fileAccess);
-  for (const name of delivered.envFileSkipped) {
+  // A PEM file (a `pki` entry's) has several lines by nature: its file is the way to use it.
+  const pem = new Set(secrets.filter((s) => s.pem).map((s) => s.envName));
+  for (const name of delivered.envFileSkipped.filter((n) => !pem.has(n))) {
     runner.warning(
       `secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`,
     );
@@ -69,5 +71,5 @@ export function handOver(runner: Runner, config: Pick<Config, 'exportEnv' | 'exp
   // Every root of the job, for the leak scan (job-values.ts): a path list, never a value.
   runner.exportVariable(ROOTS_ENV, withRoot(what.rootsList, what.dir.root));
   if (config.exportEnv) for (const s of what.secrets) runner.exportVariable(s.envName, s.value);
-  if (config.exportOutputs) for (const s of what.secrets) runner.setOutput(s.name, s.value);
+  if (config.exportOutputs) for (const s of what.secrets) runner.setOutput(s.outputName ?? s.name, s.value);
 }

@@ -106,10 +106,17 @@ export function deliverySummary(report: DeliveryReport): string {
           '',
         ]
       : []),
-    `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}delete these files${report.rendered?.some((r) => r.inWorkspace) ? ' (the rendered files in the workspace too)' : ''} and the directory.`,
+    `Post will ${report.registries.length > 0 ? 'log out of the registries, ' : ''}${report.tokenRevocable ? 'revoke the Vault token, ' : ''}${report.leases.length > 0 ? `revoke ${report.leases.length} lease(s), ` : ''}${bySerial(report.secrets) > 0 ? `revoke ${bySerial(report.secrets)} certificate(s) by serial, ` : ''}delete these files${report.rendered?.some((r) => r.inWorkspace) ? ' (the rendered files in the workspace too)' : ''} and the directory.`,
     '',
     ...(report.batchTokenExpires !== undefined
       ? [`The Vault token is a batch token: it cannot be revoked and expires by its TTL at ${cell(report.batchTokenExpires)}.`, '']
       : []),
   ].join('\n');
+}
+
+/** Certificates of `pki` entries without a lease: post revokes them by serial (src/post/revoke.ts). */
+function bySerial(secrets: readonly Secret[]): number {
+  return secrets.filter(
+    (s) => s.pem === true && s.source.kind === 'vault' && s.source.key === 'certificate' && s.source.leaseId === undefined,
+  ).length;
 }

@@ -13,6 +13,7 @@ import { givenTokenExpiryWarning, login, type Session } from '../vault/auth.ts';
 import { tlsOptions, type VaultClient, type VaultClientFactory } from '../vault/client.ts';
 import { fetchVaultSecrets, type Lease, type Secret, type SourceState } from '../vault/fetch.ts';
 import type { LeaseSeen } from '../vault/exchange.ts';
+import { issuePki } from './certificates.ts';
 
 /** How long requests in flight at a cancellation may still answer (the runner sends SIGTERM 7.5 s after SIGINT). */
 export const CANCEL_GRACE_MS = 5000;
@@ -92,8 +93,15 @@ export async function vaultSecrets(
       if (vault.namespace !== undefined) l.namespace = vault.namespace;
     });
     const auth = await authenticate(client, vault, options.root, deps);
-    const fetched = await fetchSecrets(client, config, auth.session, { ...deps, recordLease });
-    return { ...fetched, auth };
+    // Both to the end, whichever fails first: a certificate Vault is issuing must reach the ledger.
+    const [fetched, certificates] = await Promise.allSettled([
+      fetchSecrets(client, config, auth.session, { ...deps, recordLease }),
+      issuePki(client, config, options.root, deps),
+    ]);
+    if (fetched.status === 'rejected') throw fetched.reason;
+    if (certificates.status === 'rejected') throw certificates.reason;
+    const { secrets, leases } = certificates.value;
+    return { ...fetched.value, secrets: [...fetched.value.secrets, ...secrets], leases: [...fetched.value.leases, ...leases], auth };
   });
 }
 
@@ -136,9 +144,10 @@ async function untilCancelled<T>(client: VaultClient, url: string, deps: VaultSe
     stopListening?.();
     client.close();
   }
+  const certs = deps.ledger.ledger.certs?.length ?? 0;
   throw new VaultError(
     url,
-    `the job was cancelled (${cancel.signal}) while talking to Vault; ${deps.ledger.ledger.leases.length} lease(s) issued so far are recorded for post to revoke`,
+    `the job was cancelled (${cancel.signal}) while talking to Vault; ${deps.ledger.ledger.leases.length} lease(s)${certs > 0 ? ` and ${certs} certificate(s)` : ''} issued so far are recorded for post to revoke`,
   );
 }
 

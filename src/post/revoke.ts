@@ -1,8 +1,9 @@
-// Post's revocations: every lease this run took, by id, then the token this run created (never a
-// token the user passed in). Sent only to the Vault address checkLedger proved main was given.
+// Post's revocations: every lease this run took, by id, then each certificate a `pki` entry issued
+// whose lease was not revoked, by serial, then the token this run created (never a token the user
+// passed in). Sent only to the Vault address checkLedger proved main was given.
 import { promises as fs } from 'node:fs';
 import { errorText, VaultError } from '../core/errors.ts';
-import type { Ledger } from '../core/ledger.ts';
+import type { Ledger, LedgerCert } from '../core/ledger.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import type { Runner } from '../core/runner.ts';
 import type { PostInputs } from '../inputs/post.ts';
@@ -19,11 +20,14 @@ export interface RevokeDeps {
 export type RevokePart = Pick<
   CleanupReport,
   'tokenRevoked' | 'tokenBatchExpires' | 'leasesRevoked' | 'leasesWithToken' | 'leasesLeft' | 'problems'
->;
+> &
+  Required<Pick<CleanupReport, 'certsRevoked' | 'certsExpired' | 'certsLeft'>>;
 
 // The policy line that lets post revoke a lease by id; Vault's default policy lacks it.
 const REVOKE_GRANT = 'path "sys/leases/revoke" { capabilities = ["update"] }';
 const REVOKE_RETRY_PAUSE_MS = 1000;
+// The policy line that lets post revoke a certificate by serial; Vault's default policy lacks it.
+const certGrant = (mount: string): string => `path "${mount}/revoke" { capabilities = ["update"] }`;
 
 export async function revokeVault(
   deps: RevokeDeps,
@@ -32,7 +36,16 @@ export async function revokeVault(
   masks: MaskRegistry,
 ): Promise<RevokePart> {
   const problems: string[] = [];
-  const out = { tokenRevoked: undefined as boolean | undefined, leasesRevoked: 0, leasesWithToken: 0, leasesLeft: [], problems };
+  const out = {
+    tokenRevoked: undefined as boolean | undefined,
+    leasesRevoked: 0,
+    leasesWithToken: 0,
+    leasesLeft: [],
+    certsRevoked: 0,
+    certsExpired: 0,
+    certsLeft: (ledger.certs ?? []).map((c) => certLeft(c, 'no Vault token left to revoke it with')),
+    problems,
+  };
   if (!ledger.vaultUrl) return { ...out, tokenBatchExpires: undefined };
   // A batch token cannot be revoked (Vault answers 400): nothing to do for it, and nothing wrong.
   const tokenBatchExpires = ledger.tokenFile && ledger.tokenBatch ? (ledger.tokenExpires ?? '') : undefined;
@@ -68,6 +81,9 @@ export async function revokeVault(
   const leaseClient = clientFor(start + (inputs.timeoutMs * 2) / 3);
   const tokenClient = clientFor(start + inputs.timeoutMs);
   const notRevoked: Array<{ leaseId: string; reason: string }> = [];
+  const certsNotRevoked: Array<{ cert: LedgerCert; reason: string }> = [];
+  let certsRevoked = 0;
+  let certsExpired = 0;
   let leasesRevoked = 0;
   let tokenRevoked: boolean | undefined;
   try {
@@ -84,6 +100,16 @@ export async function revokeVault(
           : `not revoked: ${masks.scrub(errorText(error))}`;
         notRevoked.push({ leaseId, reason });
       }
+    }
+    // A certificate whose lease is revoked is revoked with it; any other (a role without
+    // generate_lease, the default, or a lease post could not revoke) is revoked by its serial.
+    const leaseGone = new Set(ledger.leases.filter((id) => !notRevoked.some((n) => n.leaseId === id)));
+    for (const cert of ledger.certs ?? []) {
+      if (cert.leaseId !== undefined && leaseGone.has(cert.leaseId)) continue;
+      const outcome = await revokeBySerial(leaseClient, cert, masks);
+      if (outcome === 'revoked') certsRevoked++;
+      else if (outcome === 'expired') certsExpired++;
+      else certsNotRevoked.push({ cert, reason: outcome.reason });
     }
     if (held.created && !ledger.tokenBatch) {
       try {
@@ -108,6 +134,10 @@ export async function revokeVault(
     leaseClient.close();
     tokenClient.close();
   }
+  // Revoking the token revokes the leases it holds, and a certificate's lease revokes the certificate.
+  const certsLeft = certsNotRevoked
+    .filter(({ cert }) => !(tokenRevoked && cert.leaseId !== undefined))
+    .map(({ cert, reason }) => certLeft(cert, reason));
   if (tokenRevoked) {
     // Every lease in the ledger was issued to this token (main's reads, the agent's rotations), and
     // revoking a service token revokes its leases with it (checked against OpenBao in
@@ -115,10 +145,64 @@ export async function revokeVault(
     if (notRevoked.length > 0) {
       deps.runner.info(`${notRevoked.length} lease(s) could not be revoked by id; revoking the Vault token revoked them with it`);
     }
-    return { tokenRevoked, tokenBatchExpires, leasesRevoked, leasesWithToken: notRevoked.length, leasesLeft: [], problems };
+    return {
+      tokenRevoked,
+      tokenBatchExpires,
+      leasesRevoked,
+      leasesWithToken: notRevoked.length,
+      leasesLeft: [],
+      certsRevoked,
+      certsExpired,
+      certsLeft,
+      problems,
+    };
   }
   const leasesLeft = notRevoked.map((lease) => ({ ...lease, expires: ledger.leaseExpires?.[lease.leaseId] }));
-  return { tokenRevoked, tokenBatchExpires, leasesRevoked, leasesWithToken: 0, leasesLeft, problems };
+  return {
+    tokenRevoked,
+    tokenBatchExpires,
+    leasesRevoked,
+    leasesWithToken: 0,
+    leasesLeft,
+    certsRevoked,
+    certsExpired,
+    certsLeft,
+    problems,
+  };
+}
+
+/** A certificate still valid after post, named by name, mount and expiry: its serial is masked. */
+function certLeft(cert: LedgerCert, reason: string): { name: string; mount: string; expires: string | undefined; reason: string } {
+  return { name: cert.name, mount: cert.mount, expires: cert.expires, reason };
+}
+
+/**
+ * `<mount>/revoke` with the serial from its 0600 file (masked first: an error must not show it).
+ * Vault answers a revoked certificate with its revocation_time and an expired one with no data
+ * (204; seen against OpenBao in test/e2e/pki.test.ts): an expired certificate needs no revocation.
+ */
+async function revokeBySerial(
+  client: VaultClient,
+  cert: LedgerCert,
+  masks: MaskRegistry,
+): Promise<'revoked' | 'expired' | { reason: string }> {
+  let serial: string;
+  try {
+    serial = (await fs.readFile(cert.serialFile, 'utf8')).trim();
+  } catch (error) {
+    return { reason: `its serial file could not be read (${(error as NodeJS.ErrnoException).code ?? 'error'}), so it was not revoked` };
+  }
+  masks.add(serial);
+  try {
+    const answer = await client.write(`${cert.mount}/revoke`, { serial_number: serial });
+    return answer?.data?.revocation_time !== undefined ? 'revoked' : 'expired';
+  } catch (error) {
+    if (error instanceof VaultError && error.status === 403)
+      return {
+        reason: `Vault refused ${cert.mount}/revoke (403; the default policy lacks it); grant ${certGrant(cert.mount)} in the token's policy`,
+      };
+    return { reason: `not revoked: ${masks.scrub(errorText(error))}` };
+  }
 }
 
 /** The token post acts with: the one this run created (to revoke), else the user's (for leases only). */
@@ -138,7 +222,8 @@ async function postToken(
     }
   }
   // A token the user passed in: never revoked, but the leases this run took with it are.
-  return ledger.leases.length > 0 && userToken !== undefined ? { token: userToken, created: false } : undefined;
+  const toRevoke = ledger.leases.length + (ledger.certs?.length ?? 0);
+  return toRevoke > 0 && userToken !== undefined ? { token: userToken, created: false } : undefined;
 }
 
 /**

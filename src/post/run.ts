@@ -73,6 +73,9 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     leasesRevoked: 0,
     leasesWithToken: 0,
     leasesLeft: [],
+    certsRevoked: 0,
+    certsExpired: 0,
+    certsLeft: [],
     problems: [],
   });
   const verified = await settle('verify-container', () => verifyBeforeCleanup(deps, ledger, inputs, masks), { problems: [] });
@@ -98,6 +101,9 @@ async function post(deps: PostDeps, masks: MaskRegistry): Promise<void> {
     leasesRevoked: revoked.leasesRevoked,
     leasesWithToken: revoked.leasesWithToken,
     leasesLeft: revoked.leasesLeft,
+    certsRevoked: revoked.certsRevoked,
+    certsExpired: revoked.certsExpired,
+    certsLeft: revoked.certsLeft,
     scrubbed: scrubbed.scrubbed,
     loggedOut: loggedOut.loggedOut,
     filesRemoved: removed.filesRemoved,

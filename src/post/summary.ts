@@ -18,6 +18,12 @@ export interface CleanupReport {
   readonly leasesWithToken: number;
   /** Still alive after post: id, when it expires (from its TTL at issue) and why. */
   readonly leasesLeft: ReadonlyArray<{ leaseId: string; expires: string | undefined; reason: string }>;
+  /** Certificates of `pki` entries revoked by serial (those revoked with their lease count as leases). */
+  readonly certsRevoked?: number;
+  /** Certificates Vault found expired when post came to revoke them (nothing left to revoke). */
+  readonly certsExpired?: number;
+  /** Certificates still valid after post: by name, mount and expiry (the serial is masked), and why. */
+  readonly certsLeft?: ReadonlyArray<{ name: string; mount: string; expires: string | undefined; reason: string }>;
   readonly filesRemoved: number;
   /** Rendered files main wrote in the workspace (`templates` with `path=`), deleted. */
   readonly workspaceFilesRemoved?: readonly string[];
@@ -92,6 +98,7 @@ export async function reportCleanup(runner: Runner, report: CleanupReport): Prom
       `cleanup: lease ${lease.leaseId} left alive${lease.expires !== undefined ? ` until ${lease.expires}` : ''}: ${lease.reason}`,
     );
   }
+  for (const cert of report.certsLeft ?? []) runner.warning(`cleanup: ${certLeftText(cert)}`);
   for (const problem of report.problems) runner.warning(`cleanup: ${problem}`);
   const token = report.tokenRevoked ? 'token revoked, ' : report.tokenBatchExpires !== undefined ? 'batch token left to expire, ' : '';
   const left = report.leasesLeft.length > 0 ? `${report.leasesLeft.length} lease(s) left alive, ` : '';
@@ -99,6 +106,10 @@ export async function reportCleanup(runner: Runner, report: CleanupReport): Prom
     `Pipeline Secrets cleanup: ${token}${report.leasesRevoked + report.leasesWithToken} lease(s) revoked, ${left}${report.filesRemoved + (report.workspaceFilesRemoved?.length ?? 0)} file(s) and ${report.dirsRemoved.length} director(ies) removed`,
   );
   await runner.appendSummary(cleanupSummary(report));
+}
+
+function certLeftText(c: { name: string; mount: string; expires: string | undefined; reason: string }): string {
+  return `certificate ${c.name} from ${c.mount} left valid${c.expires !== undefined ? ` until ${c.expires}` : ''}: ${c.reason}`;
 }
 
 export function cleanupSummary(report: CleanupReport): string {
@@ -118,6 +129,13 @@ export function cleanupSummary(report: CleanupReport): string {
     for (const l of report.leasesLeft) {
       lines.push(`  - ⚠️ ${code(l.leaseId)} left alive${l.expires !== undefined ? ` until ${cell(l.expires)}` : ''}: ${cell(l.reason)}`);
     }
+  }
+  const certsLeft = report.certsLeft ?? [];
+  const certsExpired = report.certsExpired ?? 0;
+  if ((report.certsRevoked ?? 0) + certsExpired + certsLeft.length > 0) {
+    const expired = certsExpired > 0 ? `, ${certsExpired} expired already` : '';
+    lines.push(`- Certificates: ${report.certsRevoked ?? 0} revoked by serial${expired}, ${certsLeft.length} left valid`);
+    for (const c of certsLeft) lines.push(`  - ⚠️ ${cell(certLeftText(c))}`);
   }
   if (report.loggedOut.length > 0) lines.push(`- Logged out of: ${report.loggedOut.map(cell).join(', ')}`);
   lines.push(`- Files removed: ${report.filesRemoved}`);

@@ -38,6 +38,10 @@ export interface Secret {
   readonly envName: string;
   readonly value: string;
   readonly source: SecretSource;
+  /** Step output name when it is not `name` (a `pki` entry's files: vault-action's ROLE_cert...). */
+  readonly outputName?: string;
+  /** A `pki` entry's PEM file: several lines by nature, left out of the env-file without a warning. */
+  readonly pem?: true;
 }
 
 export interface Lease {

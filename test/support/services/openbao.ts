@@ -575,4 +575,44 @@ export class OpenBao {
     const res = await this.request('POST', 'auth/token/lookup', { body: { token } });
     return res.status === 200 ? res.body.data : undefined;
   }
+
+  // ---- PKI: a root CA, roles with and without a lease, and what the engine says was revoked -----
+
+  /**
+   * A PKI role whose certificates carry no lease (`generate_lease: false`, the engine's default):
+   * such a certificate outlives the token that asked for it, and only `<mount>/revoke` by serial
+   * ends it. The mount and its root CA are made as addPkiRole makes them.
+   */
+  async addPkiRoleWithoutLease(mount: string, role: string, opts: { ttl?: string } = {}): Promise<void> {
+    await this.addPkiRole(mount, role, opts);
+    await this.call('POST', `${mount}/roles/${role}`, { body: { allow_any_name: true, generate_lease: false, ttl: opts.ttl ?? '1h' } });
+  }
+
+  /** The mount's CA certificate (PEM), as a TLS server started by a test trusts it. */
+  async pkiCaPem(mount: string): Promise<string> {
+    const res = await this.call('GET', `${mount}/cert/ca`);
+    return String(res.data.certificate);
+  }
+
+  /** Issues a certificate as an operator would (root token): e.g. the test TLS server's own. */
+  async issueCertificate(
+    mount: string,
+    role: string,
+    body: Record<string, unknown>,
+  ): Promise<{ certificate: string; private_key: string; issuing_ca: string; serial_number: string }> {
+    const res = await this.call('POST', `${mount}/issue/${role}`, { body });
+    return res.data;
+  }
+
+  /** Serials on the mount's revoked list (`LIST <mount>/certs/revoked`), as the engine spells them. */
+  async revokedSerials(mount: string): Promise<string[]> {
+    const res = await this.request('LIST', `${mount}/certs/revoked`);
+    return res.status === 200 ? ((res.body.data.keys ?? []) as string[]) : [];
+  }
+
+  /** When the certificate `serial` was revoked (unix seconds), 0 while it is valid, undefined when unknown. */
+  async certRevocationTime(mount: string, serial: string): Promise<number | undefined> {
+    const res = await this.request('GET', `${mount}/cert/${serial}`);
+    return res.status === 200 ? Number(res.body.data.revocation_time ?? 0) : undefined;
+  }
 }

@@ -181,6 +181,32 @@ describe('checkLedger', () => {
     expect(gone.ledger.tokenFile).toBeUndefined();
   });
 
+  it('keeps a certificate whose serial file is in the root at a Vault mount; refuses one pointing elsewhere', async () => {
+    const { dir, expected, ledger } = await privateDir();
+    const serialFile = path.join(dir.root, 'pki-client.serial');
+    const good = { name: 'client', mount: 'team/pki', serialFile, expires: '2030-01-01T00:00:00.000Z', leaseId: 'pki/issue/ci/x' };
+    const elsewhere = path.join(tmp(), 'pki-x.serial');
+    const bad = [
+      { name: 'outside', mount: 'pki', serialFile: elsewhere },
+      { name: 'in-secrets', mount: 'pki', serialFile: path.join(dir.secretsDir, 'a') },
+      { name: 'up', mount: '../sys', serialFile },
+      { mount: 'pki', serialFile },
+    ];
+    const checked = await checkLedger({ ...ledger, certs: [good, ...bad] as NonNullable<Ledger['certs']> }, expected);
+    expect(checked.ledger.certs).toEqual([good]);
+    expect(checked.refused.filter((r) => r.startsWith('the certificate record'))).toEqual([
+      'the certificate record "outside": not a serial file in the private directory main created at a Vault mount; not revoked',
+      'the certificate record "in-secrets": not a serial file in the private directory main created at a Vault mount; not revoked',
+      'the certificate record "up": not a serial file in the private directory main created at a Vault mount; not revoked',
+      'the certificate record null: not a serial file in the private directory main created at a Vault mount; not revoked',
+    ]);
+    // A root that is gone took the serial files with it: nothing to revoke with, nothing refused.
+    await fs.rm(dir.root, { recursive: true });
+    const gone = await checkLedger({ ...ledger, certs: [good] }, expected);
+    expect(gone.ledger.certs).toBeUndefined();
+    expect(gone.refused).toEqual([]);
+  });
+
   it("uses the marker's secrets directory, not the state's, and none that was replaced", async () => {
     const { dir, expected, ledger } = await privateDir();
     const planted = await checkLedger({ ...ledger, secretsDir: tmp() }, expected);

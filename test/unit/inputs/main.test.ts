@@ -36,6 +36,15 @@ describe('parseInputs', () => {
     expect(config.envSecrets).toHaveLength(1);
   });
 
+  it('a `pki` entry alone is Vault work: it needs the Vault inputs, and is something to do', () => {
+    const pki = { INPUT_PKI: 'pki/issue/ci {"common_name": "a.test"}', INPUT_TOKEN: 'hvs.x' };
+    const config = parseInputs({ ...pki, INPUT_URL: 'http://127.0.0.1:8200' });
+    expect(config.vault?.url).toBe('http://127.0.0.1:8200');
+    expect(config.secrets).toEqual([]);
+    expect(config.pki.map((e) => [e.name, e.mount])).toEqual([['ci', 'pki']]);
+    expect(() => parseInputs(pki)).toThrow("input 'url': is required when `secrets` or `pki` has entries (or set VAULT_ADDR)");
+  });
+
   it('reads approle and jwt with their mounts', () => {
     expect(
       parseInputs({ ...base, INPUT_METHOD: 'AppRole', 'INPUT_ROLE-ID': 'r', 'INPUT_SECRET-ID': 's', INPUT_MOUNT: '/ci-approle/' }).vault

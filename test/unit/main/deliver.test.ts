@@ -70,6 +70,14 @@ describe('writeFiles', () => {
     expect(runner.visible()).not.toContain('first-value');
   });
 
+  it("a pki entry's PEM file is left out of the env-file without a warning: its file is the way to use it", async () => {
+    const { runner, ledger, dir } = await root();
+    const pem: Secret = { ...secret('client.key', '-----BEGIN KEY-----\nabc\n-----END KEY-----\n', 'CLIENT_KEY'), pem: true };
+    const delivered = await writeFiles(runner, ledger, dir, [pem], config);
+    expect(delivered.envFileSkipped).toEqual(['CLIENT_KEY']);
+    expect(runner.warnings).toEqual([]);
+  });
+
   it('a write that fails half-way still leaves every path in state for post', async () => {
     const { runner, ledger, dir } = await root();
     // Something planted where a file goes: refused (never followed), and the step fails.
@@ -109,5 +117,13 @@ describe('handOver', () => {
     expect(runner.outputs.get('vault-token')).toBe('hvs.token-1234');
     expect(runner.outputs.get('vault_token')).toBe('hvs.token-1234');
     expect(runner.exported.has('app.key')).toBe(false);
+  });
+
+  it("an output name of its own (a pki entry's, vault-action's ROLE_cert) is used instead of the file name", () => {
+    const runner = fakeRunner();
+    const cert: Secret = { ...secret('client.crt', 'cert-pem-text', 'CLIENT_CERT'), outputName: 'client_cert' };
+    handOver(runner, { exportEnv: false, exportOutputs: true }, { dir, envFile: '/r/secrets.env', secrets: [cert], vaultToken: undefined });
+    expect(runner.outputs.get('client_cert')).toBe('cert-pem-text');
+    expect(runner.outputs.has('client.crt')).toBe(false);
   });
 });

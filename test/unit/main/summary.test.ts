@@ -2,6 +2,7 @@
 // never a value.
 import { describe, expect, it } from 'vitest';
 import { deliverySummary, type DeliveryReport } from '../../../src/main/summary.ts';
+import type { Secret } from '../../../src/vault/fetch.ts';
 
 const VALUE = 'summary-secret-value-Kq8!';
 const report: DeliveryReport = {
@@ -48,6 +49,31 @@ describe('deliverySummary', () => {
     expect(text).toContain('| database/creds/app/l1 | database/creds/app | 600 | yes |');
     expect(text).toContain('Post will revoke the Vault token, revoke 1 lease(s), delete these files and the directory.');
     expect(text).not.toContain(VALUE);
+  });
+
+  it('says post will revoke by serial the certificates of pki entries that carry no lease', () => {
+    const source = (key: string, leaseId?: string) =>
+      ({
+        kind: 'vault',
+        line: 1,
+        requestKey: 'pki x',
+        path: 'pki/issue/ci',
+        readPath: 'pki/issue/ci',
+        key,
+        kvVersion: undefined,
+        version: undefined,
+        leaseId,
+      }) as const;
+    const pem = (name: string, key: string, leaseId?: string): Secret => ({
+      name,
+      envName: name,
+      value: 'x',
+      pem: true,
+      source: source(key, leaseId),
+    });
+    const secrets = [pem('a.crt', 'certificate'), pem('a.key', 'private_key'), pem('b.crt', 'certificate', 'pki/issue/ci/l')];
+    const text = deliverySummary({ ...report, secrets, leases: [], tokenRevocable: false });
+    expect(text).toContain('Post will revoke 1 certificate(s) by serial, delete these files and the directory.');
   });
 
   it('a batch token: not revoked, its end named; a secrets-dir of the user on disk is said so', () => {

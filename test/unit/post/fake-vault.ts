@@ -1,6 +1,7 @@
 // An in-memory Vault for post's unit tests, behind the VaultClientFactory post is given: tokens
 // and the leases issued to each, auth/token/revoke-self (which takes the token's leases with it, as
-// Vault does for a service token), auth/token/lookup-self and sys/leases/revoke. It can refuse a
+// Vault does for a service token), auth/token/lookup-self, sys/leases/revoke and a PKI mount's
+// revoke by serial (pki/revoke, which records the serial in `serialsRevoked`). It can refuse a
 // path (403) and fail a call once with a given error; every call is recorded with the token it
 // carried and the client options it went through.
 import { VaultError } from '../../../src/core/errors.ts';
@@ -9,11 +10,13 @@ import type { VaultClient, VaultClientFactory, VaultClientOptions, VaultResponse
 export const REVOKE_SELF = 'auth/token/revoke-self';
 export const LOOKUP_SELF = 'auth/token/lookup-self';
 export const LEASE_REVOKE = 'sys/leases/revoke';
+export const PKI_REVOKE = 'pki/revoke';
 
 export interface FakeVaultCall {
   readonly path: string;
   readonly token: string | undefined;
   readonly leaseId?: string;
+  readonly serial?: string;
   readonly options: VaultClientOptions;
 }
 
@@ -33,6 +36,10 @@ export interface FakeVault {
   readonly failures: Map<string, Array<{ error: VaultError; acted?: boolean }>>;
   /** How many clients were closed. */
   closed: number;
+  /** Serials revoked through pki/revoke. */
+  readonly serialsRevoked: string[];
+  /** Serials of certificates that have expired: pki/revoke answers them with no data. */
+  readonly expiredSerials: Set<string>;
   /** Whether a lease is still alive (issued to a token still alive, not revoked). */
   leaseAlive(leaseId: string): boolean;
 }
@@ -52,6 +59,8 @@ export function fakeVault(tokens: Record<string, readonly string[]> = {}): FakeV
     refuse: new Set(),
     failures: new Map(),
     closed: 0,
+    serialsRevoked: [],
+    expiredSerials: new Set(),
     leaseAlive: (leaseId) => [...vault.tokens.values()].some((leases) => leases.has(leaseId)),
   };
   const factory: VaultClientFactory = (options) => {
@@ -64,7 +73,10 @@ export function fakeVault(tokens: Record<string, readonly string[]> = {}): FakeV
       },
       async write(path, body) {
         const leaseId = typeof body.lease_id === 'string' ? body.lease_id : undefined;
-        act(path, client.token, options, leaseId);
+        const serial = typeof body.serial_number === 'string' ? body.serial_number : undefined;
+        act(path, client.token, options, leaseId, serial);
+        // An expired certificate is answered 204 (no data), a revoked one with its revocation time.
+        if (path === PKI_REVOKE) return vault.expiredSerials.has(serial ?? '') ? undefined : { data: { revocation_time: 1 } };
         return undefined as VaultResponse | undefined;
       },
       async revokeSelf() {
@@ -77,14 +89,15 @@ export function fakeVault(tokens: Record<string, readonly string[]> = {}): FakeV
   };
 
   /** One request: recorded, then failed, refused or done as Vault would. */
-  function act(path: string, token: string | undefined, options: VaultClientOptions, leaseId?: string): void {
-    vault.calls.push({ path, token, ...(leaseId !== undefined ? { leaseId } : {}), options });
+  function act(path: string, token: string | undefined, options: VaultClientOptions, leaseId?: string, serial?: string): void {
+    vault.calls.push({ path, token, ...(leaseId !== undefined ? { leaseId } : {}), ...(serial !== undefined ? { serial } : {}), options });
     const failure = vault.failures.get(path)?.shift();
     if (failure !== undefined && failure.acted !== true) throw failure.error;
     const leases = token === undefined ? undefined : vault.tokens.get(token);
     if (leases === undefined || vault.refuse.has(path)) throw vaultError(path, 403);
     if (path === REVOKE_SELF) vault.tokens.delete(token ?? '');
     else if (path === LEASE_REVOKE) for (const held of vault.tokens.values()) held.delete(leaseId ?? '');
+    else if (path === PKI_REVOKE) vault.serialsRevoked.push(serial ?? '');
     else if (path !== LOOKUP_SELF) throw vaultError(path, 404);
     if (failure !== undefined) throw failure.error;
   }

@@ -9,7 +9,7 @@ import { MaskRegistry } from '../../../src/core/mask.ts';
 import { parsePostInputs } from '../../../src/inputs/post.ts';
 import { revokeVault, type RevokeDeps } from '../../../src/post/revoke.ts';
 import { fakeRunner, type FakeRunner } from '../../support/fake-runner.ts';
-import { fakeVault, LEASE_REVOKE, LOOKUP_SELF, REVOKE_SELF, vaultError, type FakeVault } from './fake-vault.ts';
+import { fakeVault, LEASE_REVOKE, LOOKUP_SELF, PKI_REVOKE, REVOKE_SELF, vaultError, type FakeVault } from './fake-vault.ts';
 import { LEASES, TOKEN, tmp, VAULT_URL } from './fixtures.ts';
 
 function tokenFile(): string {
@@ -65,6 +65,9 @@ describe('revokeVault', () => {
       leasesRevoked: 2,
       leasesWithToken: 0,
       leasesLeft: [],
+      certsRevoked: 0,
+      certsExpired: 0,
+      certsLeft: [],
       problems: [],
     });
     expect(vault.calls.map((c) => [c.path, c.leaseId])).toEqual([
@@ -211,5 +214,80 @@ describe('revokeVault', () => {
     const env = { INPUT_URL: VAULT_URL, https_proxy: 'http://proxy.example:3128', 'INPUT_TLS-SKIP-VERIFY': 'true' };
     await revoke(vault, ledgerWith({ leases: [] }), env);
     expect(vault.clients[0]).toMatchObject({ proxy: 'http://proxy.example:3128/', tls: { rejectUnauthorized: false } });
+  });
+});
+
+describe('revokeVault: certificates of `pki` entries', () => {
+  const SERIAL = '4f:9c:2a:11:e0:77:31:5b';
+  const PKI_LEASE = 'pki/issue/ci/lease-1';
+  function cert(extra: { leaseId?: string } = {}) {
+    const serialFile = path.join(tmp(), 'pki-client.serial');
+    writeFileSync(serialFile, SERIAL);
+    return { name: 'client', mount: 'pki', serialFile, expires: '2030-01-01T00:00:00.000Z', ...extra };
+  }
+
+  it('a certificate without a lease is revoked by serial, before the token', async () => {
+    const vault = fakeVault({ [TOKEN]: [] });
+    const { part } = await revoke(vault, ledgerWith({ leases: [], certs: [cert()] }));
+    expect(vault.calls.map((c) => c.path)).toEqual([PKI_REVOKE, REVOKE_SELF]);
+    expect(vault.serialsRevoked).toEqual([SERIAL]);
+    expect(part).toMatchObject({ certsRevoked: 1, certsLeft: [], tokenRevoked: true });
+  });
+
+  it('an expired certificate (Vault answers without a revocation time) is counted apart: nothing was left to revoke', async () => {
+    const vault = fakeVault({ [TOKEN]: [] });
+    vault.expiredSerials.add(SERIAL);
+    const { part } = await revoke(vault, ledgerWith({ leases: [], certs: [cert()] }));
+    expect(part).toMatchObject({ certsRevoked: 0, certsExpired: 1, certsLeft: [] });
+  });
+
+  it('a certificate whose lease was revoked by id is not revoked again by serial', async () => {
+    const vault = fakeVault({ [TOKEN]: [PKI_LEASE] });
+    const { part } = await revoke(vault, ledgerWith({ leases: [PKI_LEASE], certs: [cert({ leaseId: PKI_LEASE })] }));
+    expect(vault.calls.map((c) => c.path)).toEqual([LEASE_REVOKE, REVOKE_SELF]);
+    expect(part).toMatchObject({ certsRevoked: 0, certsLeft: [], leasesRevoked: 1 });
+  });
+
+  it('refused both ways, a leased certificate goes with the token it was issued to', async () => {
+    const vault = fakeVault({ [TOKEN]: [PKI_LEASE] });
+    vault.refuse.add(LEASE_REVOKE);
+    vault.refuse.add(PKI_REVOKE);
+    const { part } = await revoke(vault, ledgerWith({ leases: [PKI_LEASE], certs: [cert({ leaseId: PKI_LEASE })] }));
+    expect(vault.calls.map((c) => c.path)).toEqual([LEASE_REVOKE, PKI_REVOKE, REVOKE_SELF]);
+    expect(part).toMatchObject({ tokenRevoked: true, leasesWithToken: 1, certsRevoked: 0, certsLeft: [] });
+  });
+
+  it('refused, a certificate without a lease is named by name, mount and expiry, never by its serial (masked)', async () => {
+    const vault = fakeVault({ [TOKEN]: [] });
+    vault.refuse.add(PKI_REVOKE);
+    const { part, runner } = await revoke(vault, ledgerWith({ leases: [], certs: [cert()] }));
+    expect(part.certsLeft).toEqual([
+      {
+        name: 'client',
+        mount: 'pki',
+        expires: '2030-01-01T00:00:00.000Z',
+        reason: `Vault refused pki/revoke (403; the default policy lacks it); grant path "pki/revoke" { capabilities = ["update"] } in the token's policy`,
+      },
+    ]);
+    expect(runner.masked).toContain(SERIAL);
+    expect(JSON.stringify(part)).not.toContain(SERIAL);
+  });
+
+  it("with a user's token (never revoked), certificates alone are reason enough to use it", async () => {
+    const userToken = 'hvs.users-own-token-77';
+    const vault = fakeVault({ [userToken]: [] });
+    const { part } = await revoke(vault, ledgerWith({ leases: [], tokenFile: undefined, certs: [cert()] }), {
+      INPUT_URL: VAULT_URL,
+      INPUT_TOKEN: userToken,
+    });
+    expect(vault.calls.map((c) => [c.path, c.token])).toEqual([[PKI_REVOKE, userToken]]);
+    expect(part).toMatchObject({ certsRevoked: 1, tokenRevoked: undefined });
+  });
+
+  it('a serial file that is gone: the certificate is reported left valid, with why', async () => {
+    const vault = fakeVault({ [TOKEN]: [] });
+    const gone = { ...cert(), serialFile: path.join(tmp(), 'missing.serial') };
+    const { part } = await revoke(vault, ledgerWith({ leases: [], certs: [gone] }));
+    expect(part.certsLeft.map((c) => c.reason)).toEqual(['its serial file could not be read (ENOENT), so it was not revoked']);
   });
 });

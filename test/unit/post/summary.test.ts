@@ -160,6 +160,19 @@ describe('cleanup summary: leases and the token', () => {
     expect(text).toContain('a batch token, which cannot be revoked; it expires by its TTL at 2030-01-01T00:00:00.000Z');
     expect(text).not.toContain('NOT revoked');
   });
+  it('counts the certificates revoked by serial, and names each one left valid by name, mount and expiry, also as a warning', async () => {
+    const left = { name: 'client', mount: 'pki', expires: '2030-01-01T00:00:00.000Z', reason: 'Vault refused pki/revoke' };
+    const report = { ...base, certsRevoked: 1, certsLeft: [left] };
+    const text = cleanupSummary(report);
+    expect(text).toContain('- Certificates: 1 revoked by serial, 1 left valid');
+    expect(text).toContain('certificate client from pki left valid until 2030-01-01T00:00:00.000Z: Vault refused pki/revoke');
+    const runner = fakeRunner();
+    await reportCleanup(runner, report);
+    expect(runner.warnings).toEqual([
+      'cleanup: certificate client from pki left valid until 2030-01-01T00:00:00.000Z: Vault refused pki/revoke',
+    ]);
+    expect(cleanupSummary(base)).not.toContain('Certificates');
+  });
   it('counts the leases revoked with the token apart from those revoked by id', () => {
     expect(cleanupSummary({ ...base, tokenRevoked: true, leasesWithToken: 2 })).toContain(
       '- Leases: 0 revoked, 2 revoked with the Vault token, 0 left alive',
