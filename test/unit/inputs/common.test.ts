@@ -186,3 +186,18 @@ describe('defaults agree with the action.yml files', () => {
     expect(actionDefaults('action.yml').INPUT_TIMEOUT).toBe(String(DEFAULT_TIMEOUT_SECONDS));
   });
 });
+
+describe('the Vault inputs are declared wherever they are read', () => {
+  // main and the scan share one Vault parser (src/inputs/vault.ts): an input it reads but an
+  // action.yml does not declare would reach it only with a runner warning, and no docs.
+  const read = [...readFileSync('src/inputs/vault.ts', 'utf8').matchAll(/[a-zA-Z]+\(env, '([a-z-]+)'/g)].map((m) => m[1]!);
+  // The scan never hands its token on (it revokes it before the step ends): no `export-token` there.
+  it.each<[string, string[]]>([
+    ['action.yml', []],
+    ['scan/action.yml', ['export-token']],
+  ])('%s declares every input vault.ts reads', (file, notForThisStep) => {
+    const declared = Object.keys((parse(readFileSync(file, 'utf8')) as { inputs: Record<string, unknown> }).inputs);
+    expect(read).toContain('github-token');
+    expect(read.filter((name) => !declared.includes(name) && !notForThisStep.includes(name))).toEqual([]);
+  });
+});
