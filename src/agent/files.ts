@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { errorText } from '../core/errors.ts';
 import type { Exec } from '../core/exec.ts';
 import type { FileAccess } from '../core/file-access.ts';
+import { fileContent, isBinary, isText } from '../core/decode.ts';
 import { envFileText, fileId, markerHash, ROOT_MARKER } from '../core/private-dir.ts';
 import type { VaultSecretLine } from '../inputs/secret-spec.ts';
 import { select, type Secret } from '../vault/fetch.ts';
@@ -15,6 +16,9 @@ import type { ReadResult } from '../vault/kv.ts';
 import { parseTemplate, renderTemplate, type Template } from '../templates/template.ts';
 import type { AgentTemplate } from './config.ts';
 import { writeAtomic, type StatusBook } from './status.ts';
+
+/** Stands for a decoded value that is not text, for envFileText (which leaves it out). */
+const NOT_TEXT = { encoding: 'base64', bytes: Buffer.alloc(0), stored: '', text: false } as const;
 
 /** What of the agent's config the files need (AgentConfig has it all). */
 export interface FilesConfig {
@@ -45,8 +49,11 @@ export interface FilesDeps {
 export class SecretFiles {
   private readonly config: FilesConfig;
   private readonly deps: FilesDeps;
-  /** Current values by secret name: the agent compares, it never logs them. */
-  private readonly values = new Map<string, string>();
+  /**
+   * Current values by secret name: the file's bytes (decoded, for a `?encoding=` line) and its text,
+   * undefined when the bytes are not text (no env-file line, no template). Compared, never logged.
+   */
+  private readonly values = new Map<string, { bytes: Buffer; text: string | undefined }>();
   /** Secrets rewritten this round, not yet followed by the env-file, the rendered files and on-change. */
   private readonly pending = new Set<string>();
   /** Rendered files rewritten since on-change last ran. */
@@ -61,7 +68,8 @@ export class SecretFiles {
   /** The values main delivered, read back from the files. */
   async load(): Promise<void> {
     for (const s of this.config.secrets) {
-      this.values.set(s.name, await fs.readFile(path.join(this.config.secretsDir, s.name), 'utf8').catch(() => ''));
+      const bytes = await fs.readFile(path.join(this.config.secretsDir, s.name)).catch(() => Buffer.alloc(0));
+      this.values.set(s.name, { bytes, text: isText(bytes) || bytes.length === 0 ? bytes.toString('utf8') : undefined });
     }
     for (const t of this.config.templates ?? []) {
       // Parsed and checked by main already: a failure here is a bug, and ends the agent at its start.
@@ -74,7 +82,7 @@ export class SecretFiles {
   }
 
   bytes(name: string): number {
-    return Buffer.byteLength(this.values.get(name) ?? '');
+    return this.values.get(name)?.bytes.length ?? 0;
   }
 
   /** Rewrites the files whose value changed; flush() follows them up at the end of the round. */
@@ -85,9 +93,12 @@ export class SecretFiles {
     const changed: Secret[] = [];
     for (const secret of fresh) {
       // Only files main delivered: a key that appeared since is not a file anyone asked for.
-      if (!this.values.has(secret.name) || this.values.get(secret.name) === secret.value) continue;
-      await writeAtomic(path.join(this.config.secretsDir, secret.name), secret.value, this.config.fileAccess);
-      this.values.set(secret.name, secret.value);
+      const known = this.values.get(secret.name);
+      // Decoded the way main decoded it (select() applies the line's ?encoding=): the file gets the same bytes.
+      const content = Buffer.from(fileContent(secret));
+      if (known === undefined || known.bytes.equals(content)) continue;
+      await writeAtomic(path.join(this.config.secretsDir, secret.name), content, this.config.fileAccess);
+      this.values.set(secret.name, { bytes: content, text: isBinary(secret) ? undefined : secret.value });
       this.pending.add(secret.name);
       changed.push(secret);
     }
@@ -96,7 +107,7 @@ export class SecretFiles {
       await this.deps.log(`${what}: no delivered value changed`);
       return;
     }
-    await this.deps.log(`${what}: rewrote ${changed.map((s) => `${s.name} (${Buffer.byteLength(s.value)} bytes)`).join(', ')}`);
+    await this.deps.log(`${what}: rewrote ${changed.map((s) => `${s.name} (${this.bytes(s.name)} bytes)`).join(', ')}`);
   }
 
   /**
@@ -108,7 +119,13 @@ export class SecretFiles {
     const changed = [...this.pending];
     await writeAtomic(
       this.config.envFile,
-      envFileText(this.config.secrets.map((s) => ({ envName: s.envName, value: this.values.get(s.name) ?? '' }))).text,
+      envFileText(
+        this.config.secrets.map((s) => {
+          const text = this.values.get(s.name)?.text;
+          // Bytes that are not text are left out, as main left them out (core/private-dir.ts envFileText).
+          return text === undefined ? { envName: s.envName, value: '', decoded: NOT_TEXT } : { envName: s.envName, value: text };
+        }),
+      ).text,
     );
     for (const kept of this.rendered) {
       if (!kept.template.secrets.some((name) => this.pending.has(name))) continue;
@@ -130,7 +147,14 @@ export class SecretFiles {
   private async render(kept: Kept): Promise<boolean> {
     const { config } = kept;
     // No mask is registered here: the agent is not a step and has no log masker; its log holds names only.
-    const text = renderTemplate(kept.template, (name) => this.values.get(name)).text;
+    const text = renderTemplate(kept.template, (name) => {
+      const value = this.values.get(name);
+      if (value !== undefined && value.text === undefined)
+        throw new Error(
+          `template '${config.name}': secret '${name}' now decodes to bytes that are not UTF-8 text, which a template cannot insert`,
+        );
+      return value?.text;
+    }).text;
     if (text === kept.text) return false;
     const realDir = await fs.realpath(path.dirname(config.path)).catch(() => undefined);
     if (realDir === undefined || realDir !== kept.realDir) {

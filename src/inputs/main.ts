@@ -8,7 +8,7 @@ import { FILE_MODES, type FileAccess } from '../core/file-access.ts';
 import { DEFAULT_TIMEOUT_SECONDS, getBoolean, getChoice, getInput, getInteger, type Env } from './common.ts';
 import { parseComposeServices, type ComposeService } from './compose.ts';
 import { parseBuildSecrets, parseRegistries, type BuildSecretSpec, type RegistryConfig } from './docker.ts';
-import { parseEnvSecretsInput, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
+import { parseEnvSecretsInput, parseSecretEncoding, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
 import { parseTemplatesInput, type TemplateEntry } from './templates.ts';
 import { parseVault, type VaultConfig } from './vault.ts';
 
@@ -99,7 +99,7 @@ export function parseInputs(env: Env): Config {
   // fails here, in main, instead of quietly turning a safeguard off in post.
   for (const name of MAIN_BOOLEANS) getBoolean(env, name, false);
   getChoice(env, 'scrub', SCRUB_MODES, 'redact');
-  const secrets = parseSecretsInput(getInput(env, 'secrets'));
+  const secrets = parseSecretsInput(getInput(env, 'secrets'), parseSecretEncoding(getInput(env, 'secret-encoding')));
   const envSecrets = parseEnvSecretsInput(getInput(env, 'env-secrets'));
   const exportEnv = getBoolean(env, 'export-env', false);
   const exportOutputs = getBoolean(env, 'export-outputs', false);

@@ -1,7 +1,9 @@
 // Parses the `secrets` and `env-secrets` inputs. hashicorp/vault-action's syntax works unchanged
 // (`<path> <selector> [| NAME]`, entries separated by `;` or new lines, `*`, `**`, `* | PREFIX_`),
-// so users switch by changing `uses:`. Additions: `?version=N` on a path, a trailing ` ?` marking an
-// entry optional, and KV v2 paths written without `/data/`.
+// so users switch by changing `uses:`. Additions: `?version=N` on a path, `?encoding=base64|hex|utf8`
+// (how the value is stored; the step-wide `secret-encoding` is the default), a trailing ` ?` marking
+// an entry optional, and KV v2 paths written without `/data/`.
+import { isSecretEncoding, SECRET_ENCODINGS, type SecretEncoding } from '../core/decode.ts';
 import { InputError } from '../core/errors.ts';
 import { isEnvVarName, isSafeName, SAFE_NAME_RULE } from './common.ts';
 
@@ -21,6 +23,8 @@ export interface VaultSecretLine {
   name: string | undefined;
   /** For `write <path> <json> ...` entries: the JSON body to POST (engines such as aws/sts, pki/issue). */
   body: Record<string, unknown> | undefined;
+  /** How the selected values are stored (`?encoding=`, else `secret-encoding`): `utf8` is not decoded. */
+  encoding: SecretEncoding;
 }
 
 export interface EnvSecretLine {
@@ -121,7 +125,15 @@ function takeWrite(text: string, where: string): { path: string; body: Record<st
   throw new InputError('secrets', `${where}: the JSON body after 'write ${match[1]}' has no closing '}'`);
 }
 
-export function parseSecretsInput(input: string): VaultSecretLine[] {
+/** `secret-encoding`: the encoding of every `secrets` line without its own `?encoding=` (vault-action's `secretEncodingType`). */
+export function parseSecretEncoding(input: string): SecretEncoding {
+  const value = input.trim();
+  if (value === '') return 'utf8';
+  if (!isSecretEncoding(value)) throw new InputError('secret-encoding', `'${value}' is not one of ${SECRET_ENCODINGS.join(', ')}`);
+  return value;
+}
+
+export function parseSecretsInput(input: string, defaultEncoding: SecretEncoding = 'utf8'): VaultSecretLine[] {
   const result: VaultSecretLine[] = [];
   for (const entry of entries(input)) {
     const where = `line ${entry.line}`;
@@ -153,7 +165,7 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
       throw new InputError('secrets', `${where}: found ${words.length} word(s)${bar >= 0 ? " before '|'" : ''}; ${EXPECTED}`);
     }
     const [rawPath, rawSelector] = words as [string, string];
-    const { path, version } = parsePath(rawPath, where);
+    const { path, version, encoding } = parsePath(rawPath, where);
 
     let selector: Selector;
     if (rawSelector === '*' || rawSelector === '**') {
@@ -187,20 +199,34 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
       }
     }
     if (write && version !== undefined) throw new InputError('secrets', `${where}: '?version=' does not apply to a write`);
-    result.push({ line: entry.line, path, version, selector, optional, name, body: write?.body });
+    result.push({ line: entry.line, path, version, selector, optional, name, body: write?.body, encoding: encoding ?? defaultEncoding });
   }
   return result;
 }
 
-function parsePath(raw: string, where: string): { path: string; version: number | undefined } {
+function parsePath(raw: string, where: string): { path: string; version: number | undefined; encoding: SecretEncoding | undefined } {
   let path = raw.replace(/^\/+/, '');
   let version: number | undefined;
+  let encoding: SecretEncoding | undefined;
   const q = path.indexOf('?');
   if (q >= 0) {
     const query = new URLSearchParams(path.slice(q + 1));
     path = path.slice(0, q);
+    const seen = new Set<string>();
     for (const [key, value] of query) {
-      if (key !== 'version') throw new InputError('secrets', `${where}: unknown query '${key}' on the path; only ?version=N is accepted`);
+      if (key !== 'version' && key !== 'encoding')
+        throw new InputError(
+          'secrets',
+          `${where}: unknown query '${key}' on the path; only ?version=N and ?encoding=${SECRET_ENCODINGS.join('|')} are accepted`,
+        );
+      if (seen.has(key)) throw new InputError('secrets', `${where}: '${key}' is given twice on the path`);
+      seen.add(key);
+      if (key === 'encoding') {
+        if (!isSecretEncoding(value))
+          throw new InputError('secrets', `${where}: encoding '${value}' is not one of ${SECRET_ENCODINGS.join(', ')}`);
+        encoding = value;
+        continue;
+      }
       if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new InputError('secrets', `${where}: version '${value}' must be a positive whole number`);
       version = Number(value);
     }
@@ -209,7 +235,7 @@ function parsePath(raw: string, where: string): { path: string; version: number 
   if (path === '' || path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
     throw new InputError('secrets', `${where}: path '${raw}' is not a Vault path like 'secret/data/app'`);
   }
-  return { path, version };
+  return { path, version, encoding };
 }
 
 /** `env-secrets`: `NAME` or `NAME=ENV_VAR`, one per line or comma-separated. */

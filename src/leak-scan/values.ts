@@ -4,6 +4,7 @@
 // collected is scrubbed of it too.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { isText } from '../core/decode.ts';
 import { InputError } from '../core/errors.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import type { Env } from '../inputs/common.ts';
@@ -12,7 +13,8 @@ import type { ScanConfig } from '../inputs/scan.ts';
 
 export interface ScanValue {
   readonly name: string;
-  readonly value: string;
+  /** Text, or the bytes of a file that is not text (a decoded keystore: scan/patterns.ts searches them as bytes). */
+  readonly value: string | Buffer;
 }
 
 export interface CollectedValues {
@@ -28,9 +30,10 @@ export async function collectValues(
 ): Promise<CollectedValues> {
   const values: ScanValue[] = [];
   const sources: string[] = [];
-  const add = (name: string, value: string): void => {
-    // Masked in this step too: a finding message or an error could otherwise be made to echo it.
-    masks.add(value);
+  const add = (name: string, value: string | Buffer): void => {
+    // Masked in this step too: a finding message or an error could otherwise be made to echo it
+    // (bytes that are not text by their base64, the form a log could show them in).
+    masks.add(typeof value === 'string' ? value : value.toString('base64'));
     values.push({ name, value });
   };
   const dir = config.secretsDir;
@@ -47,7 +50,8 @@ export async function collectValues(
       const file = path.join(dir.path, name);
       try {
         if (!(await fs.lstat(file)).isFile()) continue;
-        add(name, await fs.readFile(file, 'utf8'));
+        const bytes = await fs.readFile(file);
+        add(name, isText(bytes) ? bytes.toString('utf8') : bytes);
       } catch (error) {
         // A file this step's user may not read (another user's directory) is the user's to fix: an InputError.
         throw unreadableSecretsDir(dir, error, file);

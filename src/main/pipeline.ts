@@ -4,6 +4,7 @@
 // it is read, before any step can print it; nothing is delivered, exported or summarised until every
 // required secret has been fetched; whatever main creates is in the ledger (state) the moment it
 // exists, so post can clean up after any failure.
+import { isBinary } from '../core/decode.ts';
 import { LedgerWriter } from '../core/ledger.ts';
 import { isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
 import type { Exec } from '../core/exec.ts';
@@ -17,7 +18,7 @@ import type { VaultClientFactory } from '../vault/client.ts';
 import { checkUniqueNames, collectEnvSecrets } from '../vault/env-secrets.ts';
 import type { Secret } from '../vault/fetch.ts';
 import { resolveCompose, writeComposeFile } from './compose.ts';
-import { createRoot, handOver, writeFiles } from './deliver.ts';
+import { checkTextExports, createRoot, handOver, writeFiles } from './deliver.ts';
 import { dockerLogins, publishBuildSecrets, resolveBuildSecrets, resolveLogins } from './docker-steps.ts';
 import { checkTemplates, handOverRendered, loadTemplates, writeRendered, type RenderedFile } from './render.ts';
 import { sweepStaleRoots } from './stale-roots.ts';
@@ -77,6 +78,7 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
   const builds = resolveBuildSecrets(config.buildSecrets, secrets);
   const compose = resolveCompose(config.composeServices, secrets);
   checkTemplates(templates, secrets, config);
+  checkTextExports(config, secrets);
 
   const delivered = await writeFiles(runner, ledger, dir, secrets, config);
   const rendered = await writeRendered({ ledger, masks, workspace: env.GITHUB_WORKSPACE }, dir, templates, secrets, config.fileAccess);
@@ -132,6 +134,8 @@ function checkSecrets(runner: Runner, secrets: readonly Secret[], warnings: read
   checkUniqueNames(secrets);
   for (const warning of warnings) runner.warning(warning);
   for (const secret of secrets) {
+    // Bytes that are not text are masked by their stored form (vault/fetch.ts maskTexts): no text to judge.
+    if (isBinary(secret)) continue;
     if (secret.value.length > 0 && isTooWeakToMask(secret.value)) {
       // Not registered (mask.ts): it would mask that text everywhere in the job's log.
       runner.warning(

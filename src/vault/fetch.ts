@@ -1,5 +1,6 @@
 // Turns secret lines into secrets: one read per distinct path (and version), concurrently, then
 // the selected keys. All or nothing: any failure of a required secret fails the whole fetch.
+import { decodeSelected, maskTexts, type Decoded } from '../core/decode.ts';
 import { SecretError, VaultError } from '../core/errors.ts';
 import { inert } from '../core/log-safe.ts';
 import { mapLimit } from '../core/pool.ts';
@@ -36,7 +37,13 @@ export interface Secret {
   readonly name: string;
   /** Env var and env-file name. */
   readonly envName: string;
+  /**
+   * The value as text: as stored, or decoded (`?encoding=`) when the decoded bytes are text. For
+   * decoded bytes that are not text it is the stored text, and never handed over (core/decode.ts isBinary).
+   */
   readonly value: string;
+  /** Set for a decoded line: the bytes its file holds, and the stored form. */
+  readonly decoded?: Decoded;
   readonly source: SecretSource;
 }
 
@@ -220,6 +227,9 @@ export function select(line: VaultSecretLine, result: ReadResult, warnings: stri
     version: result.version,
     leaseId: result.leaseId,
   });
+  // Strings as they are, other JSON values as JSON text (as vault-action delivers them), or decoded (`?encoding=`).
+  const where = (key: string) => (): string => `secrets line ${line.line}: the value of key '${inert(key)}' at '${inert(result.readPath)}'`;
+  const delivered = (key: string, value: unknown): ReturnType<typeof decodeSelected> => decodeSelected(value, line.encoding, where(key));
   if (line.selector.kind === 'all') {
     const { prefix, keepCase } = line.selector;
     return Object.entries(result.data)
@@ -232,7 +242,7 @@ export function select(line: VaultSecretLine, result: ReadResult, warnings: stri
           );
         }
         const name = prefix + normalizeName(key);
-        return { name, envName: keepCase ? name : name.toUpperCase(), value: render(value), source: source(key) };
+        return { name, envName: keepCase ? name : name.toUpperCase(), ...delivered(key, value), source: source(key) };
       });
   }
   const key = line.selector.key;
@@ -250,7 +260,7 @@ export function select(line: VaultSecretLine, result: ReadResult, warnings: stri
   }
   const name = line.name ?? normalizeName(key);
   // vault-action: an explicit `| NAME` is used as written for env too; a derived name is upper-cased.
-  return [{ name, envName: line.name ?? normalizeName(key, true), value: render(value), source: source(key) }];
+  return [{ name, envName: line.name ?? normalizeName(key, true), ...delivered(key, value), source: source(key) }];
 }
 
 /**
@@ -277,15 +287,10 @@ function parseObject(text: string): unknown {
   }
 }
 
-/** Strings as they are; other JSON values as JSON text, as vault-action delivers them. */
-function render(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/** The values `line` selects from `result`, as delivered; none when the selection fails (reported later). */
+/** The texts to mask of what `line` selects (a decoded one's stored form too: maskTexts); none when selecting fails (reported later). */
 function selectedValues(line: VaultSecretLine, result: ReadResult): string[] {
   try {
-    return select(line, result, []).map((secret) => secret.value);
+    return select(line, result, []).flatMap((secret) => (secret.decoded ? maskTexts(secret.decoded) : [secret.value]));
   } catch {
     return [];
   }
