@@ -182,6 +182,23 @@ describe('a base64-stored PKCS#12 keystore', () => {
     check([main, post], [token]);
   });
 
+  it('in a template fails in one line naming the template, its line and the placeholder, before anything is written', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, {
+      url: vault.url,
+      token,
+      secrets: 'secret/data/ci/keystore?encoding=base64 p12 | KEYSTORE_P12\nsecret/data/ci/keystore password | KEYSTORE_PASSWORD',
+      templates: 'app-conf <<EOF\npassword={{KEYSTORE_PASSWORD}}\nkeystore={{#base64}}{{KEYSTORE_P12}}{{/base64}}\nEOF',
+    });
+    expect(main.exitCode).toBe(1);
+    expect(main.annotations.filter((a) => a.level === 'error').map((a) => a.message)).toEqual([
+      "input 'templates': template 'app-conf' line 2 (input line 3): {{KEYSTORE_P12}} is secret 'KEYSTORE_P12', whose decoded value is not UTF-8 text; a template inserts text: use its file ($PIPELINE_SECRETS_DIR/KEYSTORE_P12) instead",
+    ]);
+    expect(main.outputs['secrets-dir']).toBeUndefined();
+    const post = await job.runPost(POST, main);
+    check([main, post], [token]);
+  });
+
   it('a value that is not valid base64 fails its line without showing it', async () => {
     job = await newJob();
     const main = await job.runMain(MAIN, {
