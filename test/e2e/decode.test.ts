@@ -215,6 +215,31 @@ describe('a base64-stored PKCS#12 keystore', () => {
   });
 });
 
+describe('a write line with ?encoding=', () => {
+  it('decodes the base64 plaintext transit/decrypt answers with (the real transit engine)', async () => {
+    await vault.enableEngine('transit', 'transit');
+    await vault.call('POST', 'transit/keys/app', { body: {} });
+    const plain = 'decrypted-Secret-9a1c\nsecond line of it';
+    const encrypted = await vault.call('POST', 'transit/encrypt/app', { body: { plaintext: Buffer.from(plain).toString('base64') } });
+    const ciphertext = encrypted.data.ciphertext as string;
+    await vault.addPolicy('transit', [{ path: 'transit/decrypt/app', capabilities: ['update'] }]);
+    const transitToken = await vault.createToken({ policies: ['transit'], ttl: '600s' });
+    job = await newJob();
+    const main = await job.runMain(MAIN, {
+      url: vault.url,
+      token: transitToken,
+      secrets: `write transit/decrypt/app?encoding=base64 {"ciphertext": "${ciphertext}"} plaintext | PLAIN`,
+      'export-outputs': 'true',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    expect(await fs.readFile(path.join(main.outputs['secrets-dir'] ?? '', 'PLAIN'), 'utf8')).toBe(plain);
+    expect(main.outputs.PLAIN).toBe(plain);
+    const post = await job.runPost(POST, main);
+    // Decoded text is masked with its lines, and so is the base64 Vault answered with.
+    check([main, post], [transitToken, plain, ...plain.split('\n'), Buffer.from(plain).toString('base64')]);
+  });
+});
+
 describe('the leak scan and a decoded keystore', () => {
   it('finds the planted keystore as bytes and as its stored base64, naming the secret, never printing it', async () => {
     job = await newJob();
