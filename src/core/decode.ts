@@ -3,6 +3,7 @@
 // delivered form of a decoded value. The file gets the decoded bytes exactly; a value that is not
 // UTF-8 text (or holds a NUL, which no environment variable can) can only be a file.
 // Every error names the line and the key, never a value or a character of it.
+import { isUtf8 } from 'node:buffer';
 import { SecretError } from './errors.ts';
 
 /** How a value is stored: `utf8` is as written (no decoding); the others are decoded to bytes. */
@@ -74,17 +75,9 @@ function firstOutside(text: string, allowed = /[A-Za-z0-9+/_-]/): number {
   return text.length;
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
 /** Valid UTF-8 without a NUL: what an env var, an output or a template can carry. */
 export function isText(bytes: Uint8Array): boolean {
-  if (bytes.includes(0)) return false;
-  try {
-    UTF8.decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
+  return !bytes.includes(0) && isUtf8(bytes);
 }
 
 /**

@@ -2,9 +2,9 @@
 // Secrets step delivered, and the env vars named in `secret-env-names`. They are read here and
 // nowhere else in the step, and each is masked the moment it is read: an error while the rest are
 // collected is scrubbed of it too.
+import { isUtf8 } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { isText } from '../core/decode.ts';
 import { InputError } from '../core/errors.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import type { Env } from '../inputs/common.ts';
@@ -51,7 +51,7 @@ export async function collectValues(
       try {
         if (!(await fs.lstat(file)).isFile()) continue;
         const bytes = await fs.readFile(file);
-        add(name, isText(bytes) ? bytes.toString('utf8') : bytes);
+        add(name, isUtf8(bytes) ? bytes.toString('utf8') : bytes);
       } catch (error) {
         // A file this step's user may not read (another user's directory) is the user's to fix: an InputError.
         throw unreadableSecretsDir(dir, error, file);

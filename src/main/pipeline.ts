@@ -4,7 +4,6 @@
 // it is read, before any step can print it; nothing is delivered, exported or summarised until every
 // required secret has been fetched; whatever main creates is in the ledger (state) the moment it
 // exists, so post can clean up after any failure.
-import { isBinary } from '../core/decode.ts';
 import { LedgerWriter } from '../core/ledger.ts';
 import { isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
 import type { Exec } from '../core/exec.ts';
@@ -134,8 +133,6 @@ function checkSecrets(runner: Runner, secrets: readonly Secret[], warnings: read
   checkUniqueNames(secrets);
   for (const warning of warnings) runner.warning(warning);
   for (const secret of secrets) {
-    // Bytes that are not text are masked by their stored form (vault/fetch.ts maskTexts): no text to judge.
-    if (isBinary(secret)) continue;
     if (secret.value.length > 0 && isTooWeakToMask(secret.value)) {
       // Not registered (mask.ts): it would mask that text everywhere in the job's log.
       runner.warning(

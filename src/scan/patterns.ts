@@ -13,6 +13,7 @@
 //   at 8, ~0.7 GB/s at 6 (see matcher.ts).
 // Lowering minLength finds short values and costs speed and precision; raising it does the opposite.
 
+import { isUtf8 } from 'node:buffer';
 import { base64Embedded, toUrlAlphabet } from '../core/encodings.ts';
 
 /** Encodings of a whole value; `line:<encoding>` is the same for one line of a multi-line value. */
@@ -147,15 +148,6 @@ export function wrappedBase64Lines(bytes: Buffer): Buffer[] {
   return lines;
 }
 
-function isUtf8Text(bytes: Uint8Array): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The trimmed, non-empty lines of a multi-line value that differ from the value itself. */
 function linesOf(value: string): string[] {
   const lines = new Set<string>();
@@ -195,7 +187,7 @@ export function buildPatterns(secrets: ReadonlyArray<Secret>, opts: PatternOptio
   for (const secret of secrets) {
     const { name } = secret;
     if (secret.value.length === 0) continue;
-    if (typeof secret.value !== 'string' && !isUtf8Text(secret.value)) {
+    if (typeof secret.value !== 'string' && !isUtf8(secret.value)) {
       // Bytes that are not text: searched as bytes, with the stored forms they may have been decoded from.
       const bytes = Buffer.from(secret.value.buffer, secret.value.byteOffset, secret.value.byteLength);
       for (const [encoding, form] of encodeBytes(bytes)) add(name, encoding, form);
