@@ -215,6 +215,36 @@ describe('a base64-stored PKCS#12 keystore', () => {
   });
 });
 
+describe('the renewal agent and a decoded keystore', () => {
+  it('rewrites the file with the new bytes when the stored base64 is rotated, decoding it as main did', async () => {
+    const v2 = Buffer.concat([Buffer.from([0x30, 0x82, 0xff, 0xfe]), p12.subarray(4)]); // other bytes, still not text
+    await vault.putKv('secret', 'ci/rotating', { p12: stored });
+    job = await newJob();
+    const main = await job.runMain(MAIN, {
+      url: vault.url,
+      token,
+      secrets: 'secret/data/ci/rotating?encoding=base64 p12 | KEYSTORE_P12',
+      renew: 'true',
+      'refresh-interval': '1',
+      'agent-max-lifetime': '120',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    const file = path.join(main.outputs['secrets-dir'] ?? '', 'KEYSTORE_P12');
+    expect(sha256(await fs.readFile(file))).toBe(sha256(p12));
+    await vault.putKv('secret', 'ci/rotating', { p12: v2.toString('base64') });
+    const deadline = Date.now() + 15_000;
+    while (sha256(await fs.readFile(file)) !== sha256(v2)) {
+      if (Date.now() > deadline) throw new Error('the agent did not rewrite the keystore within 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const log = await fs.readFile(path.join(path.dirname(main.outputs['secrets-dir'] ?? ''), 'agent.log'), 'utf8');
+    expect(log).toContain(`rewrote KEYSTORE_P12 (${v2.length} bytes)`);
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    check([main, post], [token, v2.toString('base64'), v2.toString('hex')]);
+  }, 60_000);
+});
+
 describe('a write line with ?encoding=', () => {
   it('decodes the base64 plaintext transit/decrypt answers with (the real transit engine)', async () => {
     await vault.enableEngine('transit', 'transit');
