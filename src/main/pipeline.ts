@@ -5,7 +5,7 @@
 // required secret has been fetched; whatever main creates is in the ledger (state) the moment it
 // exists, so post can clean up after any failure.
 import { LedgerWriter } from '../core/ledger.ts';
-import { isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
+import { byteForms, isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
 import type { Exec } from '../core/exec.ts';
 import type { PrivateDir } from '../core/private-dir.ts';
 import { runStep } from '../core/run-step.ts';
@@ -71,6 +71,9 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
     : NO_VAULT;
 
   const secrets = checkSecrets(runner, [...fromVault.secrets, ...fromEnv.secrets], [...fromEnv.warnings, ...fromVault.warnings]);
+  // Decoded bytes that are not text: their base64 and hex as a later step could print them (mask.ts
+  // byteForms), before any file exists. Their stored form was masked the moment it arrived.
+  for (const secret of secrets) if (secret.decoded && !secret.decoded.text) masks.addForms(byteForms(secret.decoded.bytes));
   // Every name docker logins, build secrets and compose services refer to must exist before
   // anything is delivered.
   const logins = resolveLogins(config.registries, secrets);

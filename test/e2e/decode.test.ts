@@ -112,12 +112,20 @@ describe('a base64-stored PKCS#12 keystore', () => {
     expect(info.exitCode, info.log).toBe(0);
     expect(info.log).toMatch(/MAC: sha256/);
     expect(info.log).not.toMatch(/invalid password|error/i);
-    // A debugging step that prints the keystore as base64: the stored lines are masked line by line
-    // (its raw stdout holds them by design, so it is not in the check below: the runner masks its log).
-    const printed = await job.runShell('base64 "$PIPELINE_SECRETS_DIR/KEYSTORE_P12"');
+    // A debugging step that prints the keystore as base64 (wrapped, as stored, and on one line) and
+    // as hex: every line of it is masked (its raw stdout holds them by design, so it is not in the
+    // check below: the runner masks its log).
+    const printed = await job.runShell(
+      [
+        'base64 "$PIPELINE_SECRETS_DIR/KEYSTORE_P12"',
+        'base64 -w0 "$PIPELINE_SECRETS_DIR/KEYSTORE_P12"; echo',
+        'od -An -tx1 -v "$PIPELINE_SECRETS_DIR/KEYSTORE_P12" | tr -d " \\n"; echo',
+      ].join('\n'),
+    );
+    expect(printed.exitCode, printed.log).toBe(0);
     const lines = printed.log.split('\n').filter((l) => l.trim() !== '');
-    expect(lines.length).toBe(stored.split('\n').filter((l) => l !== '').length);
-    expect(lines.every((l) => l.trim() === '***')).toBe(true);
+    expect(lines.length).toBe(stored.split('\n').filter((l) => l !== '').length + 2);
+    expect(lines.filter((l) => l.trim() !== '***')).toEqual([]);
 
     const post = await job.runPost(POST, main);
     expect(post.exitCode, post.log).toBe(0);
