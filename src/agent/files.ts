@@ -17,9 +17,6 @@ import { parseTemplate, renderTemplate, type Template } from '../templates/templ
 import type { AgentTemplate } from './config.ts';
 import { writeAtomic, type StatusBook } from './status.ts';
 
-/** Stands for a decoded value that is not text, for envFileText (which leaves it out). */
-const NOT_TEXT = { encoding: 'base64', bytes: Buffer.alloc(0), stored: '', text: false } as const;
-
 /** What of the agent's config the files need (AgentConfig has it all). */
 export interface FilesConfig {
   readonly secretsDir: string;
@@ -123,7 +120,7 @@ export class SecretFiles {
         this.config.secrets.map((s) => {
           const text = this.values.get(s.name)?.text;
           // Bytes that are not text are left out, as main left them out (core/private-dir.ts envFileText).
-          return text === undefined ? { envName: s.envName, value: '', decoded: NOT_TEXT } : { envName: s.envName, value: text };
+          return text === undefined ? { envName: s.envName, value: '', decoded: { text: false } } : { envName: s.envName, value: text };
         }),
       ).text,
     );

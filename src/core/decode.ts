@@ -121,6 +121,6 @@ export function fileContent(secret: { readonly value: string; readonly decoded?:
 }
 
 /** True for a secret whose value can only be a file (decoded bytes that are not text). */
-export function isBinary(secret: { readonly decoded?: Decoded | undefined }): boolean {
+export function isBinary(secret: { readonly decoded?: Pick<Decoded, 'text'> | undefined }): boolean {
   return secret.decoded !== undefined && !secret.decoded.text;
 }

@@ -223,7 +223,7 @@ export async function writeSecretFiles(
  * line break cannot be written and is left out (its env name is returned in `skipped`); so is a
  * decoded value that is not text (no env var can hold it: core/decode.ts).
  */
-export function envFileText(entries: ReadonlyArray<{ envName: string; value: string; decoded?: Decoded | undefined }>): {
+export function envFileText(entries: ReadonlyArray<{ envName: string; value: string; decoded?: Pick<Decoded, 'text'> | undefined }>): {
   text: string;
   skipped: string[];
 } {

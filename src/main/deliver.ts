@@ -63,7 +63,7 @@ export function checkTextExports(config: Pick<Config, 'exportEnv' | 'exportOutpu
   const binary = secrets.find(isBinary);
   if (binary === undefined) return;
   throw new DeliveryError(
-    `${lineOf(binary)}: secret '${binary.name}' decodes (?encoding=${binary.decoded?.encoding ?? ''}) to bytes that are not UTF-8 text, which ${what === 'export-env' ? 'no environment variable' : 'no step output'} can hold (${what}: true exports every secret); it can only be the file $PIPELINE_SECRETS_DIR/${binary.name}: fetch it in a step without ${what}`,
+    `${lineOf(binary)}: secret '${binary.name}' decodes from ${binary.decoded?.encoding ?? ''} to bytes that are not UTF-8 text, which ${what === 'export-env' ? 'no environment variable' : 'no step output'} can hold (${what}: true exports every secret); it can only be the file $PIPELINE_SECRETS_DIR/${binary.name}: fetch it in a step without ${what}`,
   );
 }
 

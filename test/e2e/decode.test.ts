@@ -181,7 +181,7 @@ describe('a base64-stored PKCS#12 keystore', () => {
     expect(main.exitCode).toBe(1);
     const errors = main.annotations.filter((a) => a.level === 'error').map((a) => a.message);
     expect(errors).toEqual([
-      "secrets line 2: secret 'KEYSTORE_P12' decodes (?encoding=base64) to bytes that are not UTF-8 text, which no environment variable can hold (export-env: true exports every secret); it can only be the file $PIPELINE_SECRETS_DIR/KEYSTORE_P12: fetch it in a step without export-env",
+      "secrets line 2: secret 'KEYSTORE_P12' decodes from base64 to bytes that are not UTF-8 text, which no environment variable can hold (export-env: true exports every secret); it can only be the file $PIPELINE_SECRETS_DIR/KEYSTORE_P12: fetch it in a step without export-env",
     ]);
     expect(job.env.KEYSTORE_PASSWORD).toBeUndefined();
     expect(job.env.PIPELINE_SECRETS_DIR).toBeUndefined();

@@ -148,7 +148,7 @@ describe('decoded values (?encoding=)', () => {
     }
     expect(error).toBeInstanceOf(DeliveryError);
     expect((error as Error).message).toBe(
-      `secrets line 3: secret 'KEYSTORE' decodes (?encoding=hex) to bytes that are not UTF-8 text, which ${what} can hold (${input}: true exports every secret); it can only be the file $PIPELINE_SECRETS_DIR/KEYSTORE: fetch it in a step without ${input}`,
+      `secrets line 3: secret 'KEYSTORE' decodes from hex to bytes that are not UTF-8 text, which ${what} can hold (${input}: true exports every secret); it can only be the file $PIPELINE_SECRETS_DIR/KEYSTORE: fetch it in a step without ${input}`,
     );
     expect((error as Error).message).not.toContain(KEYSTORE.toString('hex'));
     // Nothing is exported when handOver is reached anyway (its backstop).
