@@ -32,6 +32,8 @@ export interface EnvSecretLine {
   name: string;
   envVar: string;
   optional: boolean;
+  /** `NAME=VAR?encoding=base64`: how the variable's value is stored (a workflow secret holds text only). */
+  encoding: SecretEncoding;
 }
 
 const PLAIN_KEY = /^[^\s$()[\]{}&|,;:<>=!?*'"`~^%]+$/u;
@@ -238,14 +240,16 @@ function parsePath(raw: string, where: string): { path: string; version: number 
   return { path, version, encoding };
 }
 
-/** `env-secrets`: `NAME` or `NAME=ENV_VAR`, one per line or comma-separated. */
+/** `env-secrets`: `NAME` or `NAME=ENV_VAR`, each optionally with `?encoding=`, one per line or comma-separated. */
 export function parseEnvSecretsInput(input: string): EnvSecretLine[] {
   const result: EnvSecretLine[] = [];
   input.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
     for (const part of raw.split(',')) {
-      const { text, optional } = takeOptional(part.trim());
-      if (text === '' || text.startsWith('#')) continue;
+      const taken = takeOptional(part.trim());
+      const { optional } = taken;
+      if (taken.text === '' || taken.text.startsWith('#')) continue;
+      const { text, encoding } = takeEnvEncoding(taken.text, line);
       const eq = text.indexOf('=');
       const name = (eq >= 0 ? text.slice(0, eq) : text).trim();
       const envVar = (eq >= 0 ? text.slice(eq + 1) : text).trim();
@@ -262,8 +266,21 @@ export function parseEnvSecretsInput(input: string): EnvSecretLine[] {
           `line ${line}: the part after '=' is not an environment variable name (give its name; pass the value through env:)`,
         );
       }
-      result.push({ line, name, envVar, optional });
+      result.push({ line, name, envVar, optional, encoding });
     }
   });
   return result;
+}
+
+/** A trailing `?encoding=X` on an env-secrets entry (the only query it takes); `utf8` without one. */
+function takeEnvEncoding(text: string, line: number): { text: string; encoding: SecretEncoding } {
+  const q = text.indexOf('?');
+  if (q < 0) return { text, encoding: 'utf8' };
+  const match = /^encoding=([A-Za-z0-9]+)$/.exec(text.slice(q + 1));
+  // Not echoed: this input holds names, and a value pasted here by mistake must not reach the log.
+  if (!match) throw new InputError('env-secrets', `line ${line}: after '?' only encoding=${SECRET_ENCODINGS.join('|')} is accepted`);
+  const encoding = match[1] ?? '';
+  if (!isSecretEncoding(encoding))
+    throw new InputError('env-secrets', `line ${line}: encoding '${encoding}' is not one of ${SECRET_ENCODINGS.join(', ')}`);
+  return { text: text.slice(0, q), encoding };
 }

@@ -223,6 +223,27 @@ describe('a base64-stored PKCS#12 keystore', () => {
   });
 });
 
+describe('a keystore kept base64 in a workflow secret (env-secrets)', () => {
+  it('is delivered byte-identical from env-secrets with ?encoding=base64, and openssl reads it', async () => {
+    job = await newJob();
+    const main = await job.runMain(
+      MAIN,
+      { 'env-secrets': 'KEYSTORE=KEYSTORE_B64?encoding=base64, KEYSTORE_PASSWORD' },
+      { env: { KEYSTORE_B64: p12.toString('base64'), KEYSTORE_PASSWORD: PASSWORD } },
+    );
+    expect(main.exitCode, main.log).toBe(0);
+    expect(sha256(await fs.readFile(path.join(main.outputs['secrets-dir'] ?? '', 'KEYSTORE')))).toBe(sha256(p12));
+    const info = await job.runShell(
+      'openssl pkcs12 -info -noout -in "$PIPELINE_SECRETS_DIR/KEYSTORE" -passin "file:$PIPELINE_SECRETS_DIR/KEYSTORE_PASSWORD" 2>&1',
+    );
+    expect(info.exitCode, info.log).toBe(0);
+    expect(info.log).toMatch(/MAC: sha256/);
+    const post = await job.runPost(POST, main);
+    expect(post.exitCode, post.log).toBe(0);
+    check([main, info, post]);
+  });
+});
+
 describe('the renewal agent and a decoded keystore', () => {
   it('rewrites the file with the new bytes when the stored base64 is rotated, decoding it as main did', async () => {
     const v2 = Buffer.concat([Buffer.from([0x30, 0x82, 0xff, 0xfe]), p12.subarray(4)]); // other bytes, still not text

@@ -74,15 +74,23 @@ describe('normalizeName (vault-action defaults)', () => {
 describe('parseEnvSecretsInput', () => {
   it('accepts NAME and NAME=ENV_VAR, lines and commas, optional marker', () => {
     expect(parseEnvSecretsInput('A, B=OTHER\nC ?')).toEqual([
-      { line: 1, name: 'A', envVar: 'A', optional: false },
-      { line: 1, name: 'B', envVar: 'OTHER', optional: false },
-      { line: 2, name: 'C', envVar: 'C', optional: true },
+      { line: 1, name: 'A', envVar: 'A', optional: false, encoding: 'utf8' },
+      { line: 1, name: 'B', envVar: 'OTHER', optional: false, encoding: 'utf8' },
+      { line: 2, name: 'C', envVar: 'C', optional: true, encoding: 'utf8' },
+    ]);
+  });
+  it('takes ?encoding= after the variable (or the name, when they are one)', () => {
+    expect(parseEnvSecretsInput('KEYSTORE=KEYSTORE_B64?encoding=base64, KEY?encoding=hex ?')).toEqual([
+      { line: 1, name: 'KEYSTORE', envVar: 'KEYSTORE_B64', optional: false, encoding: 'base64' },
+      { line: 1, name: 'KEY', envVar: 'KEY', optional: true, encoding: 'hex' },
     ]);
   });
   it.each([
     ['a/b', /line 1: a name may hold only letters/],
     ['A=1X', /line 1: the part after '=' is not an environment variable name/],
     ['ghp_PastedValueNotAName!=X', /^input 'env-secrets': line 1: a name may hold only/],
+    ['A=B?encoding=b64', /^input 'env-secrets': line 1: encoding 'b64' is not one of utf8, base64, hex$/],
+    ['A=B?version=2', /^input 'env-secrets': line 1: after '\?' only encoding=utf8\|base64\|hex is accepted$/],
   ])('rejects %j', (input, message) => {
     expect(() => parseEnvSecretsInput(input)).toThrow(message);
   });
