@@ -281,6 +281,6 @@ function takeEnvEncoding(text: string, line: number): { text: string; encoding: 
   if (!match) throw new InputError('env-secrets', `line ${line}: after '?' only encoding=${SECRET_ENCODINGS.join('|')} is accepted`);
   const encoding = match[1] ?? '';
   if (!isSecretEncoding(encoding))
-    throw new InputError('env-secrets', `line ${line}: encoding '${encoding}' is not one of ${SECRET_ENCODINGS.join(', ')}`);
+    throw new InputError('env-secrets', `line ${line}: the encoding after '?encoding=' is not one of ${SECRET_ENCODINGS.join(', ')}`);
   return { text: text.slice(0, q), encoding };
 }

@@ -89,7 +89,7 @@ describe('parseEnvSecretsInput', () => {
     ['a/b', /line 1: a name may hold only letters/],
     ['A=1X', /line 1: the part after '=' is not an environment variable name/],
     ['ghp_PastedValueNotAName!=X', /^input 'env-secrets': line 1: a name may hold only/],
-    ['A=B?encoding=b64', /^input 'env-secrets': line 1: encoding 'b64' is not one of utf8, base64, hex$/],
+    ['A=B?encoding=b64', /^input 'env-secrets': line 1: the encoding after '\?encoding=' is not one of utf8, base64, hex$/],
     ['A=B?version=2', /^input 'env-secrets': line 1: after '\?' only encoding=utf8\|base64\|hex is accepted$/],
   ])('rejects %j', (input, message) => {
     expect(() => parseEnvSecretsInput(input)).toThrow(message);
