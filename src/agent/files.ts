@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { errorText } from '../core/errors.ts';
 import type { Exec } from '../core/exec.ts';
 import type { FileAccess } from '../core/file-access.ts';
+import { fileContent, isBinary, isText } from '../core/decode.ts';
 import { appendSideValues } from '../core/job-values.ts';
 import { envFileText, fileId, markerHash, ROOT_MARKER } from '../core/private-dir.ts';
 import type { VaultSecretLine } from '../inputs/secret-spec.ts';
@@ -48,8 +49,11 @@ export interface FilesDeps {
 export class SecretFiles {
   private readonly config: FilesConfig;
   private readonly deps: FilesDeps;
-  /** Current values by secret name: the agent compares, it never logs them. */
-  private readonly values = new Map<string, string>();
+  /**
+   * Current values by secret name: the file's bytes (decoded, for a `?encoding=` line) and its text,
+   * undefined when the bytes are not text (no env-file line, no template). Compared, never logged.
+   */
+  private readonly values = new Map<string, { bytes: Buffer; text: string | undefined }>();
   /** Secrets rewritten this round, not yet followed by the env-file, the rendered files and on-change. */
   private readonly pending = new Set<string>();
   /** Rendered files rewritten since on-change last ran. */
@@ -64,7 +68,8 @@ export class SecretFiles {
   /** The values main delivered, read back from the files. */
   async load(): Promise<void> {
     for (const s of this.config.secrets) {
-      this.values.set(s.name, await fs.readFile(path.join(this.config.secretsDir, s.name), 'utf8').catch(() => ''));
+      const bytes = await fs.readFile(path.join(this.config.secretsDir, s.name)).catch(() => Buffer.alloc(0));
+      this.values.set(s.name, { bytes, text: isText(bytes) || bytes.length === 0 ? bytes.toString('utf8') : undefined });
     }
     for (const t of this.config.templates ?? []) {
       // Parsed and checked by main already: a failure here is a bug, and ends the agent at its start.
@@ -77,7 +82,7 @@ export class SecretFiles {
   }
 
   bytes(name: string): number {
-    return Buffer.byteLength(this.values.get(name) ?? '');
+    return this.values.get(name)?.bytes.length ?? 0;
   }
 
   /** Rewrites the files whose value changed; flush() follows them up at the end of the round. */
@@ -88,19 +93,22 @@ export class SecretFiles {
     const changed: Secret[] = [];
     for (const secret of fresh) {
       // Only files main delivered: a key that appeared since is not a file anyone asked for.
-      const old = this.values.get(secret.name);
-      if (old === undefined || old === secret.value) continue;
+      const known = this.values.get(secret.name);
+      // Decoded the way main decoded it (select() applies the line's ?encoding=): the file gets the same bytes.
+      const content = Buffer.from(fileContent(secret));
+      if (known === undefined || known.bytes.equals(content)) continue;
       // The old value may already sit in an artifact built before the rotation, and after the
       // rewrite no file holds it: it is kept (before the rewrite) for the leak scan to look for.
       // Keeping it must not stop the rotation (a replaced credential may be about to expire).
       try {
+        const old = known.text ?? known.bytes;
         await appendSideValues(this.config.root, [{ name: `${secret.name} (superseded)`, source: 'superseded', value: old }]);
       } catch (error) {
         this.deps.status.failed('keep superseded value', error, this.deps.now());
         await this.deps.log(`the old value of ${secret.name} is not kept for the leak scan: ${errorText(error)}`);
       }
-      await writeAtomic(path.join(this.config.secretsDir, secret.name), secret.value, this.config.fileAccess);
-      this.values.set(secret.name, secret.value);
+      await writeAtomic(path.join(this.config.secretsDir, secret.name), content, this.config.fileAccess);
+      this.values.set(secret.name, { bytes: content, text: isBinary(secret) ? undefined : secret.value });
       this.pending.add(secret.name);
       changed.push(secret);
     }
@@ -109,7 +117,7 @@ export class SecretFiles {
       await this.deps.log(`${what}: no delivered value changed`);
       return;
     }
-    await this.deps.log(`${what}: rewrote ${changed.map((s) => `${s.name} (${Buffer.byteLength(s.value)} bytes)`).join(', ')}`);
+    await this.deps.log(`${what}: rewrote ${changed.map((s) => `${s.name} (${this.bytes(s.name)} bytes)`).join(', ')}`);
   }
 
   /**
@@ -121,7 +129,13 @@ export class SecretFiles {
     const changed = [...this.pending];
     await writeAtomic(
       this.config.envFile,
-      envFileText(this.config.secrets.map((s) => ({ envName: s.envName, value: this.values.get(s.name) ?? '' }))).text,
+      envFileText(
+        this.config.secrets.map((s) => {
+          const text = this.values.get(s.name)?.text;
+          // Bytes that are not text are left out, as main left them out (core/private-dir.ts envFileText).
+          return text === undefined ? { envName: s.envName, value: '', decoded: { text: false } } : { envName: s.envName, value: text };
+        }),
+      ).text,
     );
     for (const kept of this.rendered) {
       if (!kept.template.secrets.some((name) => this.pending.has(name))) continue;
@@ -143,7 +157,14 @@ export class SecretFiles {
   private async render(kept: Kept): Promise<boolean> {
     const { config } = kept;
     // No mask is registered here: the agent is not a step and has no log masker; its log holds names only.
-    const text = renderTemplate(kept.template, (name) => this.values.get(name)).text;
+    const text = renderTemplate(kept.template, (name) => {
+      const value = this.values.get(name);
+      if (value !== undefined && value.text === undefined)
+        throw new Error(
+          `template '${config.name}': secret '${name}' now decodes to bytes that are not UTF-8 text, which a template cannot insert`,
+        );
+      return value?.text;
+    }).text;
     if (text === kept.text) return false;
     const realDir = await fs.realpath(path.dirname(config.path)).catch(() => undefined);
     if (realDir === undefined || realDir !== kept.realDir) {

@@ -197,7 +197,7 @@ export async function saveLeases(root: string, leases: readonly string[], revoke
  * Write to a new 0600 file beside the target, then rename over it: a reader (an app in a
  * container) sees the old value or the new one, never a partial or empty file.
  */
-export async function writeAtomic(file: string, content: string, access?: FileAccess): Promise<void> {
+export async function writeAtomic(file: string, content: string | Buffer, access?: FileAccess): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {

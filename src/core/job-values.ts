@@ -27,7 +27,8 @@ export interface SideValue {
   /** What a finding calls it (a name, never the value). */
   readonly name: string;
   readonly source: SideSource;
-  readonly value: string;
+  /** Bytes for a value that is not text (a decoded keystore the agent replaced): kept as base64. */
+  readonly value: string | Buffer;
 }
 
 const MARKER_MAX_BYTES = 4096;
@@ -68,7 +69,12 @@ async function checkOurs(handle: fs.FileHandle): Promise<number> {
 
 /** Appends values to the side-values file of `root` (created 0600 on first use). */
 export async function appendSideValues(root: string, values: readonly SideValue[]): Promise<void> {
-  const lines = values.filter((v) => v.value !== '').map((v) => `${JSON.stringify({ name: v.name, source: v.source, value: v.value })}\n`);
+  const lines = values
+    .filter((v) => v.value.length > 0)
+    .map((v) => {
+      const value = typeof v.value === 'string' ? { value: v.value } : { value: v.value.toString('base64'), bytes: true };
+      return `${JSON.stringify({ name: v.name, source: v.source, ...value })}\n`;
+    });
   if (lines.length === 0) return;
   const handle = await openAppend(path.join(root, SIDE_VALUES_FILE));
   try {
@@ -103,9 +109,10 @@ export async function readSideValues(root: string): Promise<{ values: SideValue[
   for (const line of text.split('\n')) {
     if (line === '') continue;
     try {
-      const v = JSON.parse(line) as Partial<SideValue>;
+      const v = JSON.parse(line) as { name?: unknown; source?: unknown; value?: unknown; bytes?: unknown };
       if (typeof v.name !== 'string' || typeof v.value !== 'string' || !SOURCES.includes(v.source as SideSource)) throw new Error();
-      values.push({ name: v.name, source: v.source as SideSource, value: v.value });
+      const value = v.bytes === true ? Buffer.from(v.value, 'base64') : v.value;
+      values.push({ name: v.name, source: v.source as SideSource, value });
     } catch {
       unreadable++;
     }

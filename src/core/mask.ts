@@ -95,6 +95,23 @@ function jsonLeaves(value: string): string[] {
   return out;
 }
 
+/** Where `base64` (coreutils) wraps its output by default. */
+const BASE64_WRAP = 76;
+
+/**
+ * Forms of decoded bytes that are not text (a keystore from `?encoding=`), registered as they are
+ * (no further encodings of them): they have no text form of their own, but a debugging step may
+ * print them with `base64` (wrapped at 76 columns, each line its own log line) or `base64 -w0`, or as
+ * hex. The stored form is registered with add() already; whatever of these it already covers is a
+ * no-op there.
+ */
+export function byteForms(bytes: Buffer): string[] {
+  const b64 = bytes.toString('base64');
+  const lines: string[] = [];
+  if (b64.length > BASE64_WRAP) for (let at = 0; at < b64.length; at += BASE64_WRAP) lines.push(b64.slice(at, at + BASE64_WRAP));
+  return [b64, ...lines, bytes.toString('hex')].filter((form) => form.length >= MIN_FORM_LENGTH);
+}
+
 /** Keeps what was registered so errors can be scrubbed too, and registers each form once. */
 export class MaskRegistry {
   private readonly registered = new Set<string>();
@@ -114,6 +131,11 @@ export class MaskRegistry {
     this.register(value);
     for (const form of derivedForms(value)) this.register(form);
     return true;
+  }
+
+  /** Registers each form exactly as given (byteForms), without deriving encodings of it. */
+  addForms(forms: readonly string[]): void {
+    for (const form of forms) if (form.length >= MIN_FORM_LENGTH) this.register(form);
   }
 
   private register(form: string): void {

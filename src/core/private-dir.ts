@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
+import { fileContent, isBinary, type Decoded } from './decode.ts';
 import { DeliveryError } from './errors.ts';
 import { accessDir, accessHandle, aclFiles, type FileAccess } from './file-access.ts';
 
@@ -198,15 +199,15 @@ export interface Delivered {
  */
 export async function writeSecretFiles(
   dir: PrivateDir,
-  /** The delivered secrets: file name, env name and value (vault/fetch.ts Secret fits). */
-  secrets: ReadonlyArray<{ readonly name: string; readonly envName: string; readonly value: string }>,
+  /** The delivered secrets: file name, env name, value and decoded bytes (vault/fetch.ts Secret fits). */
+  secrets: ReadonlyArray<{ readonly name: string; readonly envName: string; readonly value: string; readonly decoded?: Decoded }>,
   onPlan: (files: string[]) => void,
   access?: FileAccess,
 ): Promise<Delivered> {
   const envFile = path.join(dir.root, 'secrets.env');
   const secretFiles = secrets.map((secret) => path.join(dir.secretsDir, secret.name));
   onPlan([...secretFiles, envFile]);
-  await Promise.all(secrets.map((secret, index) => writeExclusive(secretFiles[index] as string, secret.value, access)));
+  await Promise.all(secrets.map((secret, index) => writeExclusive(secretFiles[index] as string, fileContent(secret), access)));
   if (access) {
     // The files first, the directory last: the uid can reach them only once each is what was asked.
     await aclFiles(secretFiles, access);
@@ -219,13 +220,17 @@ export async function writeSecretFiles(
 
 /**
  * The env-file's content: `docker run --env-file` takes VAR=value lines literally, so a value with a
- * line break cannot be written and is left out (its env name is returned in `skipped`).
+ * line break cannot be written and is left out (its env name is returned in `skipped`); so is a
+ * decoded value that is not text (no env var can hold it: core/decode.ts).
  */
-export function envFileText(entries: ReadonlyArray<{ envName: string; value: string }>): { text: string; skipped: string[] } {
+export function envFileText(entries: ReadonlyArray<{ envName: string; value: string; decoded?: Pick<Decoded, 'text'> | undefined }>): {
+  text: string;
+  skipped: string[];
+} {
   const skipped: string[] = [];
   const lines: string[] = [];
   for (const entry of entries) {
-    if (/[\r\n]/.test(entry.value)) skipped.push(entry.envName);
+    if (isBinary(entry) || /[\r\n]/.test(entry.value)) skipped.push(entry.envName);
     else lines.push(`${entry.envName}=${entry.value}\n`);
   }
   return { text: lines.join(''), skipped };

@@ -9,7 +9,7 @@ import { DEFAULT_TIMEOUT_SECONDS, getBoolean, getChoice, getInput, getInteger, t
 import { parseComposeServices, type ComposeService } from './compose.ts';
 import { parseBuildSecrets, parseRegistries, type BuildSecretSpec, type RegistryConfig } from './docker.ts';
 import { parsePkiInput, type PkiEntry } from './pki.ts';
-import { parseEnvSecretsInput, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
+import { parseEnvSecretsInput, parseSecretEncoding, parseSecretsInput, type EnvSecretLine, type VaultSecretLine } from './secret-spec.ts';
 import { parseTemplatesInput, type TemplateEntry } from './templates.ts';
 import { parseVault, type VaultConfig } from './vault.ts';
 
@@ -114,7 +114,9 @@ export function parseInputs(env: Env): Config {
   // `ignore-not-found` (vault-action's ignoreNotFound): every `secrets` line optional, as if it
   // ended in ' ?'; a missing path or key is then a warning and the line delivers nothing.
   const ignoreNotFound = getBoolean(env, 'ignore-not-found', false);
-  const secrets = parseSecretsInput(getInput(env, 'secrets')).map((line) => (ignoreNotFound ? { ...line, optional: true } : line));
+  const secrets = parseSecretsInput(getInput(env, 'secrets'), parseSecretEncoding(getInput(env, 'secret-encoding'))).map((line) =>
+    ignoreNotFound ? { ...line, optional: true } : line,
+  );
   const pki = parsePkiInput(getInput(env, 'pki'));
   const envSecrets = parseEnvSecretsInput(getInput(env, 'env-secrets'));
   const exportEnv = getBoolean(env, 'export-env', false);

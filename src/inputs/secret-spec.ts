@@ -1,7 +1,9 @@
 // Parses the `secrets` and `env-secrets` inputs. hashicorp/vault-action's syntax works unchanged
 // (`<path> <selector> [| NAME]`, entries separated by `;` or new lines, `*`, `**`, `* | PREFIX_`),
-// so users switch by changing `uses:`. Additions: `?version=N` on a path, a trailing ` ?` marking an
-// entry optional, and KV v2 paths written without `/data/`.
+// so users switch by changing `uses:`. Additions: `?version=N` on a path, `?encoding=base64|hex|utf8`
+// (how the value is stored; the step-wide `secret-encoding` is the default), a trailing ` ?` marking
+// an entry optional, and KV v2 paths written without `/data/`.
+import { isSecretEncoding, SECRET_ENCODINGS, type SecretEncoding } from '../core/decode.ts';
 import { InputError } from '../core/errors.ts';
 import { isEnvVarName, isSafeName, SAFE_NAME_RULE } from './common.ts';
 
@@ -21,6 +23,8 @@ export interface VaultSecretLine {
   name: string | undefined;
   /** For `write <path> <json> ...` entries: the JSON body to POST (engines such as aws/sts, pki/issue). */
   body: Record<string, unknown> | undefined;
+  /** How the selected values are stored (`?encoding=`, else `secret-encoding`): `utf8` is not decoded. */
+  encoding: SecretEncoding;
 }
 
 export interface EnvSecretLine {
@@ -28,6 +32,8 @@ export interface EnvSecretLine {
   name: string;
   envVar: string;
   optional: boolean;
+  /** `NAME=VAR?encoding=base64`: how the variable's value is stored (a workflow secret holds text only). */
+  encoding: SecretEncoding;
 }
 
 const PLAIN_KEY = /^[^\s$()[\]{}&|,;:<>=!?*'"`~^%]+$/u;
@@ -121,7 +127,15 @@ function takeWrite(text: string, where: string): { path: string; body: Record<st
   throw new InputError('secrets', `${where}: the JSON body after 'write ${match[1]}' has no closing '}'`);
 }
 
-export function parseSecretsInput(input: string): VaultSecretLine[] {
+/** `secret-encoding`: the encoding of every `secrets` line without its own `?encoding=` (vault-action's `secretEncodingType`). */
+export function parseSecretEncoding(input: string): SecretEncoding {
+  const value = input.trim();
+  if (value === '') return 'utf8';
+  if (!isSecretEncoding(value)) throw new InputError('secret-encoding', `'${value}' is not one of ${SECRET_ENCODINGS.join(', ')}`);
+  return value;
+}
+
+export function parseSecretsInput(input: string, defaultEncoding: SecretEncoding = 'utf8'): VaultSecretLine[] {
   const result: VaultSecretLine[] = [];
   for (const entry of entries(input)) {
     const where = `line ${entry.line}`;
@@ -153,7 +167,7 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
       throw new InputError('secrets', `${where}: found ${words.length} word(s)${bar >= 0 ? " before '|'" : ''}; ${EXPECTED}`);
     }
     const [rawPath, rawSelector] = words as [string, string];
-    const { path, version } = parsePath(rawPath, where);
+    const { path, version, encoding } = parsePath(rawPath, where);
 
     let selector: Selector;
     if (rawSelector === '*' || rawSelector === '**') {
@@ -187,20 +201,34 @@ export function parseSecretsInput(input: string): VaultSecretLine[] {
       }
     }
     if (write && version !== undefined) throw new InputError('secrets', `${where}: '?version=' does not apply to a write`);
-    result.push({ line: entry.line, path, version, selector, optional, name, body: write?.body });
+    result.push({ line: entry.line, path, version, selector, optional, name, body: write?.body, encoding: encoding ?? defaultEncoding });
   }
   return result;
 }
 
-function parsePath(raw: string, where: string): { path: string; version: number | undefined } {
+function parsePath(raw: string, where: string): { path: string; version: number | undefined; encoding: SecretEncoding | undefined } {
   let path = raw.replace(/^\/+/, '');
   let version: number | undefined;
+  let encoding: SecretEncoding | undefined;
   const q = path.indexOf('?');
   if (q >= 0) {
     const query = new URLSearchParams(path.slice(q + 1));
     path = path.slice(0, q);
+    const seen = new Set<string>();
     for (const [key, value] of query) {
-      if (key !== 'version') throw new InputError('secrets', `${where}: unknown query '${key}' on the path; only ?version=N is accepted`);
+      if (key !== 'version' && key !== 'encoding')
+        throw new InputError(
+          'secrets',
+          `${where}: unknown query '${key}' on the path; only ?version=N and ?encoding=${SECRET_ENCODINGS.join('|')} are accepted`,
+        );
+      if (seen.has(key)) throw new InputError('secrets', `${where}: '${key}' is given twice on the path`);
+      seen.add(key);
+      if (key === 'encoding') {
+        if (!isSecretEncoding(value))
+          throw new InputError('secrets', `${where}: encoding '${value}' is not one of ${SECRET_ENCODINGS.join(', ')}`);
+        encoding = value;
+        continue;
+      }
       if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new InputError('secrets', `${where}: version '${value}' must be a positive whole number`);
       version = Number(value);
     }
@@ -209,17 +237,19 @@ function parsePath(raw: string, where: string): { path: string; version: number 
   if (path === '' || path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
     throw new InputError('secrets', `${where}: path '${raw}' is not a Vault path like 'secret/data/app'`);
   }
-  return { path, version };
+  return { path, version, encoding };
 }
 
-/** `env-secrets`: `NAME` or `NAME=ENV_VAR`, one per line or comma-separated. */
+/** `env-secrets`: `NAME` or `NAME=ENV_VAR`, each optionally with `?encoding=`, one per line or comma-separated. */
 export function parseEnvSecretsInput(input: string): EnvSecretLine[] {
   const result: EnvSecretLine[] = [];
   input.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
     for (const part of raw.split(',')) {
-      const { text, optional } = takeOptional(part.trim());
-      if (text === '' || text.startsWith('#')) continue;
+      const taken = takeOptional(part.trim());
+      const { optional } = taken;
+      if (taken.text === '' || taken.text.startsWith('#')) continue;
+      const { text, encoding } = takeEnvEncoding(taken.text, line);
       const eq = text.indexOf('=');
       const name = (eq >= 0 ? text.slice(0, eq) : text).trim();
       const envVar = (eq >= 0 ? text.slice(eq + 1) : text).trim();
@@ -236,8 +266,21 @@ export function parseEnvSecretsInput(input: string): EnvSecretLine[] {
           `line ${line}: the part after '=' is not an environment variable name (give its name; pass the value through env:)`,
         );
       }
-      result.push({ line, name, envVar, optional });
+      result.push({ line, name, envVar, optional, encoding });
     }
   });
   return result;
+}
+
+/** A trailing `?encoding=X` on an env-secrets entry (the only query it takes); `utf8` without one. */
+function takeEnvEncoding(text: string, line: number): { text: string; encoding: SecretEncoding } {
+  const q = text.indexOf('?');
+  if (q < 0) return { text, encoding: 'utf8' };
+  const match = /^encoding=([A-Za-z0-9]+)$/.exec(text.slice(q + 1));
+  // Not echoed: this input holds names, and a value pasted here by mistake must not reach the log.
+  if (!match) throw new InputError('env-secrets', `line ${line}: after '?' only encoding=${SECRET_ENCODINGS.join('|')} is accepted`);
+  const encoding = match[1] ?? '';
+  if (!isSecretEncoding(encoding))
+    throw new InputError('env-secrets', `line ${line}: the encoding after '?encoding=' is not one of ${SECRET_ENCODINGS.join(', ')}`);
+  return { text: text.slice(0, q), encoding };
 }

@@ -9,6 +9,7 @@
 // They are read here and nowhere else in the step, and each is masked the moment it is read: an
 // error while the rest are collected is scrubbed of it too. The sources name steps, env names and
 // Vault lines with counts, never a value.
+import { isUtf8 } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../core/errors.ts';
@@ -24,7 +25,8 @@ import type { VaultValuesDeps } from './vault-values.ts';
 
 export interface ScanValue {
   readonly name: string;
-  readonly value: string;
+  /** Text, or the bytes of a file that is not text (a decoded keystore: scan/patterns.ts searches them as bytes). */
+  readonly value: string | Buffer;
 }
 
 /** One Pipeline Secrets step whose values were read: its private root (when known) and what it held. */
@@ -60,11 +62,12 @@ type Config = Pick<ScanConfig, 'secretsDir' | 'secretEnvNames'> & Partial<Pick<S
 export async function collectValues(config: Config, env: Env, masks: MaskRegistry, deps?: ValueDeps): Promise<CollectedValues> {
   const values: ScanValue[] = [];
   const sources: ValueSources = { steps: [], envNames: [], vaultLines: [] };
-  const add = (name: string, value: string): void => {
-    // Masked in this step too: a finding message or an error could otherwise be made to echo it.
-    masks.add(value);
+  const add = (name: string, value: string | Buffer): void => {
+    // Masked in this step too: a finding message or an error could otherwise be made to echo it
+    // (bytes that are not text by their base64, the form a log could show them in).
+    masks.add(typeof value === 'string' ? value : value.toString('base64'));
     // One pattern per value: the same value from two steps is one thing to look for.
-    if (value !== '' && !values.some((v) => v.value === value)) values.push({ name, value });
+    if (value.length > 0 && !values.some((v) => sameValue(v.value, value))) values.push({ name, value });
   };
   for (const step of await stepsToRead(config, env)) {
     const files = await readSecretFiles(step.dir, add);
@@ -140,7 +143,7 @@ async function stepsToRead(config: Config, env: Env): Promise<Array<{ dir: Secre
 }
 
 /** Adds each regular file of the secrets directory; returns how many there were. */
-async function readSecretFiles(dir: SecretsDir, add: (name: string, value: string) => void): Promise<number> {
+async function readSecretFiles(dir: SecretsDir, add: (name: string, value: string | Buffer) => void): Promise<number> {
   let names: string[];
   try {
     names = await fs.readdir(dir.path);
@@ -154,7 +157,9 @@ async function readSecretFiles(dir: SecretsDir, add: (name: string, value: strin
     const file = path.join(dir.path, name);
     try {
       if (!(await fs.lstat(file)).isFile()) continue;
-      add(name, await fs.readFile(file, 'utf8'));
+      // As bytes: a decoded keystore is not text, and is searched as bytes (scan/patterns.ts).
+      const bytes = await fs.readFile(file);
+      add(name, isUtf8(bytes) ? bytes.toString('utf8') : bytes);
       files++;
     } catch (error) {
       // A file this step's user may not read (another user's directory) is the user's to fix: an InputError.
@@ -162,6 +167,10 @@ async function readSecretFiles(dir: SecretsDir, add: (name: string, value: strin
     }
   }
   return files;
+}
+
+function sameValue(a: string | Buffer, b: string | Buffer): boolean {
+  return typeof a === 'string' || typeof b === 'string' ? a === b : a.equals(b);
 }
 
 /** The sources in words, for the log and the summary: steps, env names and Vault lines, each with a count. */

@@ -4,6 +4,7 @@
 // it arrives and only looked for. Nothing outlives the step: every lease an answer carried is
 // revoked, then the token this step logged in for, before the step ends, whatever failed, and
 // also when the job is cancelled (the scan action has no post step to do it later).
+import { fileContent, isBinary } from '../core/decode.ts';
 import { errorText, VaultError } from '../core/errors.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import type { Runner } from '../core/runner.ts';
@@ -14,7 +15,8 @@ import { fetchVaultSecrets } from '../vault/fetch.ts';
 
 export interface VaultValue {
   readonly name: string;
-  readonly value: string;
+  /** Text, or the decoded bytes of a `?encoding=` value that is not text (searched as bytes). */
+  readonly value: string | Buffer;
   /** The `secrets` line it came from. */
   readonly line: number;
 }
@@ -75,7 +77,12 @@ export async function fetchScanValues(deps: VaultValuesDeps, vault: ScanVault): 
     });
     if (cancelled.signal === undefined) {
       for (const warning of outcome.warnings) runner.warning(warning);
-      return outcome.secrets.map((s) => ({ name: s.name, value: s.value, line: s.source.line }));
+      // The bytes main would deliver: their base64 and hex forms cover the stored text (scan/patterns.ts).
+      return outcome.secrets.map((s) => ({
+        name: s.name,
+        value: isBinary(s) ? Buffer.from(fileContent(s)) : s.value,
+        line: s.source.line,
+      }));
     }
   } catch (error) {
     if (cancelled.signal === undefined) throw error;

@@ -1,6 +1,8 @@
 // Main's delivery: the private directory (made before any credential arrives), the 0600 secret
 // files and env-file (each path in the ledger before it is written), and, once every other step
 // has succeeded, the paths and the values asked for handed to later steps as env vars and outputs.
+import { isBinary } from '../core/decode.ts';
+import { DeliveryError } from '../core/errors.ts';
 import { ROOTS_ENV, withRoot } from '../core/job-values.ts';
 import type { LedgerWriter } from '../core/ledger.ts';
 import { createPrivateDir, PRIVATE_DIR_ENV, writeSecretFiles, type Delivered, type PrivateDir } from '../core/private-dir.ts';
@@ -38,11 +40,34 @@ export async function writeFiles(
   // A PEM file (a `pki` entry's) has several lines by nature: its file is the way to use it.
   const pem = new Set(secrets.filter((s) => s.pem).map((s) => s.envName));
   for (const name of delivered.envFileSkipped.filter((n) => !pem.has(n))) {
+    const binary = secrets.some((s) => s.envName === name && isBinary(s));
     runner.warning(
-      `secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`,
+      binary
+        ? `secret '${name}' decodes to bytes that are not UTF-8 text and is left out of the env-file (no env var can hold them); use its file`
+        : `secret '${name}' has more than one line and is left out of the env-file (docker --env-file cannot hold it); use its file`,
     );
   }
   return delivered;
+}
+
+/** Where a secret came from, for a message: its `secrets` line. */
+function lineOf(secret: Secret): string {
+  return secret.source.kind === 'vault' ? `secrets line ${secret.source.line}` : `env-secrets line ${secret.source.line}`;
+}
+
+/**
+ * A decoded value that is not UTF-8 text (or holds a NUL) can only be a file: an env var cannot hold
+ * a NUL, and a lossy conversion would hand a later step a corrupt keystore. Asked for as env or output,
+ * it fails the step before anything is delivered (all or nothing), naming its line.
+ */
+export function checkTextExports(config: Pick<Config, 'exportEnv' | 'exportOutputs'>, secrets: readonly Secret[]): void {
+  const what = config.exportEnv ? 'export-env' : config.exportOutputs ? 'export-outputs' : undefined;
+  if (what === undefined) return;
+  const binary = secrets.find(isBinary);
+  if (binary === undefined) return;
+  throw new DeliveryError(
+    `${lineOf(binary)}: secret '${binary.name}' decodes from ${binary.decoded?.encoding ?? ''} to bytes that are not UTF-8 text, which ${what === 'export-env' ? 'no environment variable' : 'no step output'} can hold (${what}: true exports every secret); it can only be the file $PIPELINE_SECRETS_DIR/${binary.name}: fetch it in a step without ${what}`,
+  );
 }
 
 export interface Handover {
@@ -70,6 +95,8 @@ export function handOver(runner: Runner, config: Pick<Config, 'exportEnv' | 'exp
   runner.exportVariable(PRIVATE_DIR_ENV, what.dir.secretsDir);
   // Every root of the job, for the leak scan (job-values.ts): a path list, never a value.
   runner.exportVariable(ROOTS_ENV, withRoot(what.rootsList, what.dir.root));
+  // checkTextExports refused a value that is not text before anything was written: this is its backstop.
+  checkTextExports(config, what.secrets);
   if (config.exportEnv) for (const s of what.secrets) runner.exportVariable(s.envName, s.value);
   if (config.exportOutputs) for (const s of what.secrets) runner.setOutput(s.outputName ?? s.name, s.value);
 }

@@ -1,6 +1,7 @@
 // Main's docker steps: the registries to log in to and the BuildKit secrets, resolved against the
 // fetched secrets before anything is delivered; the logins into a per-job DOCKER_CONFIG; and the
 // build-secret outputs, which name the delivered files (never a value).
+import { isBinary } from '../core/decode.ts';
 import { InputError } from '../core/errors.ts';
 import type { Exec } from '../core/exec.ts';
 import type { LedgerWriter } from '../core/ledger.ts';
@@ -26,6 +27,12 @@ export function resolveLogins(registries: readonly RegistryConfig[], secrets: re
         r.source.includes('registries') ? 'registries' : 'registry-password-secret',
         // The given name is not echoed: it might be a password pasted into a name input.
         `registry '${r.registry}': no secret of this step has the given name (secrets: ${names(secrets)})`,
+      );
+    }
+    if (isBinary(secret)) {
+      throw new InputError(
+        r.source.includes('registries') ? 'registries' : 'registry-password-secret',
+        `registry '${r.registry}': secret '${secret.name}' decodes to bytes that are not UTF-8 text, which cannot be a password; give a secret stored as text`,
       );
     }
     return { registry: r.registry, username: r.username, password: secret.value, from: r.source };

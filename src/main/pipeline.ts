@@ -6,7 +6,7 @@
 // exists, so post can clean up after any failure.
 import { appendSideValues, ROOTS_ENV, type SideValue } from '../core/job-values.ts';
 import { LedgerWriter } from '../core/ledger.ts';
-import { isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
+import { byteForms, isTooWeakToMask, MIN_FORM_LENGTH, type MaskRegistry } from '../core/mask.ts';
 import type { Exec } from '../core/exec.ts';
 import type { PrivateDir } from '../core/private-dir.ts';
 import { runStep } from '../core/run-step.ts';
@@ -18,7 +18,7 @@ import type { VaultClientFactory } from '../vault/client.ts';
 import { checkUniqueNames, collectEnvSecrets } from '../vault/env-secrets.ts';
 import type { Secret } from '../vault/fetch.ts';
 import { resolveCompose, writeComposeFile } from './compose.ts';
-import { createRoot, handOver, writeFiles } from './deliver.ts';
+import { checkTextExports, createRoot, handOver, writeFiles } from './deliver.ts';
 import { dockerLogins, publishBuildSecrets, resolveBuildSecrets, resolveLogins } from './docker-steps.ts';
 import { checkTemplates, handOverRendered, loadTemplates, writeRendered, type RenderedFile } from './render.ts';
 import { sweepStaleRoots } from './stale-roots.ts';
@@ -74,12 +74,16 @@ async function main(deps: MainDeps, masks: MaskRegistry, alongside: (work: Promi
     : NO_VAULT;
 
   const secrets = checkSecrets(runner, [...fromVault.secrets, ...fromEnv.secrets], [...fromEnv.warnings, ...fromVault.warnings]);
+  // Decoded bytes that are not text: their base64 and hex as a later step could print them (mask.ts
+  // byteForms), before any file exists. Their stored form was masked the moment it arrived.
+  for (const secret of secrets) if (secret.decoded && !secret.decoded.text) masks.addForms(byteForms(secret.decoded.bytes));
   // Every name docker logins, build secrets and compose services refer to must exist before
   // anything is delivered.
   const logins = resolveLogins(config.registries, secrets);
   const builds = resolveBuildSecrets(config.buildSecrets, secrets);
   const compose = resolveCompose(config.composeServices, secrets);
   checkTemplates(templates, secrets, config);
+  checkTextExports(config, secrets);
 
   const delivered = await writeFiles(runner, ledger, dir, secrets, config);
   const rendered = await writeRendered({ ledger, masks, workspace: env.GITHUB_WORKSPACE }, dir, templates, secrets, config.fileAccess);

@@ -5,6 +5,7 @@
 // the ledger before the file exists. Paths (never content) reach later steps at hand-over.
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { isBinary } from '../core/decode.ts';
 import { DeliveryError, InputError } from '../core/errors.ts';
 import { accessDir, aclFiles, type FileAccess } from '../core/file-access.ts';
 import type { LedgerWriter } from '../core/ledger.ts';
@@ -12,7 +13,7 @@ import type { MaskRegistry } from '../core/mask.ts';
 import { fileId, writeExclusive, type PrivateDir } from '../core/private-dir.ts';
 import type { Runner } from '../core/runner.ts';
 import type { Config, TemplateEntry } from '../inputs/main.ts';
-import { checkSecretNames, parseTemplate, renderTemplate, type Template } from '../templates/template.ts';
+import { checkSecretNames, checkTextSecrets, parseTemplate, renderTemplate, type Template } from '../templates/template.ts';
 import type { Secret } from '../vault/fetch.ts';
 
 /** The directory of the private root that holds rendered files (0700, like secrets/). */
@@ -101,8 +102,10 @@ function isInside(file: string, dir: string): boolean {
  */
 export function checkTemplates(loaded: readonly LoadedTemplate[], secrets: readonly Secret[], config: Pick<Config, 'exportEnv'>): void {
   const names = secrets.map((s) => s.name);
+  const binary = secrets.filter(isBinary).map((s) => s.name);
   for (const { entry, template } of loaded) {
     checkSecretNames(template, names);
+    checkTextSecrets(template, binary);
     const clash = config.exportEnv && entry.envVar !== undefined ? secrets.find((s) => s.envName === entry.envVar) : undefined;
     if (clash) {
       throw new InputError(

@@ -51,7 +51,7 @@ export function deliverySummary(report: DeliveryReport): string {
     ]
       .filter(Boolean)
       .join(', ');
-    const bytes = Buffer.byteLength(s.value, 'utf8');
+    const bytes = s.decoded ? s.decoded.bytes.length : Buffer.byteLength(s.value, 'utf8');
     return `| ${cell(s.name)} | ${cell(source)} | ${cell(version)} | ${cell(delivery)} | ${bytes} |`;
   });
   const place = report.userSecretsDir
@@ -70,7 +70,9 @@ export function deliverySummary(report: DeliveryReport): string {
     '| --- | --- | --- | --- | ---: |',
     ...rows,
     '',
-    report.envFileSkipped.length > 0 ? `Left out of the env-file (multi-line): ${report.envFileSkipped.map(cell).join(', ')}.\n` : '',
+    report.envFileSkipped.length > 0
+      ? `Left out of the env-file (multi-line, or not text): ${report.envFileSkipped.map(cell).join(', ')}.\n`
+      : '',
     ...(report.leases.length > 0
       ? [
           '| lease id | path | ttl (s) | renewable |',

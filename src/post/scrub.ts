@@ -52,10 +52,11 @@ export async function scrubJobWorkspace(
   workspace: string | undefined,
 ): Promise<Pick<CleanupReport, 'scrubbed' | 'problems'>> {
   if (mode === 'off' || !workspace) return { scrubbed: undefined, problems: [] };
-  const values: Array<{ name: string; value: string }> = [];
+  const values: Array<{ name: string; value: string | Buffer }> = [];
   for (const file of ledger.files) {
     if (!ledger.secretsDir || path.dirname(file) !== ledger.secretsDir) continue;
-    const value = await fs.readFile(file, 'utf8').catch(() => undefined);
+    // As bytes: a decoded keystore is not text (scan/patterns.ts searches it and its base64 and hex).
+    const value = await fs.readFile(file).catch(() => undefined);
     if (value !== undefined) values.push({ name: path.basename(file), value });
   }
   if (ledger.tokenFile) {
@@ -87,10 +88,10 @@ const LEFT_IN_ARCHIVE = 'left (inside an archive: cannot redact in place)';
 
 export async function scrubWorkspace(
   workspace: string,
-  values: ReadonlyArray<{ name: string; value: string }>,
+  values: ReadonlyArray<{ name: string; value: string | Buffer }>,
   mode: ScrubMode,
 ): Promise<ScrubResult> {
-  const patterns = buildPatterns(values.filter((v) => v.value !== ''));
+  const patterns = buildPatterns(values.filter((v) => v.value.length > 0));
   const lengths = new Map(patterns.map((p) => [`${p.name}\0${p.encoding}`, p.bytes.length]));
   const byFile = new Map<string, Finding[]>();
   const problems: string[] = [];

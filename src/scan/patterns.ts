@@ -13,6 +13,7 @@
 //   at 8, ~0.7 GB/s at 6 (see matcher.ts).
 // Lowering minLength finds short values and costs speed and precision; raising it does the opposite.
 
+import { isUtf8 } from 'node:buffer';
 import { base64Embedded, toUrlAlphabet } from '../core/encodings.ts';
 
 /** Encodings of a whole value; `line:<encoding>` is the same for one line of a multi-line value. */
@@ -38,7 +39,11 @@ export const BASE_ENCODINGS = [
 ] as const;
 
 export type BaseEncoding = (typeof BASE_ENCODINGS)[number];
-export type Encoding = BaseEncoding | `line:${BaseEncoding}`;
+/** `base64-line`: one line of the standard base64 of bytes that are not text, wrapped as `base64` (76) or PEM (64) wrap it. */
+export type Encoding = BaseEncoding | `line:${BaseEncoding}` | 'base64-line';
+
+/** Where `base64` (coreutils) and PEM/`openssl base64` wrap their output. */
+const WRAP_WIDTHS = [76, 64] as const;
 
 export interface Pattern {
   bytes: Buffer;
@@ -49,7 +54,11 @@ export interface Pattern {
 
 export interface Secret {
   name: string;
-  value: string;
+  /**
+   * The value: text, or the bytes of a file. Bytes that are valid UTF-8 are searched as that text;
+   * other bytes (a decoded keystore) as bytes, with their hex and base64 forms (encodeBytes).
+   */
+  value: string | Uint8Array;
 }
 
 export interface PatternOptions {
@@ -100,6 +109,45 @@ export function encodeAll(text: string): Array<[BaseEncoding, Buffer]> {
   return out;
 }
 
+/**
+ * Every encoding of bytes that are not text (a keystore decoded from base64): the bytes themselves,
+ * hex, and base64 in every form encodeAll gives text. That covers the stored form a `?encoding=`
+ * line was decoded from (its base64, URL-safe or not, padded or not; its hex in either case), which
+ * is what a workflow that copies the Vault value (not the file) would leak. Text escapes (JSON,
+ * percent, UTF-16) are left out: they apply to text.
+ */
+export function encodeBytes(bytes: Buffer): Array<[BaseEncoding, Buffer]> {
+  const out: Array<[BaseEncoding, Buffer]> = [];
+  const add = (encoding: BaseEncoding, form: string | Buffer): void => {
+    if (form.length > 0) out.push([encoding, typeof form === 'string' ? Buffer.from(form, 'latin1') : form]);
+  };
+  add('raw', bytes);
+  add('hex', bytes.toString('hex'));
+  add('hex-upper', bytes.toString('hex').toUpperCase());
+  const b64 = bytes.toString('base64');
+  add('base64', b64);
+  add('base64url', toUrlAlphabet(b64));
+  add('base64-nopad', b64.replace(/=+$/, ''));
+  add('base64url-nopad', toUrlAlphabet(b64).replace(/=+$/, ''));
+  for (const k of [0, 1, 2] as const) {
+    const core = base64Embedded(bytes, k);
+    add(`base64@${k}`, core);
+    add(`base64url@${k}`, toUrlAlphabet(core));
+  }
+  return out;
+}
+
+/** The lines of the standard base64 of `bytes` as wrapped at each of WRAP_WIDTHS (the last line of each included). */
+export function wrappedBase64Lines(bytes: Buffer): Buffer[] {
+  const b64 = bytes.toString('base64');
+  const lines: Buffer[] = [];
+  for (const width of WRAP_WIDTHS) {
+    if (b64.length <= width) continue;
+    for (let at = 0; at < b64.length; at += width) lines.push(Buffer.from(b64.slice(at, at + width), 'latin1'));
+  }
+  return lines;
+}
+
 /** The trimmed, non-empty lines of a multi-line value that differ from the value itself. */
 function linesOf(value: string): string[] {
   const lines = new Set<string>();
@@ -119,6 +167,7 @@ function linesOf(value: string): string[] {
 export function buildPatterns(secrets: ReadonlyArray<Secret>, opts: PatternOptions = {}): Pattern[] {
   const minLength = Math.max(1, opts.minLength ?? DEFAULT_MIN_LENGTH);
   const rank = (encoding: Encoding): number => {
+    if (encoding === 'base64-line') return 2 * BASE_ENCODINGS.length;
     const line = encoding.startsWith('line:');
     const base = (line ? encoding.slice(5) : encoding) as BaseEncoding;
     return (line ? BASE_ENCODINGS.length : 0) + BASE_ENCODINGS.indexOf(base);
@@ -135,8 +184,17 @@ export function buildPatterns(secrets: ReadonlyArray<Secret>, opts: PatternOptio
     seen.names.add(name);
     if (rank(encoding) < rank(seen.encoding)) seen.encoding = encoding;
   };
-  for (const { name, value } of secrets) {
-    if (value === '') continue;
+  for (const secret of secrets) {
+    const { name } = secret;
+    if (secret.value.length === 0) continue;
+    if (typeof secret.value !== 'string' && !isUtf8(secret.value)) {
+      // Bytes that are not text: searched as bytes, with the stored forms they may have been decoded from.
+      const bytes = Buffer.from(secret.value.buffer, secret.value.byteOffset, secret.value.byteLength);
+      for (const [encoding, form] of encodeBytes(bytes)) add(name, encoding, form);
+      for (const line of wrappedBase64Lines(bytes)) add(name, 'base64-line', line);
+      continue;
+    }
+    const value = typeof secret.value === 'string' ? secret.value : Buffer.from(secret.value).toString('utf8');
     for (const [encoding, bytes] of encodeAll(value)) add(name, encoding, bytes);
     for (const line of linesOf(value)) {
       for (const [encoding, bytes] of encodeAll(line)) add(name, `line:${encoding}`, bytes);

@@ -187,6 +187,23 @@ export function checkSecretNames(template: Template, known: readonly string[]): 
   }
 }
 
+/**
+ * A template inserts text: a secret whose decoded bytes are not UTF-8 text (`?encoding=`) cannot
+ * stand in one (a lossy conversion would write a corrupt value without a word). Named with the
+ * template, its line and the tag; the file of that secret is the way to use it.
+ */
+export function checkTextSecrets(template: Template, binary: readonly string[]): void {
+  for (const name of template.secrets) {
+    if (!binary.includes(name)) continue;
+    const use = firstUse(template.nodes, name);
+    fail(
+      template.where,
+      use?.line ?? 1,
+      `${use?.tag ?? `{{${name}}}`} is secret '${name}', whose decoded value is not UTF-8 text; a template inserts text: use its file ($PIPELINE_SECRETS_DIR/${name}) instead`,
+    );
+  }
+}
+
 /** Renders with each placeholder's value inserted raw; `value` must know every name checkSecretNames passed. */
 export function renderTemplate(template: Template, value: (name: string) => string | undefined): Rendered {
   const derived: string[] = [];

@@ -1,6 +1,7 @@
 // Secrets that come from the step's environment (`env-secrets`: workflow secrets passed with
 // `env:`) rather than from Vault, and the check that all of a run's secrets, these and Vault's,
 // have distinct names.
+import { decodeSelected } from '../core/decode.ts';
 import { SecretError } from '../core/errors.ts';
 import type { EnvSecretLine } from '../inputs/secret-spec.ts';
 import type { Secret } from './fetch.ts';
@@ -23,8 +24,11 @@ export function collectEnvSecrets(
       }
       throw new SecretError(message);
     }
+    // The value as passed is masked first, so a value that does not decode is masked as well.
     onValue(value);
-    secrets.push({ name: line.name, envName: line.name, value, source: { kind: 'env', line: line.line, envVar: line.envVar } });
+    const delivered = decodeSelected(value, line.encoding, () => `env-secrets line ${line.line}: the value of '${line.envVar}'`);
+    if (delivered.decoded?.text) onValue(delivered.value);
+    secrets.push({ name: line.name, envName: line.name, ...delivered, source: { kind: 'env', line: line.line, envVar: line.envVar } });
   }
   return { secrets, warnings };
 }

@@ -1,5 +1,6 @@
 // Turns secret lines into secrets: one read per distinct path (and version), concurrently, then
 // the selected keys. All or nothing: any failure of a required secret fails the whole fetch.
+import { decodeSelected, maskTexts, type Decoded } from '../core/decode.ts';
 import { SecretError, VaultError } from '../core/errors.ts';
 import { inert } from '../core/log-safe.ts';
 import { mapLimit } from '../core/pool.ts';
@@ -15,6 +16,7 @@ import {
   type MountInfo,
   type ReadResult,
 } from './kv.ts';
+import { explainRefusal, tokenAccepted } from './refusal.ts';
 
 export type SecretSource =
   | {
@@ -36,7 +38,13 @@ export interface Secret {
   readonly name: string;
   /** Env var and env-file name. */
   readonly envName: string;
+  /**
+   * The value as text: as stored, or decoded (`?encoding=`) when the decoded bytes are text. For
+   * decoded bytes that are not text it is the stored text, and never handed over (core/decode.ts isBinary).
+   */
   readonly value: string;
+  /** Set for a decoded line: the bytes its file holds, and the stored form. */
+  readonly decoded?: Decoded;
   readonly source: SecretSource;
   /** Step output name when it is not `name` (a `pki` entry's files: vault-action's ROLE_cert...). */
   readonly outputName?: string;
@@ -71,36 +79,6 @@ export interface FetchDeps {
   /** Called with each value as soon as it is known, before anything else can see it. */
   readonly onValue: (value: string) => void;
   readonly debug: (message: string) => void;
-}
-
-/**
- * Whether Vault accepts the token: auth/token/lookup-self is in the default policy, so a 403 there
- * means the token itself is invalid, expired or revoked, not that a policy leaves a path out. The
- * status decides, not the text (OpenBao words both cases "permission denied").
- */
-async function tokenAccepted(client: VaultClient): Promise<boolean> {
-  try {
-    await client.read('auth/token/lookup-self');
-    return true;
-  } catch (error) {
-    return !(error instanceof VaultError && error.status === 403);
-  }
-}
-
-/** A 403 or 404 said as what to do about it, naming the secrets line and the path. */
-async function explainRefusal(
-  error: VaultError,
-  plan: { path: string; line: number; body: Record<string, unknown> | undefined },
-  tokenValid: () => Promise<boolean>,
-): Promise<string> {
-  const where = `secrets line ${plan.line}: ${error.message}`;
-  if (error.status === 404) {
-    const kv = plan.body === undefined ? ` (for KV v2 '${plan.path}' and its /data/ form both work)` : '';
-    return `${where}: nothing at '${plan.path}'; check the path${kv}, or end the line with ' ?' if the entry is optional`;
-  }
-  if (!(await tokenValid()))
-    return `${where}: the Vault token is invalid, expired or revoked (auth/token/lookup-self is refused too); give a valid token or check the login method`;
-  return `${where}: the token is valid but its policies do not allow this; grant ${plan.body === undefined ? "'read'" : "'update'"} on '${error.path}' in a policy of the token (or of the login role)`;
 }
 
 /** One request per distinct key: path and version for reads, path and body for writes. */
@@ -224,6 +202,9 @@ export function select(line: VaultSecretLine, result: ReadResult, warnings: stri
     version: result.version,
     leaseId: result.leaseId,
   });
+  // Strings as they are, other JSON values as JSON text (as vault-action delivers them), or decoded (`?encoding=`).
+  const where = (key: string) => (): string => `secrets line ${line.line}: the value of key '${inert(key)}' at '${inert(result.readPath)}'`;
+  const delivered = (key: string, value: unknown): ReturnType<typeof decodeSelected> => decodeSelected(value, line.encoding, where(key));
   if (line.selector.kind === 'all') {
     const { prefix, keepCase } = line.selector;
     return Object.entries(result.data)
@@ -236,7 +217,7 @@ export function select(line: VaultSecretLine, result: ReadResult, warnings: stri
           );
         }
         const name = prefix + normalizeName(key);
-        return { name, envName: keepCase ? name : name.toUpperCase(), value: render(value), source: source(key) };
+        return { name, envName: keepCase ? name : name.toUpperCase(), ...delivered(key, value), source: source(key) };
       });
   }
   const key = line.selector.key;
@@ -254,7 +235,7 @@ export function select(line: VaultSecretLine, result: ReadResult, warnings: stri
   }
   const name = line.name ?? normalizeName(key);
   // vault-action: an explicit `| NAME` is used as written for env too; a derived name is upper-cased.
-  return [{ name, envName: line.name ?? normalizeName(key, true), value: render(value), source: source(key) }];
+  return [{ name, envName: line.name ?? normalizeName(key, true), ...delivered(key, value), source: source(key) }];
 }
 
 /**
@@ -281,15 +262,10 @@ function parseObject(text: string): unknown {
   }
 }
 
-/** Strings as they are; other JSON values as JSON text, as vault-action delivers them. */
-function render(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/** The values `line` selects from `result`, as delivered; none when the selection fails (reported later). */
+/** The texts to mask of what `line` selects (a decoded one's stored form too: maskTexts); none when selecting fails (reported later). */
 function selectedValues(line: VaultSecretLine, result: ReadResult): string[] {
   try {
-    return select(line, result, []).map((secret) => secret.value);
+    return select(line, result, []).flatMap((secret) => (secret.decoded ? maskTexts(secret.decoded) : [secret.value]));
   } catch {
     return [];
   }

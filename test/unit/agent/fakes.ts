@@ -311,8 +311,14 @@ export async function tempRoot(values: Record<string, string>): Promise<TempRoot
 }
 
 /** A secrets line as parse would give it: `<path> <key> | <name>` (or a `write` line with a body). */
-export function line(apiPath: string, key: string, name: string, body?: Record<string, unknown>): VaultSecretLine {
-  return { line: 1, path: apiPath, version: undefined, selector: { kind: 'key', key }, optional: false, name, body };
+export function line(
+  apiPath: string,
+  key: string,
+  name: string,
+  body?: Record<string, unknown>,
+  encoding: VaultSecretLine['encoding'] = 'utf8',
+): VaultSecretLine {
+  return { line: 1, path: apiPath, version: undefined, selector: { kind: 'key', key }, optional: false, name, body, encoding };
 }
 
 export const TOKEN = 'hvs.unit-test-token';

@@ -45,6 +45,41 @@ async function setup(onChange: string | undefined) {
   return { dir, lines, files, exec, status, logged };
 }
 
+describe('SecretFiles with decoded lines (?encoding=)', () => {
+  const V1 = Buffer.from([0x30, 0x82, 0xff, 0x00, 0x01]);
+  const V2 = Buffer.from([0x30, 0x82, 0xfe, 0x00, 0x02, 0x03]);
+
+  it('decodes a rotated value the way main did: the file gets the new bytes exactly, the env-file leaves them out', async () => {
+    const dir = await root({ USER: 'app' });
+    await fs.writeFile(path.join(dir.secretsDir, 'KEYSTORE'), V1, { mode: 0o600 });
+    const lines: [ReturnType<typeof line>, ...Array<ReturnType<typeof line>>] = [
+      line('secret/app', 'user', 'USER'),
+      line('secret/app', 'p12', 'KEYSTORE', undefined, 'base64'),
+    ];
+    const cfg = config(dir, [kvSource(lines, 'secret/data/app', 1)], { onChange: undefined });
+    const logged: string[] = [];
+    const files = new SecretFiles(cfg, {
+      exec: fakeExec(dir),
+      now: () => T0,
+      log: async (m) => void logged.push(m),
+      status: new StatusBook(cfg, T0, () => 0),
+    });
+    await files.load();
+    expect(files.bytes('KEYSTORE')).toBe(V1.length);
+    // The same value again, base64 as stored: nothing changed (compared as bytes, not as lossy text).
+    await files.apply(lines, result({ user: 'app', p12: V1.toString('base64') }), 'same');
+    expect(logged.at(-1)).toBe('same: no delivered value changed');
+    await files.apply(lines, result({ user: 'app', p12: V2.toString('base64') }), 'rotated');
+    expect((await fs.readFile(path.join(dir.secretsDir, 'KEYSTORE'))).equals(V2)).toBe(true);
+    expect(logged.at(-1)).toBe(`rotated: rewrote KEYSTORE (${V2.length} bytes)`);
+    await files.flush();
+    expect(await fs.readFile(dir.envFile, 'utf8')).toBe('USER=app\n');
+    // A rotated value that does not decode fails the apply and leaves the file as it was.
+    await expect(files.apply(lines, result({ user: 'app', p12: 'not base64!' }), 'bad')).rejects.toThrow(/is not valid base64/);
+    expect((await fs.readFile(path.join(dir.secretsDir, 'KEYSTORE'))).equals(V2)).toBe(true);
+  });
+});
+
 describe('SecretFiles', () => {
   it('rewrites only the changed file; flush then writes the env-file and runs on-change once for it', async () => {
     const { dir, lines, files, exec } = await setup('reload');

@@ -26,6 +26,20 @@ describe('the job-wide list', () => {
 });
 
 describe('the side-values file', () => {
+  it('keeps bytes that are not text as bytes (a decoded keystore the agent superseded), and text as text', async () => {
+    const { root: r } = await root();
+    const bytes = Buffer.from([0x30, 0x82, 0x00, 0xff, 0xfe, 0x0a]);
+    await appendSideValues(r, [
+      { name: 'KEYSTORE (superseded)', source: 'superseded', value: bytes },
+      { name: 'EMPTY', source: 'superseded', value: Buffer.alloc(0) },
+      { name: 'TEXT', source: 'superseded', value: 'plain text' },
+    ]);
+    const read = await readSideValues(r);
+    expect(read.values.map((v) => v.name)).toEqual(['KEYSTORE (superseded)', 'TEXT']);
+    expect(Buffer.isBuffer(read.values[0]?.value) && read.values[0].value.equals(bytes)).toBe(true);
+    expect(read.values[1]?.value).toBe('plain text');
+  });
+
   it('is created 0600, appended to by each writer, read back with names and sources', async () => {
     const { root: r } = await root();
     await appendSideValues(r, [{ name: 'registry-password (ghcr.io)', source: 'registry-password', value: 'pw-one\nline two' }]);

@@ -2,7 +2,7 @@
 // leaves and their encodings), what is left out as too weak to mask, and the scrub of error text.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { derivedForms, isTooWeakToMask, MaskRegistry, MIN_FORM_LENGTH } from '../../../src/core/mask.ts';
+import { byteForms, derivedForms, isTooWeakToMask, MaskRegistry, MIN_FORM_LENGTH } from '../../../src/core/mask.ts';
 import type { Runner } from '../../../src/core/runner.ts';
 
 function recorder(): { runner: Runner; masked: string[] } {
@@ -120,5 +120,28 @@ describe('the delivered form of a value', () => {
   it('keeps an encoding even when it looks like a number (hex of a strong value)', () => {
     const forms = derivedForms('abcd');
     expect(forms).toContain('61626364');
+  });
+});
+
+describe('byteForms and addForms (decoded bytes that are not text)', () => {
+  const bytes = Buffer.from(Array.from({ length: 200 }, (_, i) => (i * 37 + 250) % 256));
+  it('the standard base64 whole and as `base64` wraps it at 76 columns, and hex', () => {
+    const b64 = bytes.toString('base64');
+    expect(byteForms(bytes)).toEqual([
+      b64,
+      b64.slice(0, 76),
+      b64.slice(76, 152),
+      b64.slice(152, 228),
+      b64.slice(228),
+      bytes.toString('hex'),
+    ]);
+    expect(byteForms(Buffer.from([0xff, 0x00]))).toEqual(['/wA=', 'ff00']); // no wrap below 76; nothing shorter than 4
+  });
+
+  it('registers each form as given, once, without deriving encodings of it', () => {
+    const { runner, masked } = recorder();
+    const masks = new MaskRegistry(runner);
+    masks.addForms(['abcdefgh', 'abcdefgh', 'abc']);
+    expect(masked).toEqual(['abcdefgh']);
   });
 });

@@ -29,6 +29,17 @@ describe('parseInputs', () => {
     expect(() => parseInputs({ ...base, 'INPUT_IGNORE-NOT-FOUND': 'yes' })).toThrow("input 'ignore-not-found': 'yes' is not a boolean");
   });
 
+  it('secret-encoding is the encoding of every secrets line without its own ?encoding=', () => {
+    const lines = parseInputs({
+      ...base,
+      INPUT_SECRETS: 'secret/a k\nsecret/b?encoding=utf8 k | B',
+      'INPUT_SECRET-ENCODING': 'base64',
+    }).secrets;
+    expect(lines.map((l) => l.encoding)).toEqual(['base64', 'utf8']);
+    expect(parseInputs(base).secrets[0]?.encoding).toBe('utf8');
+    expect(() => parseInputs({ ...base, 'INPUT_SECRET-ENCODING': 'Base64' })).toThrow(/^input 'secret-encoding': 'Base64' is not one of/);
+  });
+
   it('falls back to VAULT_ADDR and needs no Vault inputs without Vault lines', () => {
     expect(parseInputs({ ...base, INPUT_URL: '', VAULT_ADDR: 'http://127.0.0.1:8200' }).vault?.url).toBe('http://127.0.0.1:8200');
     const config = parseInputs({ 'INPUT_ENV-SECRETS': 'A' });

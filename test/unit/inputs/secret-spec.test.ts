@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
-import { normalizeName, parseEnvSecretsInput, parseSecretsInput } from '../../../src/inputs/secret-spec.ts';
+import { normalizeName, parseEnvSecretsInput, parseSecretEncoding, parseSecretsInput } from '../../../src/inputs/secret-spec.ts';
 
 describe('parseSecretsInput (hashicorp/vault-action syntax)', () => {
   it.each([
@@ -74,15 +74,23 @@ describe('normalizeName (vault-action defaults)', () => {
 describe('parseEnvSecretsInput', () => {
   it('accepts NAME and NAME=ENV_VAR, lines and commas, optional marker', () => {
     expect(parseEnvSecretsInput('A, B=OTHER\nC ?')).toEqual([
-      { line: 1, name: 'A', envVar: 'A', optional: false },
-      { line: 1, name: 'B', envVar: 'OTHER', optional: false },
-      { line: 2, name: 'C', envVar: 'C', optional: true },
+      { line: 1, name: 'A', envVar: 'A', optional: false, encoding: 'utf8' },
+      { line: 1, name: 'B', envVar: 'OTHER', optional: false, encoding: 'utf8' },
+      { line: 2, name: 'C', envVar: 'C', optional: true, encoding: 'utf8' },
+    ]);
+  });
+  it('takes ?encoding= after the variable (or the name, when they are one)', () => {
+    expect(parseEnvSecretsInput('KEYSTORE=KEYSTORE_B64?encoding=base64, KEY?encoding=hex ?')).toEqual([
+      { line: 1, name: 'KEYSTORE', envVar: 'KEYSTORE_B64', optional: false, encoding: 'base64' },
+      { line: 1, name: 'KEY', envVar: 'KEY', optional: true, encoding: 'hex' },
     ]);
   });
   it.each([
     ['a/b', /line 1: a name may hold only letters/],
     ['A=1X', /line 1: the part after '=' is not an environment variable name/],
     ['ghp_PastedValueNotAName!=X', /^input 'env-secrets': line 1: a name may hold only/],
+    ['A=B?encoding=b64', /^input 'env-secrets': line 1: the encoding after '\?encoding=' is not one of utf8, base64, hex$/],
+    ['A=B?version=2', /^input 'env-secrets': line 1: after '\?' only encoding=utf8\|base64\|hex is accepted$/],
   ])('rejects %j', (input, message) => {
     expect(() => parseEnvSecretsInput(input)).toThrow(message);
   });
@@ -116,5 +124,46 @@ describe('inputs that hold names never echo what was given', () => {
     for (const input of ['ghp_PastedValueNotAName!', 'X=ghp_PastedValueNotAName!']) {
       expect(() => parseEnvSecretsInput(input)).toThrow(/^(?!.*ghp_PastedValue)/s);
     }
+  });
+});
+
+describe('?encoding= and secret-encoding', () => {
+  it.each([
+    ['secret/app p12 | KEYSTORE', 'utf8', 'utf8'],
+    ['secret/app p12 | KEYSTORE', 'base64', 'base64'],
+    ['secret/app?encoding=base64 p12 | KEYSTORE', 'utf8', 'base64'],
+    ['secret/app?encoding=hex p12 | KEYSTORE', 'base64', 'hex'],
+    ['secret/app?encoding=utf8 p12 | KEYSTORE', 'base64', 'utf8'],
+    ['secret/app?version=2&encoding=hex p12 ?', 'utf8', 'hex'],
+    ['secret/app?encoding=base64 *', 'utf8', 'base64'],
+    ['write transit/decrypt/k?encoding=base64 {"ciphertext": "vault:v1:x"} plaintext | PLAIN', 'utf8', 'base64'],
+  ] as const)('%s with secret-encoding %s decodes as %s', (input, fallback, encoding) => {
+    const [line] = parseSecretsInput(input, fallback);
+    expect(line?.encoding).toBe(encoding);
+    expect(line?.path).not.toContain('?');
+  });
+
+  it('keeps ?version= and the optional marker beside ?encoding=', () => {
+    expect(parseSecretsInput('secret/app?version=2&encoding=hex p12 | K ?')[0]).toMatchObject({
+      path: 'secret/app',
+      version: 2,
+      encoding: 'hex',
+      optional: true,
+      name: 'K',
+    });
+  });
+
+  it.each([
+    ['secret/app?encoding=b64 k', /^input 'secrets': line 1: encoding 'b64' is not one of utf8, base64, hex$/],
+    ['secret/app?encoding=base64&encoding=hex k', /^input 'secrets': line 1: 'encoding' is given twice on the path$/],
+    ['secret/app?decode=base64 k', /unknown query 'decode' on the path; only \?version=N and \?encoding=utf8\|base64\|hex are accepted/],
+  ])('refuses %j in one line naming the input and line', (input, message) => {
+    expect(() => parseSecretsInput(input)).toThrow(message);
+  });
+
+  it('secret-encoding: empty is utf8; a bad value names the input', () => {
+    expect(parseSecretEncoding('')).toBe('utf8');
+    expect(parseSecretEncoding(' hex ')).toBe('hex');
+    expect(() => parseSecretEncoding('base32')).toThrow(/^input 'secret-encoding': 'base32' is not one of utf8, base64, hex$/);
   });
 });

@@ -8,7 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LedgerWriter, type Ledger } from '../../../src/core/ledger.ts';
 import { ROOT_MARKER } from '../../../src/core/private-dir.ts';
 import type { Config } from '../../../src/inputs/main.ts';
-import { createRoot, handOver, writeFiles } from '../../../src/main/deliver.ts';
+import { decodeValue } from '../../../src/core/decode.ts';
+import { DeliveryError } from '../../../src/core/errors.ts';
+import { checkTextExports, createRoot, handOver, writeFiles } from '../../../src/main/deliver.ts';
 import type { Secret } from '../../../src/vault/fetch.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
 
@@ -125,5 +127,84 @@ describe('handOver', () => {
     handOver(runner, { exportEnv: false, exportOutputs: true }, { dir, envFile: '/r/secrets.env', secrets: [cert], vaultToken: undefined });
     expect(runner.outputs.get('client_cert')).toBe('cert-pem-text');
     expect(runner.outputs.has('client.crt')).toBe(false);
+  });
+});
+
+describe('decoded values (?encoding=)', () => {
+  const KEYSTORE = Buffer.from([0x30, 0x82, 0x00, 0x0a, 0xff, 0xfe, 0x00, 0x01]); // not text: a NUL, invalid UTF-8
+  const decoded = (name: string, stored: string, encoding: 'base64' | 'hex', line = 4): Secret => ({
+    name,
+    envName: name,
+    ...decodeValue(stored, encoding),
+    source: { kind: 'vault', line, requestKey: 'k', path: 'p', readPath: 'p', key: 'k', kvVersion: 2, version: 1, leaseId: undefined },
+  });
+
+  it('the file holds the decoded bytes exactly; bytes that are not text are left out of the env-file, with a warning', async () => {
+    const { runner, ledger, dir } = await root();
+    const secrets = [
+      decoded('KEYSTORE', KEYSTORE.toString('base64'), 'base64'),
+      decoded('CONF', Buffer.from('a=b').toString('hex'), 'hex'),
+    ];
+    const delivered = await writeFiles(runner, ledger, dir, secrets, config);
+    expect((await fs.readFile(path.join(dir.secretsDir, 'KEYSTORE'))).equals(KEYSTORE)).toBe(true);
+    expect(await fs.readFile(path.join(dir.secretsDir, 'CONF'), 'utf8')).toBe('a=b');
+    expect(await fs.readFile(delivered.envFile, 'utf8')).toBe('CONF=a=b\n');
+    expect(runner.warnings).toEqual([
+      "secret 'KEYSTORE' decodes to bytes that are not UTF-8 text and is left out of the env-file (no env var can hold them); use its file",
+    ]);
+  });
+
+  it.each([
+    [{ exportEnv: true, exportOutputs: false }, 'export-env', 'no environment variable'],
+    [{ exportEnv: false, exportOutputs: true }, 'export-outputs', 'no step output'],
+  ])('%j: bytes that are not text are refused in one line naming the line and the secret', (asked, input, what) => {
+    const secrets = [
+      decoded('TEXT', Buffer.from('text-value').toString('base64'), 'base64', 2),
+      decoded('KEYSTORE', KEYSTORE.toString('hex'), 'hex', 3),
+    ];
+    let error: unknown;
+    try {
+      checkTextExports(asked, secrets);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DeliveryError);
+    expect((error as Error).message).toBe(
+      `secrets line 3: secret 'KEYSTORE' decodes from hex to bytes that are not UTF-8 text, which ${what} can hold (${input}: true exports every secret); it can only be the file $PIPELINE_SECRETS_DIR/KEYSTORE: fetch it in a step without ${input}`,
+    );
+    expect((error as Error).message).not.toContain(KEYSTORE.toString('hex'));
+    // Nothing is exported when handOver is reached anyway (its backstop).
+    const runner = fakeRunner();
+    expect(() =>
+      handOver(runner, asked, {
+        dir: { root: '/r', secretsDir: '/r/s', userSecretsDir: false, onTmpfs: true, marker: '' },
+        envFile: '/r/e',
+        secrets,
+        vaultToken: undefined,
+      }),
+    ).toThrow(DeliveryError);
+    expect(runner.exported.has('TEXT')).toBe(false);
+    expect(runner.outputs.has('TEXT')).toBe(false);
+  });
+
+  it('decoded text is exported as that text; without an export nothing is refused', () => {
+    const secrets = [
+      decoded('TEXT', Buffer.from('text-value').toString('base64'), 'base64'),
+      decoded('KEYSTORE', KEYSTORE.toString('hex'), 'hex'),
+    ];
+    expect(() => checkTextExports({ exportEnv: false, exportOutputs: false }, secrets)).not.toThrow();
+    const runner = fakeRunner();
+    handOver(
+      runner,
+      { exportEnv: true, exportOutputs: true },
+      {
+        dir: { root: '/r', secretsDir: '/r/s', userSecretsDir: false, onTmpfs: true, marker: '' },
+        envFile: '/r/e',
+        secrets: secrets.slice(0, 1),
+        vaultToken: undefined,
+      },
+    );
+    expect(runner.exported.get('TEXT')).toBe('text-value');
+    expect(runner.outputs.get('TEXT')).toBe('text-value');
   });
 });

@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { decodeValue } from '../../../src/core/decode.ts';
 import type { Exec } from '../../../src/core/exec.ts';
 import { LedgerWriter, type Ledger } from '../../../src/core/ledger.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
@@ -49,6 +50,22 @@ describe('resolveLogins', () => {
       resolveLogins([{ registry: 'ghcr.io', username: 'a', password: { secret: 'pasted-password-XYZ' }, source }], SECRETS);
     expect(resolve).toThrow(`${input}: registry 'ghcr.io': no secret of this step has the given name (secrets: REG_PASS, npm.token)`);
     expect(resolve).not.toThrow(/pasted-password-XYZ/);
+  });
+});
+
+describe('resolveLogins with a decoded secret', () => {
+  it('a password whose decoded bytes are not text is refused, naming the registry and the secret; decoded text is the password', () => {
+    const binary: Secret = { ...secret('P12', 'MIIK/w=='), ...decodeValue(Buffer.from([0x30, 0xff, 0x00]).toString('base64'), 'base64') };
+    const text: Secret = { ...secret('PW', ''), ...decodeValue(Buffer.from('decoded-pass-1234').toString('hex'), 'hex') };
+    const login = (name: string) =>
+      resolveLogins(
+        [{ registry: 'ghcr.io', username: 'a', password: { secret: name }, source: "input 'registries' line 1" }],
+        [binary, text],
+      );
+    expect(() => login('P12')).toThrow(
+      "input 'registries': registry 'ghcr.io': secret 'P12' decodes to bytes that are not UTF-8 text, which cannot be a password; give a secret stored as text",
+    );
+    expect(login('PW')[0]?.password).toBe('decoded-pass-1234');
   });
 });
 

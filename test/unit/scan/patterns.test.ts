@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BASE_ENCODINGS, buildPatterns, encodeAll } from '../../../src/scan/patterns.ts';
+import { randomBytes } from 'node:crypto';
+import { BASE_ENCODINGS, buildPatterns, encodeAll, encodeBytes } from '../../../src/scan/patterns.ts';
 
 const VALUE = 'p@ss "wörd"/+?&=';
 
@@ -81,5 +82,40 @@ describe('buildPatterns', () => {
   it('never carries the value outside the bytes', () => {
     const patterns = buildPatterns([{ name: 'N', value: 'v4lue-that-must-not-leak' }]);
     for (const p of patterns) expect(`${p.name} ${p.encoding}`).not.toContain('v4lue');
+  });
+});
+
+describe('bytes that are not text (a decoded keystore)', () => {
+  // 0xff 0xfe never occur in UTF-8: these bytes are not text, whatever the rest.
+  const bytes = Buffer.concat([Buffer.from([0xff, 0xfe, 0x00]), randomBytes(601)]); // 604 bytes: base64 with '=='
+  const patterns = buildPatterns([{ name: 'KEYSTORE', value: bytes }]);
+  const find = (haystack: Buffer): string[] => patterns.filter((p) => haystack.includes(p.bytes)).map((p) => p.encoding);
+
+  it('the bytes themselves, not a lossy text of them', () => {
+    expect(find(Buffer.concat([Buffer.from('junk'), bytes, Buffer.from('junk')]))).toContain('raw');
+    expect(find(Buffer.from(bytes.toString('utf8'), 'utf8'))).not.toContain('raw');
+  });
+
+  it.each([
+    ['base64', bytes.toString('base64')],
+    ['base64-nopad', bytes.toString('base64').replace(/=+$/, '')],
+    ['base64url-nopad', bytes.toString('base64url')],
+    ['base64url', bytes.toString('base64').replaceAll('+', '-').replaceAll('/', '_')],
+    ['hex', bytes.toString('hex')],
+    ['hex-upper', bytes.toString('hex').toUpperCase()],
+  ])('the stored form it was decoded from: %s', (encoding, stored) => {
+    expect(find(Buffer.from(`value: "${stored}"`))).toContain(encoding);
+  });
+
+  it.each([76, 64])('base64 wrapped at %i columns (base64, PEM), line by line', (width) => {
+    const wrapped = bytes.toString('base64').replace(new RegExp(`.{${width}}`, 'g'), '$&\n');
+    const lines = wrapped.split('\n').filter((l) => l.length >= 6);
+    for (const line of lines) expect(find(Buffer.from(`  ${line}\n`))).toContain('base64-line');
+  });
+
+  it('text escapes are not derived from bytes; bytes that are UTF-8 are searched as that text', () => {
+    expect(new Set(encodeBytes(bytes).map(([e]) => e))).not.toContain('json');
+    const asText = buildPatterns([{ name: 'T', value: Buffer.from('s3cret-text-value') }]);
+    expect(asText).toEqual(buildPatterns([{ name: 'T', value: 's3cret-text-value' }]));
   });
 });

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
-import { checkSecretNames, parseTemplate, renderTemplate, type TemplateSource } from '../../../src/templates/template.ts';
+import { checkSecretNames, checkTextSecrets, parseTemplate, renderTemplate, type TemplateSource } from '../../../src/templates/template.ts';
 import { thrown } from '../../support/errors.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
 import { base64Needles, secretNeedles } from '../../support/harness/leak.ts';
@@ -123,6 +123,20 @@ describe('checkSecretNames', () => {
       'line 3 (input line 4): {{U}} names no secret',
     );
     expect(thrown(() => checkSecretNames(template, []), InputError).message).toContain('(this step has none)');
+  });
+});
+
+describe('checkTextSecrets', () => {
+  const template = parseTemplate(WHERE, 'a\nkeystore={{#base64}}{{KEYSTORE}}{{/base64}}\npw={{PW}}');
+
+  it('passes when no placeholder names a secret whose decoded value is not text', () => {
+    expect(() => checkTextSecrets(template, ['OTHER'])).not.toThrow();
+  });
+
+  it('names the template, the line and the tag of a secret that is not text', () => {
+    expect(thrown(() => checkTextSecrets(template, ['KEYSTORE']), InputError).message).toBe(
+      "input 'templates': template 'npmrc' line 2 (input line 3): {{KEYSTORE}} is secret 'KEYSTORE', whose decoded value is not UTF-8 text; a template inserts text: use its file ($PIPELINE_SECRETS_DIR/KEYSTORE) instead",
+    );
   });
 });
 

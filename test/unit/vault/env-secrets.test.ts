@@ -32,6 +32,30 @@ describe('collectEnvSecrets', () => {
     }
   });
 
+  it('?encoding= decodes the variable: masked as passed, and as decoded text when it is text', () => {
+    const seen: string[] = [];
+    const bytes = Buffer.from([0x30, 0x82, 0xff, 0x00]);
+    const { secrets } = collectEnvSecrets(
+      parseEnvSecretsInput('KEYSTORE=KS_B64?encoding=base64\nCONF=CONF_HEX?encoding=hex'),
+      { KS_B64: bytes.toString('base64'), CONF_HEX: Buffer.from('conf-text-value').toString('hex') },
+      (v) => seen.push(v),
+    );
+    expect(secrets[0]?.decoded?.bytes.equals(bytes)).toBe(true);
+    expect(secrets[0]?.decoded?.text).toBe(false);
+    expect(secrets[1]?.value).toBe('conf-text-value');
+    expect(seen).toEqual([bytes.toString('base64'), Buffer.from('conf-text-value').toString('hex'), 'conf-text-value']);
+  });
+
+  it('a variable that does not decode fails naming the line and the variable, never the value', () => {
+    const seen: string[] = [];
+    expect(() => collectEnvSecrets(parseEnvSecretsInput('K=K_B64?encoding=base64'), { K_B64: 'not*base64' }, (v) => seen.push(v))).toThrow(
+      new SecretError(
+        "env-secrets line 1: the value of 'K_B64' is not valid base64 (a character at offset 3 is not in the base64 alphabet); store it base64-encoded, or give this line another ?encoding= (utf8: as stored)",
+      ),
+    );
+    expect(seen).toEqual(['not*base64']); // masked before it was decoded
+  });
+
   it('an optional one is a warning', () => {
     const { secrets, warnings } = collectEnvSecrets(parseEnvSecretsInput('NPM_TOKEN ?'), {}, () => {});
     expect(secrets).toEqual([]);

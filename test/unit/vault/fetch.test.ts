@@ -292,6 +292,7 @@ describe("a '*' key that gives an empty name", () => {
       optional: false,
       name: undefined,
       body: undefined,
+      encoding: 'utf8',
     } as const;
     const result = { data: { '@@\n': 'value-of-odd-key', ok: 'v' }, readPath: 'secret/data/ci/odd' } as unknown as Parameters<
       typeof select
@@ -307,5 +308,56 @@ describe("a '*' key that gives an empty name", () => {
     expect(message).toMatch(/^secrets line 3: key "@@\\n" at 'secret\/data\/ci\/odd' gives an empty name under '\*'/);
     expect(message).not.toContain('\n');
     expect(message).not.toContain('value-of-odd-key');
+  });
+});
+
+describe('decoding (?encoding=)', () => {
+  const P12 = Buffer.from([0x30, 0x82, 0x0a, 0x00, 0x02, 0x01, 0x03, 0xff, 0xfe]); // not UTF-8
+  it('a value decoded to bytes that are not text: the bytes for the file, only the stored form masked', async () => {
+    const stored = P12.toString('base64');
+    const { values, run } = await fetch('secret/data/ci?encoding=base64 p12 | KEYSTORE', {
+      mounts: KV2,
+      answers: { 'secret/data/ci': kv2({ p12: stored }) },
+    });
+    const [secret] = (await run).secrets;
+    expect(secret?.decoded?.bytes.equals(P12)).toBe(true);
+    expect(secret?.decoded?.text).toBe(false);
+    expect(values).toEqual([stored]);
+  });
+
+  it('a value decoded to text: the text is delivered, and it and the stored form are masked', async () => {
+    const stored = Buffer.from('user: ci\npassword: s3cret-pw').toString('hex').toUpperCase();
+    const { values, run } = await fetch('secret/data/ci?encoding=hex conf | CONF', {
+      mounts: KV2,
+      answers: { 'secret/data/ci': kv2({ conf: stored }) },
+    });
+    const [secret] = (await run).secrets;
+    expect(secret?.value).toBe('user: ci\npassword: s3cret-pw');
+    expect(values).toEqual([stored, 'user: ci\npassword: s3cret-pw']);
+  });
+
+  it('a wildcard decodes every key; a value that does not decode fails its line, naming the key, never the value', async () => {
+    const { values, run } = await fetch('secret/data/ci?encoding=base64 *', {
+      mounts: KV2,
+      answers: { 'secret/data/ci': kv2({ good: 'aGVsbG8td29ybGQ=', bad: 'aGVs*bG8=' }) },
+    });
+    const error = await failure(run);
+    expect(error).toBeInstanceOf(SecretError);
+    expect(error.message).toBe(
+      "secrets line 1: the value of key 'bad' at 'secret/data/ci' is not valid base64 (a character at offset 4 is not in the base64 alphabet); store it base64-encoded, or give this line another ?encoding= (utf8: as stored)",
+    );
+    expect(values).toEqual([]); // nothing of a line that fails is masked: nothing of it is delivered or shown
+  });
+
+  it('lines with different encodings of one path share one read', async () => {
+    const { client, run } = await fetch('secret/data/ci k | RAW\nsecret/data/ci?encoding=base64 k | DECODED', {
+      mounts: KV2,
+      answers: { 'secret/data/ci': kv2({ k: 'c2VjcmV0LXZhbHVl' }) },
+    });
+    expect((await run).secrets.map((s) => [s.name, s.value])).toEqual([
+      ['RAW', 'c2VjcmV0LXZhbHVl'],
+      ['DECODED', 'secret-value'],
+    ]);
+    expect(client.calls.filter((c) => !c.path.startsWith('sys/')).length).toBe(1);
   });
 });
