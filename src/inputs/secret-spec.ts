@@ -38,9 +38,13 @@ export interface EnvSecretLine {
 
 const PLAIN_KEY = /^[^\s$()[\]{}&|,;:<>=!?*'"`~^%]+$/u;
 
-/** vault-action's default name for a key: `.` -> `__`, drop all but letters, digits, `_` and `-`. */
+/**
+ * vault-action's default name for a key (v3.4.0 normalizeOutputKey): `.` -> `__`, then `-` and all
+ * but letters, digits and `_` dropped. The same names, so a migrated workflow's later steps find
+ * what they read before (and an env name with `-` is one no shell can read).
+ */
 export function normalizeName(key: string, upperCase = false): string {
-  const name = key.replaceAll('.', '__').replace(/[^\p{L}\p{N}_-]/gu, '');
+  const name = key.replaceAll('.', '__').replace(/[^\p{L}\p{N}_]/gu, '');
   return upperCase ? name.toUpperCase() : name;
 }
 

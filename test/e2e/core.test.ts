@@ -70,7 +70,8 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
     expect(job.env.PIPELINE_SECRETS_DIR).toBe(dir);
     const expected: Record<string, string> = {
       DB_PASSWORD: VALUES.password,
-      'api-key': VALUES.apiKey,
+      // vault-action's default name: `-` dropped.
+      apikey: VALUES.apiKey,
       OLD_PASSWORD: VALUES.oldPassword,
       LEGACY: VALUES.legacy,
       TLS_key: VALUES.multiline,
@@ -85,7 +86,7 @@ describe('core path: Vault -> masked -> files -> cleaned up', () => {
     expect((await fs.readdir(dir)).sort()).toEqual(Object.keys(expected).sort());
     // Env names: explicit names as written, derived names upper-cased, `**` keeps case.
     expect(job.env.DB_PASSWORD).toBe(VALUES.password);
-    expect(job.env['API-KEY']).toBe(VALUES.apiKey);
+    expect(job.env.APIKEY).toBe(VALUES.apiKey);
     expect(job.env.TLS_key).toBe(VALUES.multiline);
     // The env-file holds single-line values only; the multi-line one is named in a warning.
     const envFile = await fs.readFile(main.outputs['env-file'] ?? '', 'utf8');

@@ -63,7 +63,9 @@ describe('normalizeName (vault-action defaults)', () => {
     ['npmToken', false, 'npmToken'],
     ['npmToken', true, 'NPMTOKEN'],
     ['a.b.c', false, 'a__b__c'],
-    ['my-key', true, 'MY-KEY'],
+    ['my-key', true, 'MYKEY'],
+    ['api-key', false, 'apikey'],
+    ['under_score', true, 'UNDER_SCORE'],
     ['we!rd key$', false, 'werdkey'],
     ['ключ', true, 'КЛЮЧ'],
   ])('%s (env %s) -> %s', (key, upper, expected) => {
