@@ -14,12 +14,19 @@ import {
   summary,
   warning,
 } from '@actions/core';
+import { EOL } from 'node:os';
 import { DeliveryError } from './errors.ts';
 import { inert } from './log-safe.ts';
 
 export interface Runner {
   /** Registers a value with the runner's log masker (emits ::add-mask::). */
   setSecret(value: string): void;
+  /**
+   * Registers several values at once: all their ::add-mask:: lines in one write (a value and its
+   * derived forms are about ten lines, each otherwise a write of its own). Optional: without it,
+   * each value goes through setSecret.
+   */
+  setSecrets?(values: readonly string[]): void;
   info(message: string): void;
   warning(message: string): void;
   debug(message: string): void;
@@ -63,10 +70,21 @@ function requireFileCommand(file: 'GITHUB_ENV' | 'GITHUB_OUTPUT', what: string):
   );
 }
 
+/** An ::add-mask:: line as @actions/core's setSecret writes it (its escapeData: %, CR and LF). */
+function maskLine(value: string): string {
+  if (value !== '' && inert(value) !== value) rewrittenSecrets.add(value);
+  return `::add-mask::${value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}${EOL}`;
+}
+
 export const actionsRunner: Runner = {
   setSecret: (value) => {
     if (value !== '' && inert(value) !== value) rewrittenSecrets.add(value);
     setSecret(value);
+  },
+  // One write for all the lines (each would be a write(2) on the runner's pipe), on the stream every
+  // other message goes to: the lines come out before anything written after this call.
+  setSecrets: (values) => {
+    if (values.length > 0) process.stdout.write(values.map(maskLine).join(''));
   },
   info: (message) => info(safe(message)),
   warning: (message) => warning(safe(message)),

@@ -80,6 +80,27 @@ describe('messages: outside text never becomes a workflow command', () => {
   });
 });
 
+describe('setSecrets', () => {
+  it('writes the same ::add-mask:: lines as setSecret would, all in one write', () => {
+    const values = ['first-secret', 'with%percent', 'two\r\nlines', 'pass\u001bword2'];
+    for (const v of values) actionsRunner.setSecret(v);
+    const oneByOne = output();
+    written.length = 0;
+    actionsRunner.setSecrets?.(values);
+    expect(written).toHaveLength(1);
+    expect(output()).toBe(oneByOne);
+    written.length = 0;
+    // The control-character value is masked in messages as setSecret's is.
+    actionsRunner.info('see pass\u001bword2');
+    expect(output()).toBe('see ***\n');
+  });
+
+  it('writes nothing for no values', () => {
+    actionsRunner.setSecrets?.([]);
+    expect(written).toEqual([]);
+  });
+});
+
 describe('exports through the file commands only', () => {
   for (const [file, call] of [
     ['GITHUB_ENV', () => actionsRunner.exportVariable('SOME_VAR', 'value-never-printed')],
