@@ -125,7 +125,7 @@ export function backoffMs(attempt: number, retryAfter: string | undefined, now: 
  * Most retries of one request refused with 429 by a quota, counted apart from the `retries` input
  * (which counts failures): a quota's refusal says "your turn comes later", and the deadline
  * (`timeout`) bounds those turns in main and post. This bounds them where the deadline is far off
- * (the renewal agent): with the waits of backoffMs, about two minutes.
+ * (the renewal agent): with the waits of backoffMs, about two minutes. `retries: 0` turns these off too.
  */
 export const QUOTA_RETRIES = 20;
 

@@ -60,6 +60,8 @@ export function createTransport(options: TransportOptions) {
     // gets through, and one that gave up after `retries` refusals would fail a job that had time left.
     let spent = 0;
     let quotaSpent = 0;
+    // `retries: 0` turns every retry off, a quota's too.
+    const quotaRetries = options.retries === 0 ? 0 : QUOTA_RETRIES;
     for (let attempt = 0; ; attempt++) {
       if (cancelled !== undefined) {
         throw fail(new TransportError('ECANCELED', target.host, `${opts.method} ${path} not sent: the job was cancelled (${cancelled})`));
@@ -136,7 +138,7 @@ export function createTransport(options: TransportOptions) {
         outcome = error.code;
       }
       // A quota's refusal to its last retry fails saying so and what to change, not as a bare 429.
-      if (refused !== undefined && quotaSpent >= QUOTA_RETRIES) {
+      if (refused !== undefined && quotaSpent >= quotaRetries) {
         throw fail(new TransportError('EQUOTA', target.host, `gave up on ${opts.method} ${path}: ${refused}`));
       }
       const wait = backoffMs(attempt, retryAfter, now(), random, refused !== undefined);
@@ -153,7 +155,7 @@ export function createTransport(options: TransportOptions) {
       if (refused !== undefined) {
         quotaSpent++;
         quota.refused(now() + wait, refused);
-        log(`quota retry ${quotaSpent}/${QUOTA_RETRIES} of ${opts.method} ${path} after ${outcome}, waiting ${wait} ms`);
+        log(`quota retry ${quotaSpent}/${quotaRetries} of ${opts.method} ${path} after ${outcome}, waiting ${wait} ms`);
       } else {
         spent++;
         log(`retry ${spent}/${options.retries} of ${opts.method} ${path} after ${outcome}, waiting ${wait} ms`);

@@ -237,6 +237,16 @@ describe('a quota refusing to the last retry', () => {
     t.close();
   });
 
+  it("with 'retries: 0' a 429 is not retried either", async () => {
+    const server = await serve((_req, res) => json(res, 429, refusal));
+    const t = transport({ retries: 0 });
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` }));
+    expect(error.code).toBe('EQUOTA');
+    expect(error.message).toMatch(/0 retries spent: raise the quota/);
+    expect(server.hits()).toBe(1);
+    t.close();
+  });
+
   it("a failure after refusals still spends 'retries' only for itself", async () => {
     const server = await serve((_req, res, n) => (n < 3 ? json(res, 429, refusal) : json(res, 503, { errors: ['sealed'] })));
     const t = transport({ retries: 2 });
@@ -494,7 +504,7 @@ describe("after a 429 the client's requests take turns", () => {
       n === 0 ? json(res, 429, { errors: ['rate limit quota exceeded'] }, { 'retry-after': '1' }) : json(res, 200, { data: {} }),
     );
     const clock = steppedClock();
-    const t = createTransport({ deadline: START + 30_000, retries: 0, maxSockets: 4, now: clock.now, sleep: clock.sleep, random: () => 0 });
+    const t = createTransport({ deadline: START + 30_000, retries: 1, maxSockets: 4, now: clock.now, sleep: clock.sleep, random: () => 0 });
     const first = t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/a` });
     while (clock.sleeping() === 0) await new Promise((resolve) => setImmediate(resolve));
     const later = ['b', 'c', 'd'].map((p) => t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/${p}` }));
