@@ -1,6 +1,6 @@
 // The runner edge: what it prints on stdout (parsed as the runner parses workflow commands, and
 // byte for byte as @actions/core prints it) and what it writes to the runner's file commands.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { promises as fs, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -122,6 +122,33 @@ actionsRunner.warning('last');`;
     writeFileSync(file, script);
     const out = execFileSync(process.execPath, [file], { encoding: 'utf8', maxBuffer: 1 << 22 });
     expect(out).toBe(`::add-mask::first-value\n::add-mask::second-value\n${big}\n::warning::last\n`);
+  });
+});
+
+describe('the step log when fd 1 is non-blocking', () => {
+  it('a pipe made non-blocking (process.stdout set up on it) and full: all of it arrives, in order, once the reader reads', async () => {
+    const big = 'y'.repeat(2_000_000);
+    const file = path.join(tmp(), 'print.ts');
+    // Touching process.stdout makes libuv put fd 1, a pipe, in non-blocking mode: writeSync then
+    // meets EAGAIN as soon as the pipe is full, which it is at once while the reader waits.
+    writeFileSync(
+      file,
+      `import { actionsRunner } from ${JSON.stringify(path.resolve('src/core/runner.ts'))};
+void process.stdout;
+actionsRunner.setSecrets(['the-first-value']);
+actionsRunner.info(${JSON.stringify(big)});
+actionsRunner.info('the end');`,
+    );
+    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.pause();
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // The reader starts late: by then the pipe has long been full.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.stdout.resume();
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(`::add-mask::the-first-value\n${big}\nthe end\n`);
   });
 });
 
