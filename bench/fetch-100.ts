@@ -11,7 +11,7 @@
 import http from 'node:http';
 import { startFaultProxy } from '../test/support/services/fault-proxy.ts';
 import { OpenBao } from '../test/support/services/openbao.ts';
-import { fmt, mainThenPost, median, node, timed } from './lib.ts';
+import { fmt, mainThenPost, median, node, timed, type Timed } from './lib.ts';
 import { runVaultAction, vaultAction } from './vault-action.ts';
 
 const runs = Number(process.argv[2] ?? 5);
@@ -66,32 +66,32 @@ try {
   const theirRequests: number[] = [];
   let failures = 0;
   for (let i = 0; i < runs + 1; i++) {
-    // ours: main (timed), then post, which revokes the token
-    proxy.clearFaults();
-    failures = injectFailures();
-    let from = proxy.requests.length;
+    // ours: main (timed), then post, which revokes the token; and the baseline build, when given,
+    // with the same inputs. Which of the two goes first alternates, so neither always follows
+    // vault-action (or the other's post) and the order cannot favour one of them.
+    const inputs = { URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'bench-role', 'SECRET-ID': 'bench-secret-id', SECRETS: lines };
     let mainCount = 0;
-    const { main: m } = await mainThenPost(
-      { URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'bench-role', 'SECRET-ID': 'bench-secret-id', SECRETS: lines },
-      { postEnv: { INPUT_TIMEOUT: '30' }, afterMain: () => (mainCount = proxy.requests.length - from) },
-    );
-
-    // the baseline build, when given: the same inputs
+    let m: Timed | undefined;
     let b4: number | undefined;
-    if (baselineDist !== undefined) {
+    const runOurs = async (): Promise<void> => {
+      proxy.clearFaults();
+      failures = injectFailures();
+      const from = proxy.requests.length;
+      m = (await mainThenPost(inputs, { postEnv: { INPUT_TIMEOUT: '30' }, afterMain: () => (mainCount = proxy.requests.length - from) }))
+        .main;
+    };
+    const runBaseline = async (): Promise<void> => {
+      if (baselineDist === undefined) return;
       proxy.clearFaults();
       injectFailures();
-      const { main: old } = await mainThenPost(
-        { URL: proxy.url, METHOD: 'approle', 'ROLE-ID': 'bench-role', 'SECRET-ID': 'bench-secret-id', SECRETS: lines },
-        { postEnv: { INPUT_TIMEOUT: '30' }, dist: baselineDist },
-      );
-      b4 = old.ms;
-    }
+      b4 = (await mainThenPost(inputs, { postEnv: { INPUT_TIMEOUT: '30' }, dist: baselineDist })).main.ms;
+    };
+    for (const run of i % 2 === 0 ? [runOurs, runBaseline] : [runBaseline, runOurs]) await run();
 
     // vault-action: the same secrets, its own input names and defaults
     proxy.clearFaults();
     injectFailures();
-    from = proxy.requests.length;
+    const from = proxy.requests.length;
     const t = await runVaultAction(baseline, {
       URL: proxy.url,
       METHOD: 'approle',
@@ -108,7 +108,7 @@ try {
     if (i === 0) continue; // warm-up
     bare.push(b.ms);
     rtts.push(median(r));
-    ours.push(m.ms);
+    ours.push((m as Timed).ms);
     if (b4 !== undefined) before.push(b4);
     theirs.push(t.ms);
     ourRequests.push(mainCount);

@@ -6,7 +6,9 @@
 // the requests the server got (counted by the fault proxy in front, which only records), the
 // requests it refused with 429, and how the requests after the first refusal spread over time
 // (the busiest 100 ms, and a histogram of 100 ms buckets, one row per second).
-//   node bench/quota.ts [jobs=50] [rate=100 per second] [retries: our 'retries' input, '' for its default 4] [headers: on|off]
+//   node bench/quota.ts [jobs=50] [rate=100 per second] [retries: our 'retries' input, '' for its default 4] [headers: on|off] [baseline-dist-dir]
+// With a second dist directory (e.g. `git archive <commit> dist | tar -x -C /tmp/old`, then
+// /tmp/old/dist), that build's jobs run the same way too, between ours and vault-action's.
 import { startFaultProxy, type RecordedRequest } from '../test/support/services/fault-proxy.ts';
 import { OpenBao } from '../test/support/services/openbao.ts';
 import * as path from 'node:path';
@@ -19,6 +21,7 @@ const RETRIES = process.argv[4] === '' ? undefined : process.argv[4];
 /** 'off': the quota sends no Retry-After (OpenBao's default, sys/quotas/config). */
 const HEADERS = process.argv[5] !== 'off';
 const SECRETS = 20;
+const BASELINE_DIST = process.argv[6];
 
 interface JobResult {
   ms: number;
@@ -33,11 +36,11 @@ function firstError(stdout: string): string {
 }
 
 /** Our main, then post with main's ledger (post runs whatever main did: post-if always()). */
-async function ours(inputs: Record<string, string>): Promise<JobResult> {
+async function ours(inputs: Record<string, string>, dist = path.join(repo, 'dist')): Promise<JobResult> {
   const step = stepEnv(inputs);
   try {
-    const main = await timed(node, [path.join(repo, 'dist/main.js')], step.env);
-    const post = await timed(node, [path.join(repo, 'dist/post.js')], { ...step.env, STATE_ledger: savedLedger(step.env) });
+    const main = await timed(node, [path.join(dist, 'main.js')], step.env);
+    const post = await timed(node, [path.join(dist, 'post.js')], { ...step.env, STATE_ledger: savedLedger(step.env) });
     const ok = main.code === 0 && post.code === 0;
     return { ms: main.ms + post.ms, ok, ...(ok ? {} : { error: firstError(main.code !== 0 ? main.stdout : post.stdout) }) };
   } finally {
@@ -96,19 +99,17 @@ try {
   const lines = Array.from({ length: SECRETS }, (_, i) => `secret/data/bench/s${i} value | S${i}`).join(';\n');
   const version = (await bao.call('GET', 'sys/health')).version;
 
+  const ourInputs = {
+    URL: proxy.url,
+    METHOD: 'approle',
+    'ROLE-ID': 'bench-role',
+    'SECRET-ID': 'bench-secret-id',
+    SECRETS: lines,
+    ...(RETRIES !== undefined ? { RETRIES } : {}),
+  };
   const runs: Array<{ name: string; run: () => Promise<JobResult> }> = [
-    {
-      name: 'Pipeline Secrets (main + post)',
-      run: () =>
-        ours({
-          URL: proxy.url,
-          METHOD: 'approle',
-          'ROLE-ID': 'bench-role',
-          'SECRET-ID': 'bench-secret-id',
-          SECRETS: lines,
-          ...(RETRIES !== undefined ? { RETRIES } : {}),
-        }),
-    },
+    { name: 'Pipeline Secrets (main + post)', run: () => ours(ourInputs) },
+    ...(BASELINE_DIST !== undefined ? [{ name: `baseline build (${BASELINE_DIST})`, run: () => ours(ourInputs, BASELINE_DIST) }] : []),
     {
       name: `hashicorp/vault-action ${baseline.version}`,
       run: () => theirs(baseline, { URL: proxy.url, METHOD: 'approle', ROLEID: 'bench-role', SECRETID: 'bench-secret-id', SECRETS: lines }),

@@ -128,20 +128,25 @@ export class MaskRegistry {
   add(value: string): boolean {
     if (value === '') return true;
     if (isTooWeakToMask(value)) return false;
-    this.register(value);
-    for (const form of derivedForms(value)) this.register(form);
+    const fresh: string[] = [];
+    for (const form of [value, ...derivedForms(value)]) {
+      if (this.registered.has(form)) continue;
+      this.registered.add(form);
+      fresh.push(form);
+    }
+    // All of a value's forms in one write, the value itself first; this returns only once they are
+    // all registered, so nothing printed after it can show any of them.
+    if (this.runner.setSecrets) this.runner.setSecrets(fresh);
+    else for (const form of fresh) this.runner.setSecret(form);
     return true;
   }
 
-  /** Registers each form exactly as given (byteForms), without deriving encodings of it. */
+  /** Registers each form exactly as given (byteForms), without deriving encodings of it; in one write, as add() does. */
   addForms(forms: readonly string[]): void {
-    for (const form of forms) if (form.length >= MIN_FORM_LENGTH) this.register(form);
-  }
-
-  private register(form: string): void {
-    if (this.registered.has(form)) return;
-    this.registered.add(form);
-    this.runner.setSecret(form);
+    const fresh = [...new Set(forms)].filter((form) => form.length >= MIN_FORM_LENGTH && !this.registered.has(form));
+    for (const form of fresh) this.registered.add(form);
+    if (this.runner.setSecrets) this.runner.setSecrets(fresh);
+    else for (const form of fresh) this.runner.setSecret(form);
   }
 
   /** Replaces every registered form in `text` with ***, longest first (for error messages). */

@@ -1,25 +1,20 @@
 // The edge between the action and the Actions runner. Modules talk to this interface, never to
 // @actions/core directly, so tests can hand in a fake and the entry files wire in the real thing.
-import {
-  debug,
-  error,
-  exportVariable,
-  getState,
-  info,
-  notice,
-  saveState,
-  setFailed,
-  setOutput,
-  setSecret,
-  summary,
-  warning,
-} from '@actions/core';
+import { exportVariable, getState, saveState, setOutput, summary } from '@actions/core';
+import { writeSync } from 'node:fs';
+import { EOL } from 'node:os';
 import { DeliveryError } from './errors.ts';
 import { inert } from './log-safe.ts';
 
 export interface Runner {
   /** Registers a value with the runner's log masker (emits ::add-mask::). */
   setSecret(value: string): void;
+  /**
+   * Registers several values at once: all their ::add-mask:: lines in one write (a value and its
+   * derived forms are about ten lines, each otherwise a write of its own). Optional: without it,
+   * each value goes through setSecret.
+   */
+  setSecrets?(values: readonly string[]): void;
   info(message: string): void;
   warning(message: string): void;
   debug(message: string): void;
@@ -63,14 +58,63 @@ function requireFileCommand(file: 'GITHUB_ENV' | 'GITHUB_OUTPUT', what: string):
   );
 }
 
-export const actionsRunner: Runner = {
-  setSecret: (value) => {
-    if (value !== '' && inert(value) !== value) rewrittenSecrets.add(value);
-    setSecret(value);
+/**
+ * The step's log (stdout, which the runner reads): every line the action prints goes through this
+ * one writer, in order, each call one write(2) that returns once all of it is out, so a mask line
+ * is out before anything written after it. Written to fd 1 directly: process.stdout does the same
+ * on a pipe, but setting it up (net, streams) costs about 2 ms of every run.
+ */
+export const stepLog = {
+  write(text: string): void {
+    const bytes = Buffer.from(text, 'utf8');
+    for (let done = 0; done < bytes.length;) {
+      try {
+        done += writeSync(1, bytes, done);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        // Nobody reads the log any more: nothing to print to.
+        if (code === 'EPIPE') return;
+        // fd 1 made non-blocking by another process sharing it, and its pipe full: wait for the reader.
+        if (code !== 'EAGAIN') throw error;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      }
+    }
   },
-  info: (message) => info(safe(message)),
-  warning: (message) => warning(safe(message)),
-  debug: (message) => debug(safe(message)),
+};
+
+/** @actions/core's escapeData (workflow command data) and escapeProperty (its properties). */
+const escapeData = (text: string): string => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+const escapeProperty = (text: string): string => escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
+
+/**
+ * A workflow command line exactly as @actions/core's issueCommand writes it: properties with a
+ * value only, after a space whenever any property was given (its toCommandProperties).
+ */
+function command(name: string, message: string, properties: Record<string, string | number> = {}): void {
+  const given = Object.keys(properties).length > 0;
+  const props = Object.entries(properties)
+    .filter(([, v]) => v !== '' && v !== 0)
+    .map(([k, v]) => `${k}=${escapeProperty(String(v))}`)
+    .join(',');
+  stepLog.write(`::${name}${given ? ` ${props}` : ''}::${escapeData(message)}${EOL}`);
+}
+
+/** An ::add-mask:: line as @actions/core's setSecret writes it. */
+function maskLine(value: string): string {
+  if (value !== '' && inert(value) !== value) rewrittenSecrets.add(value);
+  return `::add-mask::${escapeData(value)}${EOL}`;
+}
+
+export const actionsRunner: Runner = {
+  setSecret: (value) => stepLog.write(maskLine(value)),
+  // One write for all the lines (each would be a write(2) on the runner's pipe), on the stream every
+  // other message goes to: the lines come out before anything written after this call.
+  setSecrets: (values) => {
+    if (values.length > 0) stepLog.write(values.map(maskLine).join(''));
+  },
+  info: (message) => stepLog.write(`${safe(message)}${EOL}`),
+  warning: (message) => command('warning', safe(message)),
+  debug: (message) => command('debug', safe(message)),
   exportVariable: (name, value) => {
     requireFileCommand('GITHUB_ENV', `set env var '${name}' for later steps`);
     exportVariable(name, value);
@@ -89,12 +133,16 @@ export const actionsRunner: Runner = {
   // @actions/core's OIDC client pulls in its HTTP client (undici, tunnel): loaded only by jobs
   // that use OIDC, so every other run starts faster.
   getIDToken: async (audience) => (await import('./oidc-token.ts')).getIDToken(audience),
-  setFailed: (message) => setFailed(safe(message)),
+  setFailed: (message) => {
+    process.exitCode = 1;
+    command('error', safe(message));
+  },
   annotate: (level, message, where = {}) => {
-    const props: { file?: string; startLine?: number; title?: string } = {};
-    if (where.file !== undefined) props.file = safe(where.file);
-    if (where.line !== undefined) props.startLine = where.line;
+    // The properties given, in @actions/core's order (title, file, line).
+    const props: Record<string, string | number> = {};
     if (where.title !== undefined) props.title = safe(where.title);
-    (level === 'error' ? error : level === 'warning' ? warning : notice)(safe(message), props);
+    if (where.file !== undefined) props.file = safe(where.file);
+    if (where.line !== undefined) props.line = where.line;
+    command(level, safe(message), props);
   },
 };

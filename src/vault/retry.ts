@@ -80,7 +80,7 @@ const MAX_BACKOFF_MS = 2000;
  * Spread over that second they meet a refilled bucket a few at a time. A request refused again
  * means the quota is oversubscribed: doubling its window halves what the refused requests send,
  * so demand falls to what the quota admits instead of every job spending its retries in the first
- * seconds (the default 4 retries then span up to 1 + 2 + 4 + 8 s, inside the default 30 s timeout).
+ * seconds (a 429's retries then wait up to 1 + 2 + 4 + 8 + 8 ... s, until the default 30 s timeout).
  * A longer wait (a block_interval) gets a proportionate spread.
  */
 const RETRY_AFTER_SPREAD_MS = 1000;
@@ -122,11 +122,19 @@ export function backoffMs(attempt: number, retryAfter: string | undefined, now: 
 }
 
 /**
+ * Most retries of one request refused with 429 by a quota, counted apart from the `retries` input
+ * (which counts failures): a quota's refusal says "your turn comes later", and the deadline
+ * (`timeout`) bounds those turns in main and post. This bounds them where the deadline is far off
+ * (the renewal agent): with the waits of backoffMs, about two minutes. `retries: 0` turns these off too.
+ */
+export const QUOTA_RETRIES = 20;
+
+/**
  * Why a request refused with 429 to the last retry failed, on one line: Vault's own words (a
  * rate-limit or a lease-count quota, which the body names) and what the user can change.
  */
 export function quotaRefusal(errors: unknown, retries: number): string {
   const words = Array.isArray(errors) ? errors.map((e) => String(e).replace(/\s+/g, ' ').trim()).filter((e) => e !== '') : [];
   const said = words.length > 0 ? words.join('; ') : 'too many requests';
-  return `Vault answered 429 ${said} (a Vault quota), ${retries} ${retries === 1 ? 'retry' : 'retries'} spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'retries' or 'timeout'`;
+  return `Vault answered 429 ${said} (a Vault quota), ${retries} ${retries === 1 ? 'retry' : 'retries'} spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'timeout'`;
 }

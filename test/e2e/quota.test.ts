@@ -66,7 +66,7 @@ function retryTimes(requests: readonly RecordedRequest[]): number[] {
 }
 
 const QUOTA_LINE =
-  /^(secrets line \d+: )?\S+ \S+: gave up on \S+ \S+(: | after status 429: .*; )Vault answered 429 request path "[^"]+": rate limit quota exceeded \(a Vault quota\), \d+ retr(y|ies) spent: raise the quota \(sys\/quotas\/rate-limit\), lower 'concurrency', or raise 'retries' or 'timeout'$/;
+  /^(secrets line \d+: )?\S+ \S+: gave up on \S+ \S+(: | after status 429: .*; |: the 'timeout' input would run out while the job waits for Vault's quota; )Vault answered 429 request path "[^"]+": rate limit quota exceeded \(a Vault quota\), \d+ retr(y|ies) spent: raise the quota \(sys\/quotas\/rate-limit\), lower 'concurrency', or raise 'timeout'$/;
 
 describe('many jobs at once under a rate-limit quota', () => {
   it(

@@ -11,6 +11,27 @@ function recorder(): { runner: Runner; masked: string[] } {
   return { runner, masked };
 }
 
+describe('MaskRegistry.add with a runner that takes several values at once', () => {
+  it('hands over a value and all its new forms in one call, the value first, the same forms as one by one', () => {
+    const batches: string[][] = [];
+    const batched = {
+      setSecret: () => expect.unreachable(),
+      setSecrets: (v: readonly string[]) => batches.push([...v]),
+    } as unknown as Runner;
+    const single = recorder();
+    const value = JSON.stringify({ user: 'svc-account', key: 'line-one\nline-two' });
+    new MaskRegistry(single.runner).add(value);
+    const registry = new MaskRegistry(batched);
+    expect(registry.add(value)).toBe(true);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.[0]).toBe(value);
+    expect(batches[0]).toEqual(single.masked);
+    // A form registered before is not handed over again.
+    registry.add('line-one');
+    expect(batches[1]).toEqual([]);
+  });
+});
+
 describe('derivedForms', () => {
   it('covers base64("user:" + password) as a docker config holds it', () => {
     const password = 'p@ss-W0rd-with-length';

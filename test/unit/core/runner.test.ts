@@ -1,11 +1,12 @@
-// The runner edge with the real @actions/core: what it prints on stdout (parsed as the runner parses
-// workflow commands) and what it writes to the runner's file commands.
-import { promises as fs, mkdtempSync, readFileSync } from 'node:fs';
+// The runner edge: what it prints on stdout (parsed as the runner parses workflow commands, and
+// byte for byte as @actions/core prints it) and what it writes to the runner's file commands.
+import { execFileSync, spawn } from 'node:child_process';
+import { promises as fs, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isUserError } from '../../../src/core/errors.ts';
-import { actionsRunner } from '../../../src/core/runner.ts';
+import { actionsRunner, stepLog } from '../../../src/core/runner.ts';
 import { parseCommand, RUNNER_COMMANDS } from '../../support/harness/commands.ts';
 
 const REGISTERED = new Set(RUNNER_COMMANDS);
@@ -21,9 +22,8 @@ function tmp(): string {
 }
 beforeEach(() => {
   written = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    written.push(String(chunk));
-    return true;
+  vi.spyOn(stepLog, 'write').mockImplementation((text: string) => {
+    written.push(text);
   });
 });
 afterEach(async () => {
@@ -77,6 +77,99 @@ describe('messages: outside text never becomes a workflow command', () => {
     written.length = 0;
     actionsRunner.info('value pass\u001bword\nline2 here');
     expect(output()).toBe('value *** here\n');
+  });
+});
+
+describe('the same lines as @actions/core', () => {
+  it('for messages, commands with and without properties, and masks', async () => {
+    const core = await import('@actions/core');
+    const calls: Array<[() => void, () => void]> = [
+      [() => actionsRunner.info('plain 100% line'), () => core.info('plain 100% line')],
+      [() => actionsRunner.warning('a, b: c%'), () => core.warning('a, b: c%')],
+      [() => actionsRunner.debug('dbg'), () => core.debug('dbg')],
+      [() => actionsRunner.setSecret('s%e\r\ncret'), () => core.setSecret('s%e\r\ncret')],
+      [
+        () => actionsRunner.annotate('error', 'msg', { file: 'a,b:c.txt', line: 7, title: 'T: 1%' }),
+        () => core.error('msg', { file: 'a,b:c.txt', startLine: 7, title: 'T: 1%' }),
+      ],
+      [() => actionsRunner.annotate('notice', 'n', { file: 'f' }), () => core.notice('n', { file: 'f' })],
+      [() => actionsRunner.annotate('warning', 'w', { line: 0 }), () => core.warning('w', { startLine: 0 })],
+      [() => actionsRunner.setFailed('failed'), () => core.setFailed('failed')],
+    ];
+    for (const [ours, theirs] of calls) {
+      written.length = 0;
+      ours();
+      const mine = output();
+      const core: string[] = [];
+      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        core.push(String(chunk));
+        return true;
+      });
+      theirs();
+      spy.mockRestore();
+      expect(mine).toBe(core.join(''));
+    }
+    expect(process.exitCode).toBe(1);
+  });
+
+  it('writes to fd 1 itself, in order and whole, also far more than a pipe holds', () => {
+    const big = 'x'.repeat(300_000);
+    const script = `import { actionsRunner } from ${JSON.stringify(path.resolve('src/core/runner.ts'))};
+actionsRunner.setSecrets(['first-value', 'second-value']);
+actionsRunner.info(${JSON.stringify(big)});
+actionsRunner.warning('last');`;
+    const file = path.join(tmp(), 'print.ts');
+    writeFileSync(file, script);
+    const out = execFileSync(process.execPath, [file], { encoding: 'utf8', maxBuffer: 1 << 22 });
+    expect(out).toBe(`::add-mask::first-value\n::add-mask::second-value\n${big}\n::warning::last\n`);
+  });
+});
+
+describe('the step log when fd 1 is non-blocking', () => {
+  it('a pipe made non-blocking (process.stdout set up on it) and full: all of it arrives, in order, once the reader reads', async () => {
+    const big = 'y'.repeat(2_000_000);
+    const file = path.join(tmp(), 'print.ts');
+    // Touching process.stdout makes libuv put fd 1, a pipe, in non-blocking mode: writeSync then
+    // meets EAGAIN as soon as the pipe is full, which it is at once while the reader waits.
+    writeFileSync(
+      file,
+      `import { actionsRunner } from ${JSON.stringify(path.resolve('src/core/runner.ts'))};
+void process.stdout;
+actionsRunner.setSecrets(['the-first-value']);
+actionsRunner.info(${JSON.stringify(big)});
+actionsRunner.info('the end');`,
+    );
+    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.pause();
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // The reader starts late: by then the pipe has long been full.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.stdout.resume();
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(`::add-mask::the-first-value\n${big}\nthe end\n`);
+  });
+});
+
+describe('setSecrets', () => {
+  it('writes the same ::add-mask:: lines as setSecret would, all in one write', () => {
+    const values = ['first-secret', 'with%percent', 'two\r\nlines', 'pass\u001bword2'];
+    for (const v of values) actionsRunner.setSecret(v);
+    const oneByOne = output();
+    written.length = 0;
+    actionsRunner.setSecrets?.(values);
+    expect(written).toHaveLength(1);
+    expect(output()).toBe(oneByOne);
+    written.length = 0;
+    // The control-character value is masked in messages as setSecret's is.
+    actionsRunner.info('see pass\u001bword2');
+    expect(output()).toBe('see ***\n');
+  });
+
+  it('writes nothing for no values', () => {
+    actionsRunner.setSecrets?.([]);
+    expect(written).toEqual([]);
   });
 });
 

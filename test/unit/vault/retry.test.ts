@@ -162,7 +162,7 @@ describe('backoffMs after a Retry-After', () => {
 describe('quotaRefusal', () => {
   it("quotes Vault's words on one line and says what to change", () => {
     expect(quotaRefusal(['request path "secret/data/app": rate limit quota exceeded'], 4)).toBe(
-      `Vault answered 429 request path "secret/data/app": rate limit quota exceeded (a Vault quota), 4 retries spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'retries' or 'timeout'`,
+      `Vault answered 429 request path "secret/data/app": rate limit quota exceeded (a Vault quota), 4 retries spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'timeout'`,
     );
     expect(quotaRefusal(['lease count\n quota exceeded', ''], 1)).toMatch(
       /^Vault answered 429 lease count quota exceeded \(a Vault quota\), 1 retry spent: /,

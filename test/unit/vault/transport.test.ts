@@ -5,7 +5,8 @@
 // within the origin, another origin tried again at 'url').
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../../src/vault/exchange.ts';
-import { answeredAfterUncertainTry, createTransport, type TransportOptions } from '../../../src/vault/transport.ts';
+import { answeredAfterUncertainTry, createQuotaTurns, createTransport, type TransportOptions } from '../../../src/vault/transport.ts';
+import { QUOTA_RETRIES } from '../../../src/vault/retry.ts';
 import { closedPort, json, reset, serve } from './local-server.ts';
 import { rejected } from '../../support/errors.ts';
 
@@ -214,15 +215,43 @@ describe('waits', () => {
 });
 
 describe('a quota refusing to the last retry', () => {
-  it('fails naming the quota and what to change, not as a bare 429', async () => {
-    const server = await serve((_req, res) => json(res, 429, { errors: ['request path "secret/data/app": rate limit quota exceeded'] }));
-    const t = transport({ retries: 2 });
+  const refusal = { errors: ['request path "secret/data/app": rate limit quota exceeded'] };
+
+  it("spends its own budget, not 'retries', and fails naming the quota and what to change, not as a bare 429", async () => {
+    const server = await serve((_req, res) => json(res, 429, refusal));
+    const t = transport({ retries: 2, deadline: START + 3_600_000 });
     const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` }));
     expect([error.code, error.mayHaveActed]).toEqual(['EQUOTA', false]);
     expect(error.message).toBe(
-      `gave up on GET secret/data/app: Vault answered 429 request path "secret/data/app": rate limit quota exceeded (a Vault quota), 2 retries spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'retries' or 'timeout'`,
+      `gave up on GET secret/data/app: Vault answered 429 request path "secret/data/app": rate limit quota exceeded (a Vault quota), ${QUOTA_RETRIES} retries spent: raise the quota (sys/quotas/rate-limit), lower 'concurrency', or raise 'timeout'`,
     );
-    expect(server.hits()).toBe(3);
+    expect(server.hits()).toBe(QUOTA_RETRIES + 1);
+    t.close();
+  });
+
+  it("gets through after more refusals than 'retries' allows failures, within the deadline", async () => {
+    const server = await serve((_req, res, n) => (n < 5 ? json(res, 429, refusal) : json(res, 200, { data: {} })));
+    const t = transport({ retries: 2 });
+    expect((await t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` })).statusCode).toBe(200);
+    expect(server.hits()).toBe(6);
+    t.close();
+  });
+
+  it("with 'retries: 0' a 429 is not retried either", async () => {
+    const server = await serve((_req, res) => json(res, 429, refusal));
+    const t = transport({ retries: 0 });
+    const error = await failure(t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` }));
+    expect(error.code).toBe('EQUOTA');
+    expect(error.message).toMatch(/0 retries spent: raise the quota/);
+    expect(server.hits()).toBe(1);
+    t.close();
+  });
+
+  it("a failure after refusals still spends 'retries' only for itself", async () => {
+    const server = await serve((_req, res, n) => (n < 3 ? json(res, 429, refusal) : json(res, 503, { errors: ['sealed'] })));
+    const t = transport({ retries: 2 });
+    expect((await t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/app` })).statusCode).toBe(503);
+    expect(server.hits()).toBe(3 + 3);
     t.close();
   });
 
@@ -382,6 +411,110 @@ describe('307 from a standby', () => {
     await expect(t.rp({ method: 'GET', uri: `${bare.url}/v1/sys/health` })).rejects.toThrow(
       'answered GET sys/health with 307 but no usable Location',
     );
+    t.close();
+  });
+});
+
+/** A clock whose sleeps end only when the test moves it on: what runs in between is what the code lets run. */
+function steppedClock() {
+  let t = START;
+  let timers: Array<{ at: number; resolve: () => void }> = [];
+  return {
+    now: () => t,
+    sleep: (ms: number) => new Promise<void>((resolve) => timers.push({ at: t + ms, resolve })),
+    sleeping: () => timers.length,
+    async advanceTo(at: number): Promise<void> {
+      t = at;
+      const due = timers.filter((x) => x.at <= at);
+      timers = timers.filter((x) => x.at > at);
+      for (const x of due) x.resolve();
+      await settle();
+    },
+  };
+}
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+};
+
+describe("after a 429 the client's requests take turns", () => {
+  it('no limit before any refusal', async () => {
+    const clock = steppedClock();
+    const turns = createQuotaTurns({ ...clock, open: 4 });
+    const entered = await Promise.all(Array.from({ length: 20 }, () => turns.enter(START + 30_000)));
+    expect(entered.every(Boolean)).toBe(true);
+    expect(clock.sleeping()).toBe(0);
+  });
+
+  it('nothing starts until the refused retry is due, then one at a time, one more with each answer, unlimited again after `open`', async () => {
+    const clock = steppedClock();
+    const turns = createQuotaTurns({ ...clock, open: 3 });
+    expect(await turns.enter(START + 30_000)).toBe(true);
+    turns.refused(START + 1000, 'the refusal');
+    turns.leave();
+    let inside = 0;
+    const go = (): Promise<void> => turns.enter(START + 30_000).then(() => void inside++);
+    const waiting = Array.from({ length: 6 }, go);
+    await settle();
+    expect([inside, clock.sleeping()]).toEqual([0, 6]);
+    await clock.advanceTo(START + 999);
+    expect(inside).toBe(0);
+    await clock.advanceTo(START + 1000);
+    expect(inside).toBe(1);
+    // An answer that is not a 429: two at once.
+    turns.answered();
+    turns.leave();
+    await settle();
+    expect(inside).toBe(3);
+    turns.answered(); // limit 3 = open: unlimited from the next answer on
+    turns.answered();
+    await settle();
+    expect(inside).toBe(6);
+    await Promise.all(waiting);
+  });
+
+  it('a new 429 puts it back to one', async () => {
+    const clock = steppedClock();
+    const turns = createQuotaTurns({ ...clock, open: 8 });
+    turns.refused(START, 'first');
+    for (let i = 0; i < 5; i++) turns.answered();
+    turns.refused(START, 'second');
+    let inside = 0;
+    const waiting = Array.from({ length: 3 }, () => turns.enter(START + 30_000).then(() => void inside++));
+    await settle();
+    expect(inside).toBe(1);
+    expect(turns.refusal).toBe('second');
+    turns.leave();
+    await settle();
+    expect(inside).toBe(2);
+    turns.leave();
+    turns.leave();
+    await Promise.all(waiting);
+  });
+
+  it('gives up at once, taking no turn, when the wait reaches the deadline', async () => {
+    const clock = steppedClock();
+    const turns = createQuotaTurns({ ...clock, open: 8 });
+    turns.refused(START + 5000, 'the refusal');
+    expect(await turns.enter(START + 5000)).toBe(false);
+    expect(clock.sleeping()).toBe(0);
+  });
+
+  it('through the transport: requests started while a 429 waits reach Vault only after that wait, and each is answered', async () => {
+    const server = await serve((_req, res, n) =>
+      n === 0 ? json(res, 429, { errors: ['rate limit quota exceeded'] }, { 'retry-after': '1' }) : json(res, 200, { data: {} }),
+    );
+    const clock = steppedClock();
+    const t = createTransport({ deadline: START + 30_000, retries: 1, maxSockets: 4, now: clock.now, sleep: clock.sleep, random: () => 0 });
+    const first = t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/a` });
+    while (clock.sleeping() === 0) await new Promise((resolve) => setImmediate(resolve));
+    const later = ['b', 'c', 'd'].map((p) => t.rp({ method: 'GET', uri: `${server.url}/v1/secret/data/${p}` }));
+    // The first one's retry and the three later ones all wait on the clock; none reached Vault.
+    while (clock.sleeping() < 4) await new Promise((resolve) => setImmediate(resolve));
+    expect(server.hits()).toBe(1);
+    await clock.advanceTo(START + 1000);
+    const answers = await Promise.all([first, ...later]);
+    expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 200]);
+    expect(server.hits()).toBe(5);
     t.close();
   });
 });
