@@ -150,7 +150,7 @@ describe('workflow-command injection: outside text reaches the log inert', () =>
       expect(main.exitCode, main.log).toBe(0);
       expectNothingForged(main);
       const names = (await fs.readdir(ledgerOf(main).secretsDir)).sort();
-      expect(names).toEqual(['kerrortitleXforgedadd-maskFilesremovedstop-commandstok', 'ok']);
+      expect(names).toEqual(['kerrortitleXforgedaddmaskFilesremovedstopcommandstok', 'ok']);
       expect(main.summary.split('\n').filter((l) => l.startsWith('| kerror'))).toHaveLength(1);
       const post = await job!.runPost(POST, main);
       expect(post.exitCode, post.log).toBe(0);
