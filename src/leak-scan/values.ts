@@ -69,7 +69,11 @@ export async function collectValues(config: Config, env: Env, masks: MaskRegistr
     // One pattern per value: the same value from two steps is one thing to look for.
     if (value.length > 0 && !values.some((v) => sameValue(v.value, value))) values.push({ name, value });
   };
-  for (const step of await stepsToRead(config, env)) {
+  const gone = (root: string): void =>
+    deps?.runner.warning(
+      `${root} (from ${ROOTS_ENV}) no longer exists (removed by its post, or by a step): that step's values are not looked for`,
+    );
+  for (const step of await stepsToRead(config, env, gone)) {
     const files = await readSecretFiles(step.dir, add);
     const side: Record<SideSource, number> = { 'registry-password': 0, 'vault-token': 0, superseded: 0 };
     if (step.root !== undefined) {
@@ -114,11 +118,25 @@ export async function collectValues(config: Config, env: Env, masks: MaskRegistr
  * one whose secrets directory `secrets-dir` names), and a secrets directory no listed root holds
  * (a `secrets-dir` of another kind, or PIPELINE_SECRETS_DIR from a main without the list) by its files.
  */
-async function stepsToRead(config: Config, env: Env): Promise<Array<{ dir: SecretsDir; root: ProvenRoot | undefined }>> {
+async function stepsToRead(
+  config: Config,
+  env: Env,
+  gone: (root: string) => void,
+): Promise<Array<{ dir: SecretsDir; root: ProvenRoot | undefined }>> {
   const bases = ['/dev/shm', env.RUNNER_TEMP ?? ''];
   const narrowed = config.secretsDir?.from === 'secrets-dir' ? path.resolve(config.secretsDir.path) : undefined;
   const roots: ProvenRoot[] = [];
   for (const root of config.roots ?? []) {
+    // A root that is gone holds nothing to read and is no one's forgery: said, not fatal (a root
+    // that exists but is not provably ours still stops the step below).
+    const exists = await fs.lstat(root).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => error.code !== 'ENOENT',
+    );
+    if (!exists) {
+      gone(root);
+      continue;
+    }
     const proven = await proveRoot(root, bases);
     if (typeof proven !== 'string') roots.push(proven);
     // With `secrets-dir` the other steps are not read, so an entry that is not ours changes nothing.

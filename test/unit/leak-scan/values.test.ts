@@ -123,6 +123,22 @@ describe('collectValues', () => {
     expect(runner.masked).toEqual([]);
   });
 
+  it('an entry of PIPELINE_SECRETS_ROOTS that no longer exists (its post ran) is a warning, and the other values are still looked for', async () => {
+    const temp = tempDir('ps-values-gone-');
+    const gone = path.join(temp, 'pipeline-secrets-removed');
+    const runner = fakeRunner();
+    const collected = await collectValues(
+      { secretsDir: undefined, roots: [gone], secretEnvNames: ['GONE_TEST_TOKEN'] },
+      { RUNNER_TEMP: temp, GONE_TEST_TOKEN: 'still-looked-for-5678' },
+      new MaskRegistry(runner),
+      { runner },
+    );
+    expect(collected.values.map((v) => v.name)).toEqual(['GONE_TEST_TOKEN']);
+    expect(runner.warnings).toEqual([
+      `${gone} (from PIPELINE_SECRETS_ROOTS) no longer exists (removed by its post, or by a step): that step's values are not looked for`,
+    ]);
+  });
+
   it.each([
     [
       { secretsDir: { path: '/nonexistent/ps', from: 'secrets-dir' as const }, secretEnvNames: [] },
