@@ -2,6 +2,7 @@
 import { builtin } from '../core/builtin.ts';
 import { dockerEnv, nodeExec } from '../core/exec.ts';
 import { actionsRunner } from '../core/runner.ts';
+import { inScanWorker } from '../scan/worker.ts';
 import { runScan } from './run.ts';
 
 /** `docker save IMAGE` read as the CLI writes it: the archive never lands on disk. */
@@ -27,4 +28,5 @@ async function* dockerSave(image: string): AsyncIterable<Buffer> {
   }
 }
 
-await runScan({ env: process.env, runner: actionsRunner, exec: nodeExec, dockerSave });
+// dist/scan.js is also the scan's worker thread (scan/worker.ts): there it serves scan jobs only.
+if (!inScanWorker) await runScan({ env: process.env, runner: actionsRunner, exec: nodeExec, dockerSave });
