@@ -127,6 +127,7 @@ export async function* scanWithWorkers(
       }
       h.counters = m.counters;
       finish(h, unit);
+      progress();
     });
     const lost = (why: string): void => {
       const at = handles.indexOf(h);
