@@ -43,6 +43,9 @@ export interface TargetDeps {
   readonly threads?: number;
 }
 
+/** Worker threads at most, whatever the cores: memory grows with them (bench/scan-cores.ts). */
+export const MAX_THREADS = 8;
+
 export function rate(bytes: number, ms: number): string {
   return ms > 0 ? `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s` : 'n/a';
 }
@@ -105,8 +108,9 @@ export async function scanTargets(
   // Bounded (each real file and directory once, a loop reported, limits on links and bytes: see
   // scan/walk.ts) and reported (a link that cannot be followed is not scanned, and fails the step).
   // Every core the process may use (availableParallelism follows the CPU affinity, so a runner
-  // pinned to fewer cores gets fewer threads): the step runs alone in its job.
-  const threads = deps.threads ?? os.availableParallelism();
+  // pinned to fewer cores gets fewer threads): the step runs alone in its job. At most MAX_THREADS:
+  // each worker costs about 30 MiB of memory (its own heap and read buffers).
+  const threads = Math.min(deps.threads ?? os.availableParallelism(), MAX_THREADS);
   const workers = threads > 1 ? threads : 0;
   const opts = { cwd: workspace, streams, onProgress: progress, progressIntervalMs: 5000, followSymlinks: true, workers };
   for await (const event of scan(paths, patterns, opts)) {

@@ -185,6 +185,33 @@ describe('scan with worker threads', () => {
     expect(comparable(again)).toEqual(comparable(single));
   });
 
+  it('a worker that dies is an error for the file it was scanning; the others are scanned', async () => {
+    const send = Object.getOwnPropertyDescriptor(Worker.prototype, 'postMessage')?.value as (this: Worker, m: unknown) => void;
+    const spy = vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, m: unknown) {
+      const message = m as ToWorker;
+      // A job the worker cannot read: it throws outside the scan of an input, and the thread dies.
+      const broken = message.job.kind === 'file' && message.job.display.endsWith('a.log');
+      send.call(this, broken ? { id: message.id, job: null } : message);
+    });
+    try {
+      const events = await scanAll(['artifacts'], patterns, { cwd: tmp.dir, workers: 2 });
+      const expected = (await scanAll(['artifacts'], patterns, { cwd: tmp.dir })).filter(
+        (e) => !(e.kind === 'finding' && e.path === 'artifacts/a.log') && e.kind !== 'done',
+      );
+      const died = events.filter((e) => e.kind === 'error');
+      expect(died).toEqual([
+        {
+          kind: 'error',
+          path: 'artifacts/a.log',
+          message: expect.stringMatching(/^internal error \(scan worker TypeError: .*\); not scanned completely$/),
+        },
+      ]);
+      expect(events.filter((e) => e.kind !== 'error' && e.kind !== 'done')).toEqual(expected);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('with no patterns, counts the bytes and finds nothing', async () => {
     const none = await scanAll(['artifacts'], [], { cwd: tmp.dir, workers: 2 });
     const done = none.at(-1);
