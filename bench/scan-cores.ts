@@ -169,7 +169,7 @@ for (const corpus of corpora) {
   const after = cpuTicks();
   const idle = (100 * (after.idle - ticks.idle)) / Math.max(1, after.total - ticks.total);
   console.log(
-    `  ours on ${cores} cores vs ours on 1: x${(median(t.one) / median(t.all)).toFixed(2)} wall time; CPU time of the step ${median(cpu.all).toFixed(2)} s vs ${median(cpu.one).toFixed(2)} s; the machine's CPUs were ${idle.toFixed(0)}% idle during these runs`,
+    `  ours on ${cores} cores vs ours on 1: x${(median(t.one) / median(t.all)).toFixed(2)} wall time; CPU time of the step ${median(cpu.all).toFixed(2)} s vs ${median(cpu.one).toFixed(2)} s; the machine's CPUs were ${idle.toFixed(0)}% idle during these runs; rg on ${cores} cores vs rg -j1: x${(median(t.rg1) / median(t.rgAll)).toFixed(2)}`,
   );
   if (all && one) {
     const want = new Set(plants.map((p) => JSON.stringify([corpus.prefix(p.file), p.offset, p.name, p.encoding])));

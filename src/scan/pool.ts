@@ -186,7 +186,15 @@ export async function* scanWithWorkers(
     for (const stream of opts.streams ?? []) {
       const slot = newSlot();
       order.push(slot);
-      for await (const event of local.stream(stream.path, stream.open)) {
+      // Stopped early: the stream is closed at its next chunk (a `docker save` is killed then).
+      const open = (): AsyncIterable<Buffer> =>
+        (async function* () {
+          for await (const chunk of stream.open()) {
+            if (cancelled) return;
+            yield chunk;
+          }
+        })();
+      for await (const event of local.stream(stream.path, open)) {
         if (cancelled) return;
         slot.events.push(event);
         wake();

@@ -212,6 +212,35 @@ describe('scan with worker threads', () => {
     }
   });
 
+  it('stopping early closes a stream being scanned', async () => {
+    let closed = false;
+    let chunks = 0;
+    const endless = async function* (): AsyncGenerator<Buffer> {
+      try {
+        for (;;) {
+          chunks += 1;
+          yield Buffer.alloc(65536, 0x61);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      } finally {
+        closed = true;
+      }
+    };
+    for await (const event of scan(['missing-file'], patterns, {
+      cwd: tmp.dir,
+      workers: 2,
+      streams: [{ path: 'image:x', open: endless }],
+    })) {
+      expect(event).toMatchObject({ kind: 'error', path: 'missing-file' });
+      break;
+    }
+    for (let i = 0; i < 200 && !closed; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(closed).toBe(true);
+    const seen = chunks;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(chunks).toBe(seen);
+  });
+
   it('with no patterns, counts the bytes and finds nothing', async () => {
     const none = await scanAll(['artifacts'], [], { cwd: tmp.dir, workers: 2 });
     const done = none.at(-1);
