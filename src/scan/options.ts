@@ -38,6 +38,11 @@ export interface ScanOptions {
    * thread while the workers scan files. See pool.ts.
    */
   workers?: number;
+  /**
+   * With workers: the first files are scanned in this thread while they add up to at most this
+   * many bytes (default 16 MiB), so a small scan starts no worker (each costs 40-100 ms to start).
+   */
+  inThreadBytes?: number;
 }
 
 /** The scan's settings with defaults applied; shared with pool.ts. */

@@ -1,6 +1,7 @@
 // The leak scan on every core: worker threads (worker.ts) scan the files the walk finds, one file
 // per job, while this thread walks, hands out jobs and scans the byte streams (a `docker save` is
-// read from a pipe here). A tar member on disk of 4 MiB or more (a layer of a saved image, a tar
+// read from a pipe here). The first files, up to 16 MiB, are scanned here too: a scan of a few
+// small artifacts never pays for starting a worker. A tar member on disk of 4 MiB or more (a layer of a saved image, a tar
 // inside an artifact tar) is handed back by the worker walking its archive and scanned by whichever
 // worker is free, as bytes of the file: the archive's worker passes over it without reading it.
 //
@@ -10,6 +11,7 @@
 // on free workers, at most 2 per worker wait in the queue and at most MAX_SLOTS slots wait to be
 // emitted; what a slot holds is events (findings, errors), never file content. Stopping the
 // iteration early terminates the workers.
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InputScanner, type Counters, type ScanEvent } from './input-scan.ts';
@@ -20,6 +22,8 @@ import { WORKER_URL, workerSetup, type FromWorker, type Job, type ToWorker } fro
 
 /** Tar members on disk at least this big are scanned by any free worker (smaller: not worth a message). */
 export const HAND_OFF_MIN = 4 * 2 ** 20;
+/** Bytes of the first files scanned in this thread (ScanOptions.inThreadBytes). */
+export const IN_THREAD_BYTES = 16 * 2 ** 20;
 /** Slots (one per file, walk event or stream) waiting to be emitted before the walk waits. */
 const MAX_SLOTS = 1024;
 
@@ -168,8 +172,21 @@ export async function* scanWithWorkers(
     }
   }
 
+  /** Scans in this thread into `slot` (streams, and the first files of a scan). */
+  async function here(slot: Slot, events: AsyncIterable<ScanEvent>): Promise<void> {
+    for await (const event of events) {
+      if (cancelled) return;
+      slot.events.push(event);
+      wake();
+    }
+    slot.done = true;
+    wake();
+  }
+
   async function produce(): Promise<void> {
     const full = (): boolean => files.length >= 2 * max || order.length >= MAX_SLOTS;
+    // A small scan starts no worker: the first files are scanned here while they fit the budget.
+    let budget = Math.max(0, opts.inThreadBytes ?? IN_THREAD_BYTES);
     for await (const item of expand(inputs, cwd, walked, opts, linkLimits)) {
       while (full() && !cancelled) await new Promise<void>((resolve) => (wakeProducer = resolve));
       if (cancelled) return;
@@ -177,8 +194,17 @@ export async function* scanWithWorkers(
       else {
         const slot = newSlot();
         order.push(slot);
-        files.push({ id: nextId++, slot, job: { kind: 'file', abs: path.resolve(cwd, item), display: item } });
-        dispatch();
+        const abs = path.resolve(cwd, item);
+        const size = budget > 0 ? ((await stat(abs).catch(() => undefined))?.size ?? 0) : Infinity;
+        if (size <= budget) {
+          budget -= size;
+          await here(slot, local.file(abs, item));
+          if (cancelled) return;
+        } else {
+          budget = 0;
+          files.push({ id: nextId++, slot, job: { kind: 'file', abs, display: item } });
+          dispatch();
+        }
       }
       wake();
     }
@@ -194,13 +220,8 @@ export async function* scanWithWorkers(
             yield chunk;
           }
         })();
-      for await (const event of local.stream(stream.path, open)) {
-        if (cancelled) return;
-        slot.events.push(event);
-        wake();
-      }
-      slot.done = true;
-      wake();
+      await here(slot, local.stream(stream.path, open));
+      if (cancelled) return;
     }
   }
 

@@ -134,14 +134,38 @@ describe('scan with worker threads', () => {
   });
 
   it.each([1, 2, 3])('%i worker(s): exactly the same events in the same order', async (workers) => {
-    const events = await scanAll(INPUTS, patterns, { ...base(), workers });
+    const events = await scanAll(INPUTS, patterns, { ...base(), workers, inThreadBytes: 0 });
     expect(comparable(events)).toEqual(comparable(single));
+  });
+
+  it('the same when the first files are scanned in this thread (the default 16 MiB), then by workers', async () => {
+    const spy = vi.spyOn(Worker.prototype, 'postMessage');
+    try {
+      const events = await scanAll(INPUTS, patterns, { ...base(), workers: 2 });
+      expect(comparable(events)).toEqual(comparable(single));
+      const jobs = spy.mock.calls.map(([m]) => (m as ToWorker).job);
+      expect(jobs.some((j) => j.kind === 'file' && j.display === 'artifacts/a.log')).toBe(false); // the first file: here
+      expect(jobs.some((j) => j.kind === 'file' && j.display === 'cut.tar')).toBe(true); // past the budget: a worker
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a small scan starts no worker', async () => {
+    const spy = vi.spyOn(Worker.prototype, 'postMessage');
+    try {
+      const events = await scanAll(['artifacts'], patterns, { cwd: tmp.dir, workers: 2 });
+      expect(comparable(events)).toEqual(comparable(await scanAll(['artifacts'], patterns, { cwd: tmp.dir })));
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('hands the big members of an archive on disk to other workers (and only those)', async () => {
     const spy = vi.spyOn(Worker.prototype, 'postMessage');
     try {
-      const events = await scanAll(['image.tar', 'cut.tar'], patterns, { cwd: tmp.dir, workers: 2 });
+      const events = await scanAll(['image.tar', 'cut.tar'], patterns, { cwd: tmp.dir, workers: 2, inThreadBytes: 0 });
       const ranges = spy.mock.calls.map(([m]) => (m as ToWorker).job).filter((j) => j.kind === 'range');
       expect(ranges.map((j) => [j.path, j.size]).sort()).toEqual([
         // sorted as strings: '!' before ','
@@ -158,7 +182,7 @@ describe('scan with worker threads', () => {
   });
 
   it('the same with small reads (matches and members across read buffers)', async () => {
-    const events = await scanAll(INPUTS, patterns, { ...base(), workers: 2, chunkSize: 4093 });
+    const events = await scanAll(INPUTS, patterns, { ...base(), workers: 2, chunkSize: 4093, inThreadBytes: 0 });
     expect(comparable(events)).toEqual(comparable(single));
   });
 
@@ -194,7 +218,7 @@ describe('scan with worker threads', () => {
       send.call(this, broken ? { id: message.id, job: null } : message);
     });
     try {
-      const events = await scanAll(['artifacts'], patterns, { cwd: tmp.dir, workers: 2 });
+      const events = await scanAll(['artifacts'], patterns, { cwd: tmp.dir, workers: 2, inThreadBytes: 0 });
       const expected = (await scanAll(['artifacts'], patterns, { cwd: tmp.dir })).filter(
         (e) => !(e.kind === 'finding' && e.path === 'artifacts/a.log') && e.kind !== 'done',
       );
