@@ -2,6 +2,7 @@
 import { builtin } from '../core/builtin.ts';
 import { dockerEnv, nodeExec } from '../core/exec.ts';
 import { actionsRunner } from '../core/runner.ts';
+import { inScanWorker } from '../scan/worker.ts';
 import { runScan } from './run.ts';
 
 /** `docker save IMAGE` read as the CLI writes it: the archive never lands on disk. */
@@ -27,22 +28,24 @@ async function* dockerSave(image: string): AsyncIterable<Buffer> {
   }
 }
 
-await runScan({
-  env: process.env,
-  runner: actionsRunner,
-  exec: nodeExec,
-  dockerSave,
-  // Loaded only by a scan that fetches from Vault itself (the cold start is every scan's).
-  loadVaultClient: async () => (await import('../vault/client.ts')).loadVaultClient(),
-  // While a listener is attached Node does not exit on these: a token the scan logged in for is
-  // revoked first (vault-values.ts).
-  onCancel: (handler) => {
-    const listener = (signal: NodeJS.Signals): void => handler(signal);
-    process.on('SIGINT', listener);
-    process.on('SIGTERM', listener);
-    return () => {
-      process.off('SIGINT', listener);
-      process.off('SIGTERM', listener);
-    };
-  },
-});
+// dist/scan.js is also the scan's worker thread (scan/worker.ts): there it serves scan jobs only.
+if (!inScanWorker)
+  await runScan({
+    env: process.env,
+    runner: actionsRunner,
+    exec: nodeExec,
+    dockerSave,
+    // Loaded only by a scan that fetches from Vault itself (the cold start is every scan's).
+    loadVaultClient: async () => (await import('../vault/client.ts')).loadVaultClient(),
+    // While a listener is attached Node does not exit on these: a token the scan logged in for is
+    // revoked first (vault-values.ts).
+    onCancel: (handler) => {
+      const listener = (signal: NodeJS.Signals): void => handler(signal);
+      process.on('SIGINT', listener);
+      process.on('SIGTERM', listener);
+      return () => {
+        process.off('SIGINT', listener);
+        process.off('SIGTERM', listener);
+      };
+    },
+  });

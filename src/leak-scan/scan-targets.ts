@@ -3,6 +3,7 @@
 // history and the config as text), run through the scanner into one ScanOutcome, which the SARIF
 // report, the JSON report and the job summary are written from.
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Exec } from '../core/exec.ts';
 import type { Runner } from '../core/runner.ts';
@@ -38,7 +39,12 @@ export interface TargetDeps {
   readonly exec: Exec;
   /** Streams `docker save` output; separate so tests and the real CLI can differ. */
   readonly dockerSave: (image: string) => AsyncIterable<Buffer>;
+  /** Threads scanning files (default: every core this process may run on; 1: all in this thread). */
+  readonly threads?: number;
 }
+
+/** Worker threads at most, whatever the cores: memory grows with them (bench/scan-cores.ts). */
+export const MAX_THREADS = 8;
 
 export function rate(bytes: number, ms: number): string {
   return ms > 0 ? `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s` : 'n/a';
@@ -101,7 +107,12 @@ export async function scanTargets(
   // Symlinks are followed here: an artifact directory holding a link still uploads what it points to.
   // Bounded (each real file and directory once, a loop reported, limits on links and bytes: see
   // scan/walk.ts) and reported (a link that cannot be followed is not scanned, and fails the step).
-  const opts = { cwd: workspace, streams, onProgress: progress, progressIntervalMs: 5000, followSymlinks: true };
+  // Every core the process may use (availableParallelism follows the CPU affinity, so a runner
+  // pinned to fewer cores gets fewer threads): the step runs alone in its job. At most MAX_THREADS:
+  // each worker costs about 30 MiB of memory (its own heap and read buffers).
+  const threads = Math.min(deps.threads ?? os.availableParallelism(), MAX_THREADS);
+  const workers = threads > 1 ? threads : 0;
+  const opts = { cwd: workspace, streams, onProgress: progress, progressIntervalMs: 5000, followSymlinks: true, workers };
   for await (const event of scan(paths, patterns, opts)) {
     if (event.kind === 'finding') findings.push(event);
     else if (event.kind === 'done') done = event;

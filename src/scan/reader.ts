@@ -18,17 +18,25 @@ export class ScanStop extends Error {
 
 export type Pull = () => Promise<Buffer | null>;
 
+/**
+ * Moves a source past up to n bytes without handing them out; returns how many it passed. A file
+ * seeks (a tar member scanned by another worker is passed over, not read twice).
+ */
+export type Seek = (n: number) => Promise<number>;
+
 export class Reader {
   /** Bytes handed out so far (minus bytes taken back). */
   pos = 0;
   private readonly pull: Pull;
+  private readonly seek: Seek | undefined;
   private readonly stack: Buffer[] = [];
   private eof = false;
   /** A failed pull, kept for the read after the bytes gathered before it (boxed: anything may be thrown). */
   private failure: { error: unknown } | undefined;
 
-  constructor(pull: Pull) {
+  constructor(pull: Pull, seek?: Seek) {
     this.pull = pull;
+    this.seek = seek;
   }
 
   /** The next chunk (at most `max` bytes), or null at the end. */
@@ -97,6 +105,13 @@ export class Reader {
   async skip(n: number): Promise<number> {
     let left = n;
     while (left > 0) {
+      if (this.seek !== undefined && this.stack.length === 0 && this.failure === undefined && !this.eof) {
+        const passed = await this.seek(left);
+        this.pos += passed;
+        left -= passed;
+        if (passed === 0 || left === 0) break;
+        continue;
+      }
       const chunk = await this.next(left);
       if (chunk === null) break;
       left -= chunk.length;
@@ -112,12 +127,21 @@ export class Reader {
   /** The next `size` bytes of this reader as a Reader; `short()` is thrown if they are not there. */
   sub(size: number, short: () => Error): Reader {
     let left = size;
+    const seek: Seek | undefined =
+      this.seek &&
+      (async (n) => {
+        const want = Math.min(n, left);
+        const passed = await this.skip(want);
+        left -= passed;
+        if (passed < want) throw short();
+        return passed;
+      });
     return new Reader(async () => {
       if (left <= 0) return null;
       const chunk = await this.next(left);
       if (chunk === null) throw short();
       left -= chunk.length;
       return chunk;
-    });
+    }, seek);
   }
 }

@@ -93,6 +93,44 @@ describe('leak scan sub-action', () => {
     assertNoLeak(job, [main, scan, post], [TOKEN, PASSWORD], { privateDirs: ledgerDirs(main) });
   });
 
+  it('scans on every core with the findings of one thread: files, and the big layers of a saved image', async () => {
+    expect(os.availableParallelism(), 'this test needs at least 2 cores (the scan uses one worker thread per core)').toBeGreaterThan(1);
+    job = await newJob();
+    const main = await deliver();
+    const { dir } = plantedArtifacts();
+    // An image as `docker save -o` writes it: layers of 10 MiB (over the 4 MiB hand-off size, and
+    // the image over the 16 MiB scanned in the step's own thread before workers start) with values
+    // in them, scanned by whichever worker is free while the image's tar is walked by another.
+    const image = path.join(dir, 'image');
+    execFileSync('mkdir', ['-p', path.join(image, 'l1'), path.join(image, 'l2')]);
+    const filler = (seed: number): string =>
+      Array.from({ length: 5 * 2 ** 16 }, (_, i) => `l${(i * seed) % 9973}\n`.padEnd(16, '.')).join('');
+    writeFileSync(path.join(image, 'l1', 'layer.txt'), `${filler(3)}NPM_TOKEN=${TOKEN}\n${filler(5)}`);
+    writeFileSync(path.join(image, 'l2', 'layer.txt'), `${filler(7)}${filler(11)}${Buffer.from(PASSWORD).toString('base64')}\n`);
+    execFileSync('tar', ['--format=ustar', '-cf', path.join(dir, 'image.tar'), '-C', image, 'l1', 'l2']);
+    rmSync(image, { recursive: true });
+    const all = await job.runMain(SCAN, { paths: dir }, { actionYml: SCAN_YML });
+    const one = await job.runMain(SCAN, { paths: dir }, { actionYml: SCAN_YML, wrap: ['taskset', '-c', '0'] });
+    expect(all.exitCode, all.log).toBe(1);
+    expect(one.exitCode, one.log).toBe(1);
+    const report = (r: StepResult): { findings: unknown[]; problems: unknown[] } =>
+      JSON.parse(readFileSync(r.outputs.report ?? '', 'utf8')) as { findings: unknown[]; problems: unknown[] };
+    expect(report(all).findings).toEqual(report(one).findings);
+    expect(report(all).problems).toEqual([]);
+    expect(all.annotations.slice(0, -1)).toEqual(one.annotations.slice(0, -1)); // the last names its own report file
+    expect(all.outputs.leaks).toBe('6');
+    const layers = all.annotations.map((a) => a.message).filter((m) => m.includes('image.tar!'));
+    expect(layers).toEqual([
+      expect.stringMatching(/secret 'NPM_TOKEN' found as raw in .*image\.tar!l1\/layer\.txt line 327681 at byte 5242890$/),
+      expect.stringMatching(/secret 'REGISTRY_PASSWORD' found as base64 in .*image\.tar!l2\/layer\.txt line 655361 at byte 10485760$/),
+    ]);
+    // dist/scan.js is also the worker: the action ran once (one set of masks, one summary).
+    expect(all.masks).toEqual(one.masks);
+    expect(all.summary.split('leak(s) found').length).toBe(2);
+    const post = await job.runPost(POST, main);
+    assertNoLeak(job, [main, all, one, post], [TOKEN, PASSWORD], { privateDirs: ledgerDirs(main) });
+  });
+
   it('is clean on artifacts without the values, and reports bad inputs while scanning the rest', async () => {
     job = await newJob();
     const main = await deliver();

@@ -56,6 +56,11 @@ export interface InputContext {
   inflated: number;
   /** Chunk size for file reads. */
   chunkSize: number;
+  /**
+   * Offered each tar member that is a contiguous range of a file on disk, inside its archive's
+   * range; true when it took the member (another worker scans it; the walk passes over its bytes).
+   */
+  handOff?: (member: Blob & { disk: NonNullable<Blob['disk']> }) => boolean;
 }
 
 export type LeafHandler<E> = (blob: Blob) => AsyncIterable<E>;

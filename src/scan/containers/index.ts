@@ -41,11 +41,14 @@ export function sniff(head: Buffer): ContainerKind | undefined {
  * Opens a file on disk as a Blob; reads are prefetched one chunk ahead into a ring of 4 buffers
  * (a fresh 1 MiB buffer per read costs page faults and GC: reads ran at half the speed). A chunk is
  * therefore only valid until the reader has been pulled twice more: whoever keeps bytes copies them.
+ * With `range`, the blob is bytes [start, start + size) of the file (a tar member handed to another
+ * worker): named `range.path`, at archive depth `range.depth`; a read failure is still the file's.
  */
 export async function openFile(
   file: string,
   displayPath: string,
   chunkSize: number,
+  range?: { start: number; size: number; path: string; depth: number },
 ): Promise<{ blob: Blob; size: number; close: () => Promise<void> }> {
   const handle = await open(file, 'r');
   let size: number;
@@ -55,13 +58,17 @@ export async function openFile(
     await handle.close();
     throw e;
   }
-  let position = 0;
+  const start = range ? Math.min(range.start, size) : 0;
+  const end = range ? Math.min(size, range.start + range.size) : size;
+  let position = start;
   let inflight: Promise<Buffer | null> | undefined;
   const ring = [0, 1, 2, 3].map(() => Buffer.allocUnsafe(chunkSize));
   let turn = 0;
   const readAt = async (at: number): Promise<Buffer | null> => {
+    const want = range ? Math.min(chunkSize, end - at) : chunkSize;
+    if (want <= 0) return null;
     const buf = ring[turn++ % ring.length] as Buffer;
-    const { bytesRead } = await handle.read(buf, 0, chunkSize, at);
+    const { bytesRead } = await handle.read(buf, 0, want, at);
     return bytesRead > 0 ? buf.subarray(0, bytesRead) : null;
   };
   const pull = async (): Promise<Buffer | null> => {
@@ -80,12 +87,24 @@ export async function openFile(
     }
     return chunk;
   };
+  // Passing over bytes (a tar member another worker scans) moves the position instead of reading;
+  // the read already in flight is waited for first (its buffer is in the ring) and dropped.
+  const seek = async (n: number): Promise<number> => {
+    if (inflight) await inflight.catch(() => null);
+    inflight = undefined;
+    const passed = Math.max(0, Math.min(n, end - position));
+    position += passed;
+    return passed;
+  };
   const close = async (): Promise<void> => {
     if (inflight) await inflight.catch(() => null);
     inflight = undefined;
     await handle.close();
   };
-  return { blob: { path: displayPath, reader: new Reader(pull), depth: 0, disk: { file, start: 0, size } }, size, close };
+  const blob: Blob = range
+    ? { path: range.path, reader: new Reader(pull, seek), depth: range.depth, disk: { file, start, size: end - start } }
+    : { path: displayPath, reader: new Reader(pull, seek), depth: 0, disk: { file, start: 0, size } };
+  return { blob, size: end - start, close };
 }
 
 /**

@@ -79,7 +79,10 @@ export async function* walkTar<E>(blob: Blob, ctx: InputContext, open: OpenMembe
       const sub = r.sub(size, short);
       const child: Blob = { path: `${blob.path}!${name}`, reader: sub, depth: level + 1 };
       if (blob.disk) child.disk = { file: blob.disk.file, start: blob.disk.start + dataStart, size };
-      yield* member(blob, child, open);
+      // Handed off only when the member lies within the archive's range: a truncated one must stop
+      // this walk as it does when read here.
+      const whole = blob.disk !== undefined && dataStart + size <= blob.disk.size;
+      if (!(whole && child.disk && ctx.handOff?.({ ...child, disk: child.disk }))) yield* member(blob, child, open);
       await sub.drain();
     }
     await r.skip(padding);

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findDockerfiles, rate, scanTargets } from '../../../src/leak-scan/scan-targets.ts';
+import { findDockerfiles, MAX_THREADS, rate, scanTargets } from '../../../src/leak-scan/scan-targets.ts';
 import { buildPatterns } from '../../../src/scan/patterns.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
 import { tempDir } from '../../support/temp.ts';
@@ -61,6 +61,26 @@ describe('scanTargets', () => {
       { kind: 'error', path: 'missing/*.zip', message: 'matched no file: not scanned (check the glob, relative to GITHUB_WORKSPACE)' },
     ]);
     expect(outcome.files).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each([1, 2, MAX_THREADS + 4])('the same outcome with threads: %i as with 1 (all in this thread)', async (threads) => {
+    const ws = tempDir('ps-threads-');
+    mkdirSync(path.join(ws, 'out/deep'), { recursive: true });
+    for (let i = 0; i < 20; i++)
+      writeFileSync(path.join(ws, 'out', i % 2 ? 'deep' : '', `f${i}.txt`), i % 3 ? 'clean\n' : `line\n${VALUE}\n`);
+    const deps = (n?: number) => ({
+      runner: fakeRunner(),
+      exec: async () => ({ exitCode: 0, stdout: VALUE, stderr: '' }),
+      dockerSave: async function* () {
+        yield Buffer.from(`layer ${VALUE}`);
+      },
+      ...(n === undefined ? {} : { threads: n }),
+    });
+    const patterns = buildPatterns([{ name: 'TOKEN', value: VALUE }]);
+    const strip = (o: Awaited<ReturnType<typeof scanTargets>>): unknown => ({ ...o, elapsedMs: 0 });
+    const got = await scanTargets(deps(threads), ws, ['out', 'missing.txt'], ['app:1'], patterns);
+    expect(got.findings).toHaveLength(7 + 3);
+    expect(strip(got)).toEqual(strip(await scanTargets(deps(1), ws, ['out', 'missing.txt'], ['app:1'], patterns)));
   });
 
   it('rate', () => {

@@ -78,6 +78,42 @@ describe('Reader', () => {
     await expect(all(cut)).rejects.toThrow('truncated member');
   });
 
+  it('skip seeks the source past bytes it has not handed out (unread bytes first), through sub readers too', async () => {
+    const data = Buffer.from('0123456789abcdefghij');
+    let at = 0;
+    const reads: number[] = [];
+    const seeks: number[] = [];
+    const source = new Reader(
+      async () => {
+        if (at >= data.length) return null;
+        reads.push(at);
+        const chunk = data.subarray(at, at + 4);
+        at += chunk.length;
+        return chunk;
+      },
+      async (n) => {
+        const passed = Math.min(n, data.length - at);
+        seeks.push(passed);
+        at += passed;
+        return passed;
+      },
+    );
+    expect((await source.next(2))?.toString()).toBe('01'); // '23' stays unread
+    const sub = source.sub(12, () => new Error('short'));
+    expect(await sub.skip(9)).toBe(9); // '23' from the stack, then 7 bytes seeked
+    expect(seeks).toEqual([7]);
+    expect(await all(sub)).toEqual(['bcd']);
+    expect(await all(source)).toEqual(['e', 'fghi', 'j']); // 'e' was read with 'bcd' and given back
+    expect(reads).toEqual([0, 11, 15, 19]);
+    expect(source.pos).toBe(20);
+    // A member longer than what is left: short(), as when it is read.
+    const rest = new Reader(
+      async () => null,
+      async () => 0,
+    ).sub(5, () => new Error('truncated member'));
+    await expect(rest.drain()).rejects.toThrow('truncated member');
+  });
+
   it('ScanStop carries its kind, path and archive level', () => {
     const stop = new ScanStop('limit', 'a.tar!b', 1, 'more than 10 members (max members)');
     expect(stop).toBeInstanceOf(Error);
