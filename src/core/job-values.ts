@@ -8,9 +8,15 @@
 //   password given as an input, the Vault token, every value the renewal agent superseded), 0600 in
 //   the private root, NEXT TO the secrets directory and never inside it: a container that mounts the
 //   secrets directory must not see them. JSON lines, appended, so the agent adds to what main wrote.
+// - the public-files file of each root: the names of the files main wrote for a `pki` entry's
+//   certificate, CA and chain (public by nature: a CA baked into an image is normal), each with the
+//   sha256 of what main wrote, so post's scrub and the scan do not look for them. By name AND
+//   content, and only what main wrote: a user's secret that happens to be called `x.ca.pem`, or a
+//   file rewritten since, is not in it (or no longer matches) and stays a secret. It holds no value.
 // Both are outside input to whoever reads them (a step can set any env var, and write files of its
 // user): a root is read only once it is proven ours (proveRoot), a file only through O_NOFOLLOW and
 // only when it is a regular file of this user.
+import { createHash } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileId, ROOT_MARKER, ROOT_PREFIX, type RootMarker } from './private-dir.ts';
@@ -19,6 +25,8 @@ import { fileId, ROOT_MARKER, ROOT_PREFIX, type RootMarker } from './private-dir
 export const ROOTS_ENV = 'PIPELINE_SECRETS_ROOTS';
 /** The side-values file, directly in the private root. */
 export const SIDE_VALUES_FILE = 'side-values';
+/** The public-files file, directly in the private root. */
+export const PUBLIC_FILES_FILE = 'public-files';
 
 /** Where a side value came from: the scan's summary counts them by this. */
 export type SideSource = 'registry-password' | 'vault-token' | 'superseded';
@@ -85,25 +93,30 @@ export async function appendSideValues(root: string, values: readonly SideValue[
   }
 }
 
+/** The text of `file` (undefined when there is none): only a regular 0600 file of this user. */
+async function readOurs(file: string): Promise<string | undefined> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    if ((await checkOurs(handle)) > SIDE_MAX_BYTES) throw new Error(`larger than ${SIDE_MAX_BYTES} bytes`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * The values of the side-values file of `root` (none when it has none). A line that is not one of
  * ours is counted in `unreadable`, never echoed (it may hold a value).
  */
 export async function readSideValues(root: string): Promise<{ values: SideValue[]; unreadable: number }> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(path.join(root, SIDE_VALUES_FILE), constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { values: [], unreadable: 0 };
-    throw error;
-  }
-  let text: string;
-  try {
-    if ((await checkOurs(handle)) > SIDE_MAX_BYTES) throw new Error(`larger than ${SIDE_MAX_BYTES} bytes`);
-    text = await handle.readFile('utf8');
-  } finally {
-    await handle.close();
-  }
+  const text = await readOurs(path.join(root, SIDE_VALUES_FILE));
+  if (text === undefined) return { values: [], unreadable: 0 };
   const values: SideValue[] = [];
   let unreadable = 0;
   for (const line of text.split('\n')) {
@@ -118,6 +131,44 @@ export async function readSideValues(root: string): Promise<{ values: SideValue[
     }
   }
   return { values, unreadable };
+}
+
+function sha256(value: string | Buffer): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+/** Records files main wrote to the secrets directory whose content is public (a certificate, a CA, a chain). */
+export async function appendPublicFiles(root: string, files: ReadonlyArray<{ name: string; value: string | Buffer }>): Promise<void> {
+  if (files.length === 0) return;
+  const handle = await openAppend(path.join(root, PUBLIC_FILES_FILE));
+  try {
+    await handle.write(files.map((f) => `${JSON.stringify({ name: f.name, sha256: sha256(f.value) })}\n`).join(''));
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The public files of `root`: a name and what its content must hash to. Lines not ours are ignored (they only keep a file a secret). */
+export async function readPublicFiles(root: string): Promise<PublicFiles> {
+  const text = await readOurs(path.join(root, PUBLIC_FILES_FILE));
+  const files = new Map<string, Set<string>>();
+  for (const line of (text ?? '').split('\n')) {
+    try {
+      const v = JSON.parse(line) as { name?: unknown; sha256?: unknown };
+      if (typeof v.name === 'string' && typeof v.sha256 === 'string') files.set(v.name, (files.get(v.name) ?? new Set()).add(v.sha256));
+    } catch {
+      // Not ours: nothing is made public by it.
+    }
+  }
+  return files;
+}
+
+/** File name -> the sha256 of the content main wrote under it. */
+export type PublicFiles = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** Whether the file `name` of the secrets directory, holding `content`, is one main wrote as public. */
+export function isPublicFile(files: PublicFiles, name: string, content: string | Buffer): boolean {
+  return files.get(name)?.has(sha256(content)) === true;
 }
 
 const SOURCES: readonly SideSource[] = ['registry-password', 'vault-token', 'superseded'];

@@ -2,7 +2,9 @@
 // - every Pipeline Secrets step of the job: the private roots in PIPELINE_SECRETS_ROOTS, each read
 //   only once it is proven ours (core/job-values.ts proveRoot: the list is outside input), with the
 //   files of its secrets directory and its side-values file (registry passwords given as inputs,
-//   the Vault token, every value the renewal agent superseded); `secrets-dir` narrows it to the
+//   the Vault token, every value the renewal agent superseded), less the files its public-files
+//   file names (a `pki` entry's certificate, CA and chain: public, and a CA in an image is normal);
+//   `secrets-dir` narrows it to the
 //   step whose secrets directory it names; PIPELINE_SECRETS_DIR alone (no list) still works;
 // - the env vars named in `secret-env-names`;
 // - the Vault `secrets` lines this step fetches itself (vault-values.ts), in a job without main.
@@ -13,7 +15,16 @@ import { isUtf8 } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../core/errors.ts';
-import { proveRoot, readSideValues, ROOTS_ENV, type ProvenRoot, type SideSource } from '../core/job-values.ts';
+import {
+  isPublicFile,
+  proveRoot,
+  readPublicFiles,
+  readSideValues,
+  ROOTS_ENV,
+  type ProvenRoot,
+  type PublicFiles,
+  type SideSource,
+} from '../core/job-values.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import { PRIVATE_DIR_ENV } from '../core/private-dir.ts';
 import type { Runner } from '../core/runner.ts';
@@ -34,6 +45,8 @@ export interface StepSource {
   readonly root: string | undefined;
   readonly secretsDir: string;
   readonly files: number;
+  /** Files main wrote as public (a certificate, its CA and chain): not looked for. */
+  readonly publicFiles: number;
   readonly side: Readonly<Record<SideSource, number>>;
 }
 
@@ -74,22 +87,25 @@ export async function collectValues(config: Config, env: Env, masks: MaskRegistr
       `${root} (from ${ROOTS_ENV}) no longer exists (removed by its post, or by a step): that step's values are not looked for`,
     );
   for (const step of await stepsToRead(config, env, gone)) {
-    const files = await readSecretFiles(step.dir, add);
+    const unreadable = (what: string) => (error: unknown) => {
+      throw new InputError(
+        'secrets-dir',
+        `the ${what} file of ${step.root?.root} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); nothing in it was looked for`,
+        { cause: error },
+      );
+    };
+    // Without a proven root nothing is public: every file is looked for.
+    const publicFiles = step.root ? await readPublicFiles(step.root.root).catch(unreadable('public-files')) : new Map();
+    const { files, skipped } = await readSecretFiles(step.dir, publicFiles, add);
     const side: Record<SideSource, number> = { 'registry-password': 0, 'vault-token': 0, superseded: 0 };
     if (step.root !== undefined) {
-      const read = await readSideValues(step.root.root).catch((error: unknown) => {
-        throw new InputError(
-          'secrets-dir',
-          `the side-values file of ${step.root?.root} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); nothing in it was looked for`,
-          { cause: error },
-        );
-      });
+      const read = await readSideValues(step.root.root).catch(unreadable('side-values'));
       for (const v of read.values) {
         add(v.name, v.value);
         side[v.source]++;
       }
     }
-    sources.steps.push({ root: step.root?.root, secretsDir: step.dir.path, files, side });
+    sources.steps.push({ root: step.root?.root, secretsDir: step.dir.path, files, publicFiles: skipped, side });
   }
   for (const name of config.secretEnvNames) {
     const value = env[name];
@@ -160,8 +176,12 @@ async function stepsToRead(
   return steps;
 }
 
-/** Adds each regular file of the secrets directory; returns how many there were. */
-async function readSecretFiles(dir: SecretsDir, add: (name: string, value: string | Buffer) => void): Promise<number> {
+/** Adds each regular file of the secrets directory but the public ones; returns how many of each there were. */
+async function readSecretFiles(
+  dir: SecretsDir,
+  publicFiles: PublicFiles,
+  add: (name: string, value: string | Buffer) => void,
+): Promise<{ files: number; skipped: number }> {
   let names: string[];
   try {
     names = await fs.readdir(dir.path);
@@ -169,6 +189,7 @@ async function readSecretFiles(dir: SecretsDir, add: (name: string, value: strin
     throw unreadableSecretsDir(dir, error);
   }
   let files = 0;
+  let skipped = 0;
   for (const name of names.sort()) {
     // Dot names are ours (the directory's own bookkeeping), never a secret; links are not followed.
     if (name.startsWith('.')) continue;
@@ -177,6 +198,10 @@ async function readSecretFiles(dir: SecretsDir, add: (name: string, value: strin
       if (!(await fs.lstat(file)).isFile()) continue;
       // As bytes: a decoded keystore is not text, and is searched as bytes (scan/patterns.ts).
       const bytes = await fs.readFile(file);
+      if (isPublicFile(publicFiles, name, bytes)) {
+        skipped++;
+        continue;
+      }
       add(name, isUtf8(bytes) ? bytes.toString('utf8') : bytes);
       files++;
     } catch (error) {
@@ -184,7 +209,7 @@ async function readSecretFiles(dir: SecretsDir, add: (name: string, value: strin
       throw unreadableSecretsDir(dir, error, file);
     }
   }
-  return files;
+  return { files, skipped };
 }
 
 function sameValue(a: string | Buffer, b: string | Buffer): boolean {
@@ -203,7 +228,7 @@ export function sourcesText(sources: ValueSources): string[] {
       .filter(([n]) => (n as number) > 0)
       .map(([n, what]) => `${n} ${what}`);
     out.push(
-      `Pipeline Secrets step ${step.root ?? step.secretsDir}: ${step.files} secret file(s)${side.length > 0 ? `, ${side.join(', ')}` : ''}`,
+      `Pipeline Secrets step ${step.root ?? step.secretsDir}: ${step.files} secret file(s)${side.length > 0 ? `, ${side.join(', ')}` : ''}${step.publicFiles > 0 ? ` (${step.publicFiles} public certificate file(s) not looked for)` : ''}`,
     );
   }
   if (sources.envNames.length > 0) out.push(`${sources.envNames.length} env var(s): ${sources.envNames.join(', ')}`);

@@ -1,8 +1,10 @@
 // Main's `pki` entries: each certificate issued (src/vault/pki.ts) is recorded for post the moment
 // its answer arrives: its name, mount, expiry and lease in the ledger (state), its serial (masked,
 // so never in state) in a 0600 file of the private root. A run that fails or is cancelled after
-// Vault issued a certificate still has it revoked by post.
+// Vault issued a certificate still has it revoked by post. The certificate, CA and chain files are
+// recorded as public (core/job-values.ts): post's scrub and the leak scan do not look for them.
 import * as path from 'node:path';
+import { appendPublicFiles } from '../core/job-values.ts';
 import type { LedgerWriter } from '../core/ledger.ts';
 import type { MaskRegistry } from '../core/mask.ts';
 import { writeExclusive } from '../core/private-dir.ts';
@@ -47,5 +49,11 @@ export async function issuePki(
     onIssued: certificateRecorder(deps.ledger, root),
     debug: (message) => deps.runner.debug(message),
   });
+  // Before any file is written: a scan never sees these files without knowing they are public.
+  // Only what this step issued, by the name and content it delivers; the key stays a secret.
+  await appendPublicFiles(
+    root,
+    secrets.filter((s) => s.source.kind === 'vault' && s.source.key !== 'private_key').map((s) => ({ name: s.name, value: s.value })),
+  );
   return { secrets, leases };
 }

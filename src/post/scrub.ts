@@ -14,7 +14,7 @@
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errorText } from '../core/errors.ts';
-import { readSideValues } from '../core/job-values.ts';
+import { isPublicFile, readPublicFiles, readSideValues } from '../core/job-values.ts';
 import type { Ledger } from '../core/ledger.ts';
 import type { Runner } from '../core/runner.ts';
 import type { ScrubMode } from '../inputs/main.ts';
@@ -53,11 +53,14 @@ export async function scrubJobWorkspace(
 ): Promise<Pick<CleanupReport, 'scrubbed' | 'problems'>> {
   if (mode === 'off' || !workspace) return { scrubbed: undefined, problems: [] };
   const values: Array<{ name: string; value: string | Buffer }> = [];
+  // A `pki` entry's certificate, CA and chain are public (a CA in the workspace is normal): not
+  // looked for, when the file still holds what main wrote (core/job-values.ts).
+  const publicFiles = ledger.root ? await readPublicFiles(ledger.root).catch(() => new Map()) : new Map();
   for (const file of ledger.files) {
     if (!ledger.secretsDir || path.dirname(file) !== ledger.secretsDir) continue;
     // As bytes: a decoded keystore is not text (scan/patterns.ts searches it and its base64 and hex).
     const value = await fs.readFile(file).catch(() => undefined);
-    if (value !== undefined) values.push({ name: path.basename(file), value });
+    if (value !== undefined && !isPublicFile(publicFiles, path.basename(file), value)) values.push({ name: path.basename(file), value });
   }
   if (ledger.tokenFile) {
     const token = await fs.readFile(ledger.tokenFile, 'utf8').catch(() => undefined);

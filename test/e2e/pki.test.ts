@@ -5,7 +5,8 @@
 // without one; post revokes the certificate: by serial (`pki/revoke`) for a role without a lease,
 // with its lease for a role with `generate_lease`, and names the certificate (never its serial)
 // when Vault refuses both. What is revoked is asked of OpenBao (`pki/certs/revoked`, `pki/cert/SERIAL`).
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -19,6 +20,8 @@ import { MAIN as BUILT_MAIN, POST as BUILT_POST, ledgerOf, newJob, privateDirsOf
 // PKI_DIST=<dir> runs these against another build (e.g. the one before `pki`, to see them fail).
 const MAIN = process.env.PKI_DIST ? path.join(process.env.PKI_DIST, 'main.js') : BUILT_MAIN;
 const POST = process.env.PKI_DIST ? path.join(process.env.PKI_DIST, 'post.js') : BUILT_POST;
+const SCAN = path.join(path.dirname(BUILT_MAIN), 'scan.js');
+const SCAN_YML = path.join(path.dirname(BUILT_MAIN), '..', 'scan', 'action.yml');
 
 const VALUES = { roleId: 'pki-role-id-6d2e', secretId: 'pki-secret-id-1f9c' };
 const FILES = ['client.crt', 'client.key', 'client.ca.pem', 'client.chain.pem'];
@@ -231,6 +234,38 @@ describe('pki: certificates as files a TLS client uses, revoked by post', () => 
     expect(post.exitCode, post.log).toBe(0);
     expect(await vault.certRevocationTime('pki', serial)).toBeGreaterThan(0);
     assertNoLeak(job, [main, post], [...Object.values(VALUES), serial], { privateDirs: privateDirsOf([main]) });
+  });
+
+  it('the leak scan does not report the certificate, CA and chain (public) in an artifact; the key it does', async () => {
+    job = await newJob();
+    const main = await job.runMain(MAIN, {
+      ...approle('revoke'),
+      pki: 'pki/issue/nolease {"common_name": "client.pki.test", "ttl": "10m"} | client',
+    });
+    expect(main.exitCode, main.log).toBe(0);
+    const { key, cert, serial, dir } = await issued(main);
+    // An image's CA bundle: the certificate, the CA and the chain as a build would copy them.
+    const art = mkdtempSync(path.join(os.tmpdir(), 'ps-pki-artifacts-'));
+    try {
+      for (const name of ['client.crt', 'client.ca.pem', 'client.chain.pem']) await fs.copyFile(path.join(dir, name), path.join(art, name));
+      const clean = await job.runMain(SCAN, { paths: art }, { actionYml: SCAN_YML });
+      expect(clean.exitCode, clean.log).toBe(0);
+      expect(clean.outputs.leaks).toBe('0');
+      expect(clean.summary).toContain('(3 public certificate file(s) not looked for)');
+      await fs.copyFile(path.join(dir, 'client.key'), path.join(art, 'key.pem'));
+      const leak = await job.runMain(SCAN, { paths: art }, { actionYml: SCAN_YML });
+      expect(leak.exitCode, leak.log).toBe(1);
+      expect(leak.outputs.leaks).toBe('1');
+      expect(
+        leak.annotations.some((a) => a.level === 'error' && a.message.includes("secret 'client.key' found as raw in ")),
+        leak.log,
+      ).toBe(true);
+      const post = await job.runPost(POST, main);
+      expect(post.exitCode, post.log).toBe(0);
+      assertNoLeak(job, [main, clean, leak, post], [...Object.values(VALUES), key, serial, cert], { privateDirs: privateDirsOf([main]) });
+    } finally {
+      rmSync(art, { recursive: true, force: true });
+    }
   });
 
   it('with renew: true the renewal agent leaves the certificate alone (issued once, by main): it expires, and post says so', async () => {

@@ -4,7 +4,18 @@
 import { chmodSync, mkdirSync, promises as fs, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendSideValues, proveRoot, readSideValues, SIDE_VALUES_FILE, splitRoots, withRoot } from '../../../src/core/job-values.ts';
+import {
+  appendPublicFiles,
+  appendSideValues,
+  isPublicFile,
+  proveRoot,
+  PUBLIC_FILES_FILE,
+  readPublicFiles,
+  readSideValues,
+  SIDE_VALUES_FILE,
+  splitRoots,
+  withRoot,
+} from '../../../src/core/job-values.ts';
 import { createPrivateDir } from '../../../src/core/private-dir.ts';
 import { tempDir } from '../../support/temp.ts';
 
@@ -79,6 +90,36 @@ describe('the side-values file', () => {
     chmodSync(path.join(r, SIDE_VALUES_FILE), 0o644);
     await expect(appendSideValues(r, [{ name: 'n', source: 'vault-token', value: 'secret-value' }])).rejects.toThrow(/others/);
     await expect(readSideValues(r)).rejects.toThrow(/others/);
+  });
+});
+
+describe('the public-files file', () => {
+  it('a file is public only by its name AND the content main wrote under it; 0600; no value in it', async () => {
+    const { root: r } = await root();
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIBpublic-ca\n-----END CERTIFICATE-----\n';
+    await appendPublicFiles(r, [{ name: 'client.ca.pem', value: ca }]);
+    expect((statSync(path.join(r, PUBLIC_FILES_FILE)).mode & 0o777).toString(8)).toBe('600');
+    expect(await fs.readFile(path.join(r, PUBLIC_FILES_FILE), 'utf8')).not.toContain('public-ca');
+    const files = await readPublicFiles(r);
+    expect(isPublicFile(files, 'client.ca.pem', ca)).toBe(true);
+    expect(isPublicFile(files, 'client.ca.pem', Buffer.from(ca))).toBe(true);
+    // Rewritten since (or a user's secret under that name): a secret again.
+    expect(isPublicFile(files, 'client.ca.pem', `${ca}x`)).toBe(false);
+    // The same content under another name (a user's KV secret holding it) is not made public either.
+    expect(isPublicFile(files, 'other.ca.pem', ca)).toBe(false);
+  });
+
+  it('none: nothing is public; a line that is not ours makes nothing public; never through a symlink', async () => {
+    const { root: r, temp } = await root();
+    expect((await readPublicFiles(r)).size).toBe(0);
+    writeFileSync(path.join(r, PUBLIC_FILES_FILE), 'not json\n{"name": 1}\n', { mode: 0o600 });
+    expect((await readPublicFiles(r)).size).toBe(0);
+    const elsewhere = path.join(temp, 'elsewhere');
+    writeFileSync(elsewhere, '', { mode: 0o600 });
+    await fs.rm(path.join(r, PUBLIC_FILES_FILE));
+    symlinkSync(elsewhere, path.join(r, PUBLIC_FILES_FILE));
+    await expect(readPublicFiles(r)).rejects.toThrow();
+    await expect(appendPublicFiles(r, [{ name: 'a.crt', value: 'x' }])).rejects.toThrow();
   });
 });
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
-import { appendSideValues } from '../../../src/core/job-values.ts';
+import { appendPublicFiles, appendSideValues } from '../../../src/core/job-values.ts';
 import { createPrivateDir } from '../../../src/core/private-dir.ts';
 import { collectValues, sourcesText } from '../../../src/leak-scan/values.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
@@ -37,7 +37,9 @@ describe('collectValues', () => {
       { name: 'NPM_TOKEN', value: 'npm-value-123456' },
     ]);
     expect(got.sources).toEqual({
-      steps: [{ root: undefined, secretsDir: dir, files: 2, side: { 'registry-password': 0, 'vault-token': 0, superseded: 0 } }],
+      steps: [
+        { root: undefined, secretsDir: dir, files: 2, publicFiles: 0, side: { 'registry-password': 0, 'vault-token': 0, superseded: 0 } },
+      ],
       envNames: ['NPM_TOKEN'],
       vaultLines: [],
     });
@@ -78,8 +80,20 @@ describe('collectValues', () => {
       'DB_PASSWORD (superseded)',
     ]);
     expect(all.sources.steps).toEqual([
-      { root: first.root, secretsDir: first.secretsDir, files: 1, side: { 'registry-password': 1, 'vault-token': 1, superseded: 0 } },
-      { root: second.root, secretsDir: second.secretsDir, files: 2, side: { 'registry-password': 0, 'vault-token': 0, superseded: 1 } },
+      {
+        root: first.root,
+        secretsDir: first.secretsDir,
+        files: 1,
+        publicFiles: 0,
+        side: { 'registry-password': 1, 'vault-token': 1, superseded: 0 },
+      },
+      {
+        root: second.root,
+        secretsDir: second.secretsDir,
+        files: 2,
+        publicFiles: 0,
+        side: { 'registry-password': 0, 'vault-token': 0, superseded: 1 },
+      },
     ]);
     expect(runner.masked).toEqual(expect.arrayContaining(['registry-pw-123456', 'hvs.first-token-1234', 'db-old-123456']));
     expect(sourcesText(all.sources)).toEqual([
@@ -103,6 +117,26 @@ describe('collectValues', () => {
       new MaskRegistry(fakeRunner()),
     );
     expect(unlisted.values.map((v) => v.name)).toEqual(['NPM_TOKEN', 'registry-password (ghcr.io)', 'vault-token']);
+  });
+
+  it("a pki entry's certificate, CA and chain, recorded public by main, are not looked for; its key, and a user's secret named like one, are", async () => {
+    const temp = tempDir('ps-values-public-');
+    const env = { RUNNER_TEMP: temp };
+    const dir = await createPrivateDir(env, undefined, path.join(temp, 'no-shm'));
+    const files = { 'client.crt': 'cert-public-123456', 'client.ca.pem': 'ca-public-123456', 'client.key': 'key-secret-123456' };
+    for (const [name, value] of Object.entries(files)) writeFileSync(path.join(dir.secretsDir, name), value, { mode: 0o600 });
+    // A user's KV secret whose name looks like a CA's: main never recorded it, so it stays a secret.
+    writeFileSync(path.join(dir.secretsDir, 'kv.ca.pem'), 'kv-secret-123456', { mode: 0o600 });
+    await appendPublicFiles(dir.root, [
+      { name: 'client.crt', value: files['client.crt'] },
+      { name: 'client.ca.pem', value: files['client.ca.pem'] },
+    ]);
+    const got = await collectValues({ secretsDir: undefined, roots: [dir.root], secretEnvNames: [] }, env, new MaskRegistry(fakeRunner()));
+    expect(got.values.map((v) => v.name)).toEqual(['client.key', 'kv.ca.pem']);
+    expect(got.sources.steps[0]).toMatchObject({ files: 2, publicFiles: 2 });
+    expect(sourcesText(got.sources)[0]).toBe(
+      `Pipeline Secrets step ${dir.root}: 2 secret file(s) (2 public certificate file(s) not looked for)`,
+    );
   });
 
   it('an entry of PIPELINE_SECRETS_ROOTS that is not a root of ours is refused, naming it and why; nothing in it is read', async () => {

@@ -4,6 +4,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { isPublicFile, readPublicFiles } from '../../../src/core/job-values.ts';
 import { LedgerWriter } from '../../../src/core/ledger.ts';
 import { MaskRegistry } from '../../../src/core/mask.ts';
 import { parsePkiInput } from '../../../src/inputs/pki.ts';
@@ -66,5 +67,8 @@ describe('issuePki', () => {
     for (const form of [KEY, 'MHcCAQEEIcertificates-unit-key', SERIAL]) expect(runner.masked).toContain(form);
     expect(ledger.ledger.certs?.map((c) => c.name)).toEqual(['ci']);
     expect(leases).toEqual([]);
+    // The certificate, CA and chain are recorded public by name and content; the key is not.
+    const publicFiles = await readPublicFiles(root);
+    for (const s of secrets) expect(isPublicFile(publicFiles, s.name, s.value), s.name).toBe(s.name !== 'ci.key');
   });
 });

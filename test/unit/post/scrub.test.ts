@@ -5,7 +5,8 @@ import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, wr
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendSideValues } from '../../../src/core/job-values.ts';
+import { appendPublicFiles, appendSideValues } from '../../../src/core/job-values.ts';
+import { writeExclusive } from '../../../src/core/private-dir.ts';
 import { scrubJobWorkspace, scrubWorkspace } from '../../../src/post/scrub.ts';
 import { fakeRunner } from '../../support/fake-runner.ts';
 import { mainLeftBehind, TOKEN, VALUES } from './fixtures.ts';
@@ -110,6 +111,21 @@ describe('scrubJobWorkspace', () => {
       },
     ]);
     expect(readFileSync(path.join(left.workspace, 'old.txt'), 'utf8')).not.toMatch(/post-unit/);
+  });
+
+  it("leaves a pki entry's certificate and CA (public: recorded by main) alone in the workspace; scrubs its key", async () => {
+    const left = await mainLeftBehind();
+    const cert = { 'client.ca.pem': 'post-unit-Public-Ca-5e6f', 'client.key': 'post-unit-Private-Key-7a8b' };
+    for (const [name, value] of Object.entries(cert)) {
+      await writeExclusive(path.join(left.dir.secretsDir, name), value);
+      left.ledger.files.push(path.join(left.dir.secretsDir, name));
+    }
+    await appendPublicFiles(left.dir.root, [{ name: 'client.ca.pem', value: cert['client.ca.pem'] }]);
+    writeFileSync(path.join(left.workspace, 'image-ca.pem'), `${cert['client.ca.pem']}\n`);
+    writeFileSync(path.join(left.workspace, 'key.pem'), `${cert['client.key']}\n`);
+    const part = await scrubJobWorkspace(fakeRunner(), left.ledger, 'redact', left.workspace);
+    expect(part.scrubbed?.map((f) => [path.basename(f.path), f.names])).toEqual([['key.pem', ['client.key']]]);
+    expect(readFileSync(path.join(left.workspace, 'image-ca.pem'), 'utf8')).toBe(`${cert['client.ca.pem']}\n`);
   });
 
   it("warns for each file in 'report' mode and leaves it; says 'no secret value found' for a clean workspace", async () => {
